@@ -1,0 +1,130 @@
+"""Domain objects to and from their protobuf form: one codec for the API, the outbox and replays."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from payments.v1 import events_pb2, money_pb2, payments_pb2
+
+from server.domain.events import PaymentEvent
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod, Payment
+from server.domain.payment_states import PaymentState
+
+_CAPTURE_TO_PROTO = {
+    CaptureMethod.AUTOMATIC: payments_pb2.CAPTURE_METHOD_AUTOMATIC,
+    CaptureMethod.MANUAL: payments_pb2.CAPTURE_METHOD_MANUAL,
+}
+_CAPTURE_FROM_PROTO: dict[int, CaptureMethod] = {v: k for k, v in _CAPTURE_TO_PROTO.items()}
+_STATE_TO_PROTO = {
+    state: payments_pb2.PaymentState.Value(f"PAYMENT_STATE_{state.value}") for state in PaymentState
+}
+_STATE_FROM_PROTO: dict[int, PaymentState] = {v: k for k, v in _STATE_TO_PROTO.items()}
+
+
+def state_to_proto(state: PaymentState) -> payments_pb2.PaymentState.ValueType:
+    return _STATE_TO_PROTO[state]
+
+
+def state_from_proto(value: int) -> PaymentState | None:
+    return _STATE_FROM_PROTO.get(value)
+
+
+def capture_method_from_proto(value: int) -> CaptureMethod | None:
+    if value == payments_pb2.CAPTURE_METHOD_UNSPECIFIED:
+        return CaptureMethod.AUTOMATIC
+    return _CAPTURE_FROM_PROTO.get(value)
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def money_to_proto(money: Money) -> money_pb2.Money:
+    return money_pb2.Money(currency_code=money.currency_code, minor_units=money.minor_units)
+
+
+def payment_to_proto(payment: Payment) -> payments_pb2.Payment:
+    return payments_pb2.Payment(
+        id=payment.id,
+        order_id=payment.order_id,
+        user_id=payment.user_id,
+        amount=money_to_proto(payment.amount),
+        state=_STATE_TO_PROTO[payment.state],
+        provider=payment.provider,
+        provider_payment_id=payment.provider_payment_id,
+        capture_method=_CAPTURE_TO_PROTO[payment.capture_method],
+        amount_captured=money_to_proto(payment.captured),
+        amount_refunded=money_to_proto(payment.refunded),
+        failure_code=payment.failure_code,
+        failure_message=payment.failure_message,
+        description=payment.description,
+        metadata=payment.metadata,
+        create_time=timestamp(payment.create_time),
+        update_time=timestamp(payment.update_time),
+        payment_method_id=payment.payment_method_id,
+    )
+
+
+def payment_from_proto(message: payments_pb2.Payment) -> Payment:
+    return Payment(
+        id=message.id,
+        order_id=message.order_id,
+        user_id=message.user_id,
+        amount=Money(message.amount.currency_code, message.amount.minor_units),
+        state=_STATE_FROM_PROTO[message.state],
+        provider=message.provider,
+        capture_method=_CAPTURE_FROM_PROTO[message.capture_method],
+        create_time=message.create_time.ToDatetime(UTC),
+        update_time=message.update_time.ToDatetime(UTC),
+        provider_payment_id=message.provider_payment_id,
+        payment_method_id=message.payment_method_id,
+        amount_captured=message.amount_captured.minor_units,
+        amount_refunded=message.amount_refunded.minor_units,
+        failure_code=message.failure_code,
+        failure_message=message.failure_message,
+        description=message.description,
+        metadata=dict(message.metadata),
+    )
+
+
+def encode_payment(payment: Payment) -> bytes:
+    """Deterministic bytes, so a stored response replays byte for byte."""
+    return payment_to_proto(payment).SerializeToString(deterministic=True)
+
+
+def decode_payment(data: bytes) -> Payment:
+    return payment_from_proto(payments_pb2.Payment.FromString(data))
+
+
+_PAYMENT_EVENT_FIELDS = {
+    "payment.created": "payment_created",
+    "payment.processing": "payment_processing",
+    "payment.requires_action": "payment_requires_action",
+    "payment.authorized": "payment_authorized",
+    "payment.succeeded": "payment_succeeded",
+    "payment.failed": "payment_failed",
+    "payment.canceled": "payment_canceled",
+    "payment.captured": "payment_captured",
+}
+
+
+def payment_event_envelope(event: PaymentEvent, payment: Payment) -> events_pb2.EventEnvelope:
+    """The envelope for `event`, carrying `payment` as it is after the change."""
+    envelope = events_pb2.EventEnvelope(
+        event_id=str(uuid.uuid4()),
+        type=event.type,
+        occurred_at=timestamp(event.occurred_at),
+        aggregate_type="payment",
+        aggregate_id=event.payment_id,
+        sequence=event.sequence,
+    )
+    body = getattr(envelope, _PAYMENT_EVENT_FIELDS[event.type])
+    body.payment.CopyFrom(payment_to_proto(payment))
+    if event.reason and event.type == "payment.canceled":
+        body.reason = event.reason
+    return envelope

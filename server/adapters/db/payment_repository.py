@@ -1,0 +1,178 @@
+"""Payments in SQL; every write also puts the payment's pending events in the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.adapters.codec import payment_event_envelope
+from server.adapters.db.tables import outbox, payments
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod, Payment
+from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.service.payment_queries import (
+    Cursor,
+    PaymentPage,
+    PaymentQuery,
+    SortKey,
+    sort_value,
+)
+from server.service.unit_of_work import LiveOrderConflict, StaleWrite
+
+_TIME_OPS = {
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def _row_values(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "order_id": payment.order_id,
+        "user_id": payment.user_id,
+        "currency_code": payment.amount.currency_code,
+        "amount": payment.amount.minor_units,
+        "state": payment.state.value,
+        "provider": payment.provider,
+        "provider_payment_id": payment.provider_payment_id,
+        "payment_method_id": payment.payment_method_id,
+        "capture_method": payment.capture_method.value,
+        "amount_captured": payment.amount_captured,
+        "amount_refunded": payment.amount_refunded,
+        "failure_code": payment.failure_code,
+        "failure_message": payment.failure_message,
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "event_sequence": payment.event_sequence,
+        "create_time": payment.create_time,
+        "update_time": payment.update_time,
+    }
+
+
+def _from_row(row: sa.Row[Any]) -> Payment:
+    return Payment(
+        id=row.id,
+        order_id=row.order_id,
+        user_id=row.user_id,
+        amount=Money(row.currency_code, row.amount),
+        state=PaymentState(row.state),
+        provider=row.provider,
+        capture_method=CaptureMethod(row.capture_method),
+        create_time=row.create_time,
+        update_time=row.update_time,
+        provider_payment_id=row.provider_payment_id,
+        payment_method_id=row.payment_method_id,
+        amount_captured=row.amount_captured,
+        amount_refunded=row.amount_refunded,
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+        description=row.description,
+        metadata=dict(row.metadata),
+        event_sequence=row.event_sequence,
+    )
+
+
+class SqlPaymentRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, payment: Payment) -> None:
+        # No savepoint: on a conflict the whole transaction is given up, and the
+        # service looks up the live payment in a fresh one.
+        try:
+            await self._connection.execute(payments.insert().values(_row_values(payment)))
+        except IntegrityError as error:
+            if "order_id" in str(error.orig):
+                raise LiveOrderConflict(payment.order_id) from None
+            raise
+        await self._write_events(payment)
+
+    async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
+        statement = payments.select().where(payments.c.id == payment_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = (await self._connection.execute(statement)).first()
+        return _from_row(row) if row else None
+
+    async def save(self, payment: Payment, expected_sequence: int) -> None:
+        values = _row_values(payment)
+        del values["id"], values["create_time"]
+        result = await self._connection.execute(
+            payments.update()
+            .where(payments.c.id == payment.id, payments.c.event_sequence == expected_sequence)
+            .values(values)
+        )
+        if result.rowcount != 1:
+            raise StaleWrite(payment.id)
+        await self._write_events(payment)
+
+    async def find_live_by_order(self, order_id: str) -> Payment | None:
+        statement = payments.select().where(
+            payments.c.order_id == order_id,
+            payments.c.state.not_in([s.value for s in DEAD_STATES]),
+        )
+        row = (await self._connection.execute(statement)).first()
+        return _from_row(row) if row else None
+
+    async def list(self, query: PaymentQuery) -> PaymentPage:
+        sort_column = payments.c.amount if query.sort is SortKey.AMOUNT else payments.c.create_time
+        statement = payments.select()
+        if query.user_id is not None:
+            statement = statement.where(payments.c.user_id == query.user_id)
+        if query.order_id is not None:
+            statement = statement.where(payments.c.order_id == query.order_id)
+        if query.states is not None:
+            statement = statement.where(payments.c.state.in_([s.value for s in query.states]))
+        if query.excluded_states:
+            statement = statement.where(
+                payments.c.state.not_in([s.value for s in query.excluded_states])
+            )
+        for bound in query.create_time:
+            statement = statement.where(_TIME_OPS[bound.op](payments.c.create_time, bound.moment))
+        if query.after is not None:
+            value: Any = query.after.value
+            if query.sort is SortKey.CREATE_TIME:
+                value = datetime.fromisoformat(str(value))
+            key = sa.tuple_(sort_column, payments.c.id)
+            after = sa.tuple_(sa.literal(value, sort_column.type), sa.literal(query.after.id))
+            statement = statement.where(key < after if query.descending else key > after)
+        order = (
+            (sort_column.desc(), payments.c.id.desc())
+            if query.descending
+            else (
+                sort_column.asc(),
+                payments.c.id.asc(),
+            )
+        )
+        statement = statement.order_by(*order).limit(query.page_size + 1)
+        rows = (await self._connection.execute(statement)).all()
+        found = [_from_row(row) for row in rows[: query.page_size]]
+        more = len(rows) > query.page_size
+        cursor = Cursor(sort_value(found[-1], query.sort), found[-1].id) if more else None
+        return PaymentPage(found, cursor)
+
+    async def _write_events(self, payment: Payment) -> None:
+        events = payment.take_events()
+        if not events:
+            return
+        rows = []
+        for event in events:
+            envelope = payment_event_envelope(event, payment)
+            rows.append(
+                {
+                    "event_id": envelope.event_id,
+                    "event_type": event.type,
+                    "aggregate_type": envelope.aggregate_type,
+                    "aggregate_id": payment.id,
+                    "sequence": event.sequence,
+                    "payload": envelope.SerializeToString(deterministic=True),
+                    "occurred_at": event.occurred_at,
+                }
+            )
+        await self._connection.execute(outbox.insert(), rows)

@@ -1,0 +1,132 @@
+"""The schema as SQLAlchemy Core tables; migrations/ creates it, constraints included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from server.domain.payment_states import DEAD_STATES, PaymentState
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC out; naive UTC on SQLite, timestamptz on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+_states = ", ".join(f"'{s.value}'" for s in PaymentState)
+_dead = ", ".join(f"'{s.value}'" for s in sorted(DEAD_STATES))
+LIVE_PAYMENT = sa.text(f"state NOT IN ({_dead})")
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("order_id", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("currency_code", sa.String(3), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_payment_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("payment_method_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("capture_method", sa.String(16), nullable=False),
+    sa.Column("amount_captured", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("amount_refunded", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("failure_code", sa.String(64), nullable=False, server_default=""),
+    sa.Column("failure_message", sa.String(500), nullable=False, server_default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("event_sequence", sa.Integer, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("update_time", UTCDateTime, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint(
+        "amount_captured >= 0 AND amount_captured <= amount", name="captured_within_amount"
+    ),
+    sa.CheckConstraint(
+        "amount_refunded >= 0 AND amount_refunded <= amount_captured",
+        name="refunded_within_captured",
+    ),
+    sa.CheckConstraint(f"state IN ({_states})", name="state_known"),
+    sa.CheckConstraint("capture_method IN ('AUTOMATIC', 'MANUAL')", name="capture_method_known"),
+    sa.Index(
+        "uq_payments_live_order_id",
+        "order_id",
+        unique=True,
+        postgresql_where=LIVE_PAYMENT,
+        sqlite_where=LIVE_PAYMENT,
+    ),
+    sa.Index("ix_payments_order_id", "order_id"),
+    sa.Index("ix_payments_user_id_create_time", "user_id", "create_time", "id"),
+    sa.Index("ix_payments_state_create_time", "state", "create_time", "id"),
+    sa.Index("ix_payments_create_time", "create_time", "id"),
+    sa.Index("ix_payments_amount", "amount", "id"),
+    sa.Index("ix_payments_provider_payment_id", "provider", "provider_payment_id"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("caller", sa.String(255), primary_key=True),
+    sa.Column("request_id", sa.String(255), primary_key=True),
+    sa.Column("method", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.String(30), nullable=True),
+    # The first outcome, replayed as it was; NULL while the first call runs.
+    sa.Column("response", sa.LargeBinary, nullable=True),
+    # While the first call runs, others get IDEMPOTENCY_KEY_IN_USE until this
+    # passes; then a retry may take over (the first caller crashed).
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("expire_time", UTCDateTime, nullable=False),
+    sa.Index("ix_idempotency_keys_expire_time", "expire_time"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("aggregate_type", sa.String(32), nullable=False),
+    sa.Column("aggregate_id", sa.String(30), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("published_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
+    sa.Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    ),
+)

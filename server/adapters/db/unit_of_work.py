@@ -1,0 +1,45 @@
+"""One database transaction with the repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
+from server.adapters.db.payment_repository import SqlPaymentRepository
+
+
+class SqlUnitOfWork:
+    payments: SqlPaymentRepository
+    idempotency_keys: SqlIdempotencyKeyRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        self.payments = SqlPaymentRepository(self._connection)
+        self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._connection.in_transaction():
+                await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        await self._connection.commit()

@@ -1,0 +1,85 @@
+"""The provider port: what the service layer asks of Stripe, the mock, or any other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod, Failure
+
+
+class ProviderStatus(StrEnum):
+    """A provider payment's status, in Stripe's PaymentIntent vocabulary."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+    # Stripe puts a declined intent back to requires_payment_method with a
+    # last_payment_error; adapters report that as FAILED with the failure.
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPayment:
+    """The provider's view of one payment after a call."""
+
+    provider_payment_id: str
+    status: ProviderStatus
+    amount_received: int = 0
+    failure: Failure | None = None
+    client_secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAtProvider:
+    payment_id: str
+    order_id: str
+    amount: Money
+    capture_method: CaptureMethod
+    payment_method_id: str
+    confirm: bool
+    description: str = ""
+
+
+class ProviderRejected(Exception):
+    """The provider refused the request as invalid (not a decline); nothing was charged."""
+
+    def __init__(self, message: str, *, field: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+class PaymentProvider(Protocol):
+    """Every write takes an idempotency key, so a retry can never charge twice.
+
+    Raises ProviderRejected for invalid requests and
+    server.domain.errors.ProviderUnavailable when the outcome is unknown.
+    """
+
+    name: str
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment: ...
+
+    async def confirm_payment(
+        self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
+    ) -> ProviderPayment: ...
+
+    async def capture_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderPayment: ...
+
+    async def cancel_payment(
+        self, provider_payment_id: str, idempotency_key: str
+    ) -> ProviderPayment: ...
+
+    async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment: ...

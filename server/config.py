@@ -1,0 +1,71 @@
+"""Settings from the environment (DESIGN section 4); read once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
+ENVIRONMENTS = ("development", "test", "staging", "production")
+
+
+def database_url() -> str:
+    return os.environ.get("PAYMENTS_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+class ConfigError(Exception):
+    """The environment asks for something the service cannot do; the message says what."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    environment: str
+    provider: str
+    grpc_address: str
+    idempotency_retention: timedelta
+    idempotency_lease: timedelta
+    drain_seconds: float
+    reaper_interval_seconds: float
+
+    @property
+    def simulation_enabled(self) -> bool:
+        return self.environment in ("development", "test")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        environment = env.get("PAYMENTS_ENV", "development")
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(f"PAYMENTS_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        provider = env.get("PAYMENTS_PROVIDER", "mock")
+        if provider != "mock":
+            raise ConfigError(f"PAYMENTS_PROVIDER={provider!r} is not available; use mock")
+        return cls(
+            database_url=database_url(),
+            environment=environment,
+            provider=provider,
+            grpc_address=env.get("PAYMENTS_GRPC_ADDRESS", "[::]:50051"),
+            idempotency_retention=timedelta(
+                hours=_number(env, "PAYMENTS_IDEMPOTENCY_RETENTION_HOURS", 24, minimum=24)
+            ),
+            idempotency_lease=timedelta(
+                seconds=_number(env, "PAYMENTS_IDEMPOTENCY_LEASE_SECONDS", 30, minimum=1)
+            ),
+            drain_seconds=_number(env, "PAYMENTS_DRAIN_SECONDS", 5, minimum=0),
+            reaper_interval_seconds=_number(env, "PAYMENTS_REAPER_INTERVAL_SECONDS", 300, 1),
+        )
+
+
+def _number(env: os._Environ[str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value

@@ -1,0 +1,138 @@
+"""The Payment aggregate: its data, its moves through the state table, its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from server.domain.events import PAYMENT_CREATED, PaymentEvent, event_types_for
+from server.domain.money import Money
+from server.domain.payment_states import DEAD_STATES, PaymentOp, PaymentState, next_state
+
+
+class CaptureMethod(StrEnum):
+    AUTOMATIC = "AUTOMATIC"
+    MANUAL = "MANUAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a payment failed: the provider's decline code and a customer-safe message."""
+
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class Payment:
+    id: str
+    order_id: str
+    user_id: str
+    amount: Money
+    state: PaymentState
+    provider: str
+    capture_method: CaptureMethod
+    create_time: datetime
+    update_time: datetime
+    provider_payment_id: str = ""
+    payment_method_id: str = ""
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    failure_code: str = ""
+    failure_message: str = ""
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    # Count of events emitted so far: the next event's per-payment sequence,
+    # and the compare-and-set version for concurrent writers.
+    event_sequence: int = 0
+    pending_events: list[PaymentEvent] = field(default_factory=list, compare=False)
+
+    @property
+    def is_live(self) -> bool:
+        return self.state not in DEAD_STATES
+
+    @property
+    def captured(self) -> Money:
+        return Money(self.amount.currency_code, self.amount_captured)
+
+    @property
+    def refunded(self) -> Money:
+        return Money(self.amount.currency_code, self.amount_refunded)
+
+    def apply(self, op: PaymentOp, now: datetime, *, reason: str = "") -> None:
+        """Move by `op` (FailedPrecondition if the table forbids it) and record its events."""
+        self.state = next_state(self.state, op)
+        self.update_time = now
+        self.record(now, reason=reason)
+
+    def record(self, now: datetime, *, reason: str = "") -> None:
+        """Emit the events that announce the payment's current state."""
+        for event_type in event_types_for(self.state, self.capture_method == CaptureMethod.MANUAL):
+            self.event_sequence += 1
+            self.pending_events.append(
+                PaymentEvent(
+                    type=event_type,
+                    payment_id=self.id,
+                    sequence=self.event_sequence,
+                    occurred_at=now,
+                    reason=reason,
+                )
+            )
+
+    def succeed(self, now: datetime, amount_received: int | None) -> None:
+        """The provider took the money: all of it, or `amount_received` of a partial capture."""
+        received = self.amount.minor_units if amount_received is None else amount_received
+        self.amount_captured = min(received, self.amount.minor_units)
+        self.apply(PaymentOp.PROVIDER_SUCCEEDED, now)
+
+    def fail(self, now: datetime, failure: Failure) -> None:
+        self.failure_code = failure.code
+        self.failure_message = failure.message
+        self.apply(PaymentOp.PROVIDER_FAILED, now)
+
+    def take_events(self) -> list[PaymentEvent]:
+        events, self.pending_events = self.pending_events, []
+        return events
+
+
+def new_payment(
+    *,
+    payment_id: str,
+    order_id: str,
+    user_id: str,
+    amount: Money,
+    provider: str,
+    capture_method: CaptureMethod,
+    payment_method_id: str,
+    confirm: bool,
+    description: str,
+    metadata: dict[str, str],
+    now: datetime,
+) -> Payment:
+    """A new payment; with `confirm` it starts PROCESSING, its provider call about to be made."""
+    if confirm:
+        state = PaymentState.PROCESSING
+    elif payment_method_id:
+        state = PaymentState.REQUIRES_CONFIRMATION
+    else:
+        state = PaymentState.REQUIRES_PAYMENT_METHOD
+    payment = Payment(
+        id=payment_id,
+        order_id=order_id,
+        user_id=user_id,
+        amount=amount,
+        state=state,
+        provider=provider,
+        capture_method=capture_method,
+        create_time=now,
+        update_time=now,
+        payment_method_id=payment_method_id,
+        description=description,
+        metadata=metadata,
+    )
+    payment.event_sequence = 1
+    payment.pending_events.append(
+        PaymentEvent(type=PAYMENT_CREATED, payment_id=payment_id, sequence=1, occurred_at=now)
+    )
+    return payment

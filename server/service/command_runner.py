@@ -1,0 +1,125 @@
+"""The shape every money-moving use case shares.
+
+1. One transaction claims the idempotency key and persists the intent
+   (a PROCESSING row) before the provider hears of it.
+2. The provider call, keyed so that a retry can never charge twice.
+3. One transaction applies the outcome, writes its events and stores the
+   response for replays.
+Steps 2 and 3 are shielded from the caller hanging up: once the provider has
+been asked, the answer is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.adapters.providers.base import ProviderPayment, ProviderRejected
+from server.domain.errors import DomainError, FieldViolation, InvalidArgument, ProviderUnavailable
+from server.domain.payment import Payment
+from server.service.dependencies import Dependencies
+from server.service.idempotency import Scope, claim
+from server.service.unit_of_work import StaleWrite, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    payment: Payment
+    replayed: bool = False
+
+
+# Persist the intent; gets the resumed payment's id when a dead attempt is taken over.
+Prepare = Callable[[UnitOfWork, str | None], Awaitable[Payment]]
+# Ask the provider; None when there is nothing to ask.
+Act = Callable[[Payment], Awaitable[ProviderPayment | None]]
+# Apply the provider's answer to the payment.
+Finish = Callable[[Payment, ProviderPayment | None, datetime], None]
+# Record a refusal on the payment and return the error for the caller.
+Refused = Callable[[Payment, ProviderRejected, datetime], Awaitable[DomainError]]
+
+
+async def run_command(
+    deps: Dependencies,
+    scope: Scope | None,
+    prepare: Prepare,
+    act: Act,
+    finish: Finish,
+    refused: Refused | None = None,
+) -> Outcome:
+    async with deps.uow() as uow:
+        resume_id = None
+        if scope is not None:
+            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
+            if claimed.replay is not None:
+                return Outcome(claimed.replay, replayed=True)
+            resume_id = claimed.resource_id
+        payment = await prepare(uow, resume_id)
+        if scope is not None and resume_id is None:
+            await uow.idempotency_keys.attach(scope.caller, scope.request_id, payment.id)
+        await uow.commit()
+    settle = _settle(deps, scope, payment, act, finish, refused or _invalid)
+    return Outcome(await asyncio.shield(asyncio.ensure_future(settle)))
+
+
+async def _settle(
+    deps: Dependencies,
+    scope: Scope | None,
+    payment: Payment,
+    act: Act,
+    finish: Finish,
+    refused: Refused,
+) -> Payment:
+    try:
+        result = await act(payment)
+    except ProviderUnavailable:
+        await _release(deps, scope)
+        raise
+    except ProviderRejected as rejected:
+        error = await refused(payment, rejected, deps.clock.now())
+        await _record(deps, scope, payment, forget_key=True)
+        raise error from None
+    except BaseException:
+        await _release(deps, scope)
+        raise
+    finish(payment, result, deps.clock.now())
+    return await _record(deps, scope, payment, forget_key=False)
+
+
+async def _record(
+    deps: Dependencies, scope: Scope | None, payment: Payment, *, forget_key: bool
+) -> Payment:
+    """Save the payment unless someone else moved it meanwhile, and settle the key."""
+    expected = payment.event_sequence - len(payment.pending_events)
+    async with deps.uow() as uow:
+        try:
+            await uow.payments.save(payment, expected)
+        except StaleWrite:
+            # A webhook, the reconciler or a resumed attempt got there first: theirs stands.
+            fresh = await uow.payments.get(payment.id, for_update=True)
+            assert fresh is not None
+            payment = fresh
+        if scope is not None:
+            if forget_key:
+                await uow.idempotency_keys.delete(scope.caller, scope.request_id)
+            else:
+                await uow.idempotency_keys.complete(scope.caller, scope.request_id, payment)
+        await uow.commit()
+    return payment
+
+
+async def _release(deps: Dependencies, scope: Scope | None) -> None:
+    """Let a retry resume at once instead of waiting out the lease."""
+    if scope is None:
+        return
+    async with deps.uow() as uow:
+        await uow.idempotency_keys.release(scope.caller, scope.request_id)
+        await uow.commit()
+
+
+async def _invalid(payment: Payment, rejected: ProviderRejected, now: datetime) -> DomainError:
+    del payment, now
+    return InvalidArgument(
+        [FieldViolation(rejected.field or "request", rejected.message)], reason="PROVIDER_REJECTED"
+    )

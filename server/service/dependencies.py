@@ -1,0 +1,20 @@
+"""What every use case needs, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from server.adapters.clock import Clock, SystemClock
+from server.adapters.providers.base import PaymentProvider
+from server.service.idempotency import IdempotencyPolicy
+from server.service.unit_of_work import UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    uow: UnitOfWorkFactory
+    provider: PaymentProvider
+    clock: Clock = field(default_factory=SystemClock)
+    idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
+    # SimulatePayment exists only in development and test environments.
+    simulation_enabled: bool = False

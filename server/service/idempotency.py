@@ -1,0 +1,77 @@
+"""Stripe-style idempotency keys: claim, replay, reject reuse, or resume after a crash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused
+from server.domain.payment import Payment
+from server.service.unit_of_work import KeyRecord, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyPolicy:
+    # How long a key and its outcome are kept (DESIGN: at least 24 h).
+    retention: timedelta = timedelta(hours=24)
+    # How long the first call holds the key before a retry may assume it died.
+    lease: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One caller's request_id for one method and its parameters."""
+
+    caller: str
+    request_id: str
+    method: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What the key says to do: replay `replay`, or run (resuming `resource_id` if set)."""
+
+    replay: Payment | None = None
+    resource_id: str | None = None
+
+
+def fingerprint(method: str, parameters: dict[str, Any]) -> str:
+    canonical = json.dumps([method, parameters], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def claim(uow: UnitOfWork, scope: Scope, now: datetime, policy: IdempotencyPolicy) -> Claim:
+    """Take the key inside the caller's transaction, or say why not."""
+    fresh = KeyRecord(
+        caller=scope.caller,
+        request_id=scope.request_id,
+        method=scope.method,
+        fingerprint=scope.fingerprint,
+        resource_id=None,
+        response=None,
+        locked_until=now + policy.lease,
+    )
+    if await uow.idempotency_keys.insert_if_absent(fresh, now, now + policy.retention):
+        return Claim()
+    existing = await uow.idempotency_keys.get(scope.caller, scope.request_id)
+    if existing is None:
+        # Reaped between our insert and read; a retry will find it free.
+        raise IdempotencyKeyInUse("request_id is being recycled; retry")
+    if existing.method != scope.method or existing.fingerprint != scope.fingerprint:
+        raise IdempotencyKeyReused(
+            "request_id was already used with different parameters",
+            metadata={"request_id": scope.request_id, "method": existing.method},
+        )
+    if existing.response is not None:
+        return Claim(replay=existing.response)
+    lease_over = existing.locked_until is None or existing.locked_until <= now
+    if lease_over and await uow.idempotency_keys.take_over(existing, now + policy.lease):
+        return Claim(resource_id=existing.resource_id)
+    raise IdempotencyKeyInUse(
+        "a request with this request_id is still in progress; retry later",
+        metadata={"request_id": scope.request_id},
+    )

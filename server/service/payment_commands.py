@@ -1,0 +1,301 @@
+"""The PaymentService use cases that change a payment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from server.adapters.providers.base import CreateAtProvider, ProviderPayment, ProviderRejected
+from server.adapters.providers.mock import MockProvider
+from server.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unimplemented,
+    Validator,
+)
+from server.domain.ids import PAYMENT_ID
+from server.domain.money import check_amount
+from server.domain.payment import Failure, Payment, new_payment
+from server.domain.payment_states import PaymentOp, PaymentState, next_state
+from server.service.command_runner import Outcome, Refused, run_command
+from server.service.commands import (
+    MAX_REASON,
+    CancelPayment,
+    CapturePayment,
+    ConfirmPayment,
+    CreatePayment,
+    SimulatePayment,
+    check_payment_id,
+    check_payment_method,
+    check_request_id,
+    check_text,
+    validate_create,
+)
+from server.service.dependencies import Dependencies
+from server.service.idempotency import Scope, fingerprint
+from server.service.provider_outcomes import apply_provider_outcome
+from server.service.unit_of_work import LiveOrderConflict, UnitOfWork
+
+
+def _scope(caller: str, request_id: str, method: str, **parameters: object) -> Scope | None:
+    if not request_id:
+        return None
+    return Scope(caller, request_id, method, fingerprint(method, parameters))
+
+
+async def _load(uow: UnitOfWork, payment_id: str) -> Payment:
+    payment = await uow.payments.get(payment_id, for_update=True)
+    if payment is None:
+        raise NotFound(f"payment {payment_id} not found", reason="PAYMENT_NOT_FOUND")
+    return payment
+
+
+def _apply(payment: Payment, result: ProviderPayment | None, now: datetime) -> None:
+    if result is not None:
+        apply_provider_outcome(payment, result, now)
+
+
+async def _create_or_confirm_at_provider(
+    deps: Dependencies, payment: Payment
+) -> ProviderPayment | None:
+    """The provider call for a payment being created or confirmed, keyed by its attempt."""
+    attempt = f"{payment.id}:{payment.event_sequence}"
+    if not payment.provider_payment_id:
+        return await deps.provider.create_payment(
+            CreateAtProvider(
+                payment_id=payment.id,
+                order_id=payment.order_id,
+                amount=payment.amount,
+                capture_method=payment.capture_method,
+                payment_method_id=payment.payment_method_id,
+                confirm=payment.state is PaymentState.PROCESSING,
+                description=payment.description,
+            ),
+            idempotency_key=f"{attempt}:create",
+        )
+    if payment.state is PaymentState.PROCESSING:
+        return await deps.provider.confirm_payment(
+            payment.provider_payment_id, payment.payment_method_id, f"{attempt}:confirm"
+        )
+    return None
+
+
+async def _refused_at_provider(
+    payment: Payment, rejected: ProviderRejected, now: datetime
+) -> DomainError:
+    """A payment the provider will not take fails, so the order can be paid another way."""
+    payment.fail(now, Failure(rejected.code or "invalid_request", rejected.message))
+    return InvalidArgument(
+        [FieldViolation(rejected.field or "payment_method_id", rejected.message)],
+        reason="PROVIDER_REJECTED",
+    )
+
+
+async def create_payment(deps: Dependencies, caller: str, command: CreatePayment) -> Outcome:
+    amount = validate_create(command)
+    capture_method = command.capture_method
+    assert capture_method is not None
+    scope = Scope(
+        caller,
+        command.request_id,
+        "CreatePayment",
+        fingerprint("CreatePayment", command.parameters()),
+    )
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        if resume_id is not None:
+            return await _load(uow, resume_id)
+        payment = new_payment(
+            payment_id=PAYMENT_ID.new(),
+            order_id=command.order_id,
+            user_id=command.user_id,
+            amount=amount,
+            provider=deps.provider.name,
+            capture_method=capture_method,
+            payment_method_id=command.payment_method_id,
+            confirm=command.confirm,
+            description=command.description,
+            metadata=dict(command.metadata),
+            now=deps.clock.now(),
+        )
+        await uow.payments.add(payment)
+        return payment
+
+    async def act(payment: Payment) -> ProviderPayment | None:
+        return await _create_or_confirm_at_provider(deps, payment)
+
+    try:
+        return await run_command(deps, scope, prepare, act, _apply, _refused_at_provider)
+    except LiveOrderConflict:
+        async with deps.uow() as uow:
+            live = await uow.payments.find_live_by_order(command.order_id)
+        raise AlreadyExists(
+            f"order {command.order_id} already has a live payment",
+            reason="ORDER_HAS_LIVE_PAYMENT",
+            metadata={"payment_id": live.id if live else "", "order_id": command.order_id},
+        ) from None
+
+
+async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayment) -> Outcome:
+    validator = Validator()
+    check_payment_id(validator, command.id)
+    check_request_id(validator, command.request_id, required=False)
+    check_payment_method(validator, command.payment_method_id)
+    validator.raise_if_any()
+    scope = _scope(
+        caller,
+        command.request_id,
+        "ConfirmPayment",
+        id=command.id,
+        payment_method_id=command.payment_method_id,
+    )
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        payment = await _load(uow, command.id)
+        if resume_id is not None:
+            return payment
+        next_state(payment.state, PaymentOp.CONFIRM)
+        if command.payment_method_id:
+            payment.payment_method_id = command.payment_method_id
+        if not payment.payment_method_id:
+            raise InvalidArgument(
+                [FieldViolation("payment_method_id", "is required: the payment has none yet")]
+            )
+        expected = payment.event_sequence
+        payment.apply(PaymentOp.CONFIRM, deps.clock.now())
+        await uow.payments.save(payment, expected)
+        return payment
+
+    async def act(payment: Payment) -> ProviderPayment | None:
+        return await _create_or_confirm_at_provider(deps, payment)
+
+    return await run_command(deps, scope, prepare, act, _apply, _refused_at_provider)
+
+
+async def capture_payment(deps: Dependencies, caller: str, command: CapturePayment) -> Outcome:
+    validator = Validator()
+    check_payment_id(validator, command.id)
+    check_request_id(validator, command.request_id, required=False)
+    requested = command.amount_to_capture
+    if requested is not None:
+        check_amount(validator, "amount_to_capture", requested.currency_code, requested.minor_units)
+    validator.raise_if_any()
+    scope = _scope(
+        caller,
+        command.request_id,
+        "CapturePayment",
+        id=command.id,
+        amount=[requested.currency_code, requested.minor_units] if requested else None,
+    )
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        payment = await _load(uow, command.id)
+        if resume_id is not None:
+            return payment
+        if requested is not None:
+            _check_capturable(payment, requested.currency_code, requested.minor_units)
+        expected = payment.event_sequence
+        payment.apply(PaymentOp.CAPTURE, deps.clock.now())
+        await uow.payments.save(payment, expected)
+        return payment
+
+    async def act(payment: Payment) -> ProviderPayment | None:
+        if payment.state is not PaymentState.PROCESSING:
+            return None
+        amount = requested.minor_units if requested else payment.amount.minor_units
+        key = f"{payment.id}:{payment.event_sequence}:capture"
+        return await deps.provider.capture_payment(payment.provider_payment_id, amount, key)
+
+    return await run_command(deps, scope, prepare, act, _apply, _refused_by_truth(deps))
+
+
+def _check_capturable(payment: Payment, currency_code: str, minor_units: int) -> None:
+    validator = Validator()
+    validator.check(
+        currency_code == payment.amount.currency_code,
+        "amount_to_capture.currency_code",
+        f"must be the payment's currency, {payment.amount.currency_code}",
+    )
+    validator.check(
+        minor_units <= payment.amount.minor_units,
+        "amount_to_capture.minor_units",
+        f"must be at most the authorized {payment.amount.minor_units}",
+    )
+    if validator.violations:
+        raise InvalidArgument(validator.violations, reason="AMOUNT_NOT_CAPTURABLE")
+
+
+def _refused_by_truth(deps: Dependencies) -> Refused:
+    """After a refused capture or cancel, the payment takes the provider's word for its state."""
+
+    async def refused(payment: Payment, rejected: ProviderRejected, now: datetime) -> DomainError:
+        truth = await deps.provider.retrieve_payment(payment.provider_payment_id)
+        apply_provider_outcome(payment, truth, now)
+        return FailedPrecondition(
+            f"the provider refused: {rejected.message}", reason="PROVIDER_REJECTED"
+        )
+
+    return refused
+
+
+async def cancel_payment(deps: Dependencies, caller: str, command: CancelPayment) -> Outcome:
+    validator = Validator()
+    check_payment_id(validator, command.id)
+    check_request_id(validator, command.request_id, required=False)
+    check_text(validator, "reason", command.reason, MAX_REASON)
+    validator.raise_if_any()
+    scope = _scope(caller, command.request_id, "CancelPayment", id=command.id, r=command.reason)
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        del resume_id
+        payment = await _load(uow, command.id)
+        if payment.state is not PaymentState.CANCELED:
+            next_state(payment.state, PaymentOp.CANCEL)
+        return payment
+
+    async def act(payment: Payment) -> ProviderPayment | None:
+        if payment.state is PaymentState.CANCELED or not payment.provider_payment_id:
+            return None
+        return await deps.provider.cancel_payment(
+            payment.provider_payment_id, f"{payment.id}:cancel"
+        )
+
+    def finish(payment: Payment, result: ProviderPayment | None, now: datetime) -> None:
+        if payment.state is not PaymentState.CANCELED:
+            payment.apply(PaymentOp.CANCEL, now, reason=command.reason)
+
+    return await run_command(deps, scope, prepare, act, finish, _refused_by_truth(deps))
+
+
+async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePayment) -> Outcome:
+    if not deps.simulation_enabled:
+        raise Unimplemented(
+            "SimulatePayment exists only when PAYMENTS_ENV is development or test",
+            reason="SIMULATION_DISABLED",
+        )
+    validator = Validator()
+    check_payment_id(validator, command.id)
+    check_request_id(validator, command.request_id, required=False)
+    validator.check(command.succeed is not None, "outcome", "is required")
+    validator.raise_if_any()
+    provider = deps.provider
+    if not isinstance(provider, MockProvider):
+        raise Unimplemented("SimulatePayment needs the mock provider", reason="SIMULATION_DISABLED")
+    scope = _scope(caller, command.request_id, "SimulatePayment", id=command.id, s=command.succeed)
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        del resume_id
+        payment = await _load(uow, command.id)
+        if payment.state not in (PaymentState.PROCESSING, PaymentState.REQUIRES_ACTION):
+            next_state(payment.state, PaymentOp.PROVIDER_SUCCEEDED)
+        return payment
+
+    async def act(payment: Payment) -> ProviderPayment | None:
+        if payment.state not in (PaymentState.PROCESSING, PaymentState.REQUIRES_ACTION):
+            return None
+        return provider.settle(payment.provider_payment_id, succeeded=bool(command.succeed))
+
+    return await run_command(deps, scope, prepare, act, _apply)
