@@ -299,3 +299,9 @@ async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePay
         return provider.settle(payment.provider_payment_id, succeeded=bool(command.succeed))
 
     return await run_command(deps, scope, prepare, act, _apply)
+
+
+def require_payment_id(payment_id: str) -> None:
+    validator = Validator()
+    check_payment_id(validator, payment_id)
+    validator.raise_if_any()

@@ -70,8 +70,11 @@ class IdempotencyKeyRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    payments: PaymentRepository
-    idempotency_keys: IdempotencyKeyRepository
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def idempotency_keys(self) -> IdempotencyKeyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,0 +1,59 @@
+"""The gRPC server: our services, health per service, reflection, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from grpc import aio
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from payments.v1 import payments_pb2, payments_pb2_grpc
+
+from server.grpc.errors import ErrorMappingInterceptor
+from server.grpc.payment_servicer import PaymentServicer
+from server.service.dependencies import Dependencies
+
+_log = logging.getLogger(__name__)
+SERVICE_NAMES = (payments_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name,)
+
+
+class GrpcServer:
+    def __init__(self, deps: Dependencies, address: str) -> None:
+        # so_reuseport off: a second server on a taken port must fail, not share it.
+        self.server = aio.server(
+            interceptors=[ErrorMappingInterceptor()], options=[("grpc.so_reuseport", 0)]
+        )
+        payments_pb2_grpc.add_PaymentServiceServicer_to_server(PaymentServicer(deps), self.server)
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+        self.address = address.rsplit(":", 1)[0] + f":{self.port}"
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def drain_and_stop(self, drain_seconds: float, grace_seconds: float = 10) -> None:
+        """Report NOT_SERVING so balancers move away, then let calls in flight finish."""
+        await self.health.enter_graceful_shutdown()
+        _log.info("draining: NOT_SERVING for %.1f s before stopping", drain_seconds)
+        await asyncio.sleep(drain_seconds)
+        await self.server.stop(grace_seconds)
+
+
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, event.set)
+    return event

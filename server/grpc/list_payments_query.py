@@ -1,0 +1,96 @@
+"""ListPaymentsRequest (filter, order_by, page_size) to a PaymentQuery."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from payments.v1 import payments_pb2
+
+from server.domain.errors import FieldViolation, InvalidArgument
+from server.domain.payment_states import PaymentState
+from server.grpc.filter_syntax import FilterSyntaxError, parse_filter
+from server.service.payment_queries import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    PaymentQuery,
+    SortKey,
+    TimeBound,
+)
+
+FILTERABLE = {
+    "user_id": frozenset({"="}),
+    "order_id": frozenset({"="}),
+    "state": frozenset({"=", "!="}),
+    "create_time": frozenset({"<", "<=", ">", ">="}),
+}
+ORDERINGS = {
+    "": (SortKey.CREATE_TIME, True),
+    "create_time desc": (SortKey.CREATE_TIME, True),
+    "create_time": (SortKey.CREATE_TIME, False),
+    "create_time asc": (SortKey.CREATE_TIME, False),
+    "amount": (SortKey.AMOUNT, False),
+    "amount asc": (SortKey.AMOUNT, False),
+    "amount desc": (SortKey.AMOUNT, True),
+}
+
+
+def _invalid(field: str, description: str) -> InvalidArgument:
+    return InvalidArgument([FieldViolation(field, description)])
+
+
+def _state(value: str) -> PaymentState:
+    name = value.removeprefix("PAYMENT_STATE_")
+    try:
+        return PaymentState(name)
+    except ValueError:
+        raise _invalid("filter", f"unknown state {value!r}") from None
+
+
+def _moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise _invalid("filter", f"create_time needs an RFC 3339 time with offset, not {value!r}")
+    return moment
+
+
+def query_from_request(request: payments_pb2.ListPaymentsRequest) -> PaymentQuery:
+    if request.page_size < 0:
+        raise _invalid("page_size", "must not be negative")
+    ordering = ORDERINGS.get(" ".join(request.order_by.split()))
+    if ordering is None:
+        raise _invalid(
+            "order_by", f"must be one of: {', '.join(sorted(o for o in ORDERINGS if o))}"
+        )
+    try:
+        comparisons = parse_filter(request.filter, FILTERABLE)
+    except FilterSyntaxError as error:
+        raise _invalid("filter", str(error)) from None
+    equal: dict[str, str] = {}
+    states: frozenset[PaymentState] | None = None
+    excluded: set[PaymentState] = set()
+    bounds: list[TimeBound] = []
+    for comparison in comparisons:
+        if comparison.field == "state":
+            state = _state(comparison.value)
+            if comparison.op == "!=":
+                excluded.add(state)
+            else:
+                states = frozenset({state}) if states is None else states & {state}
+        elif comparison.field == "create_time":
+            bounds.append(TimeBound(comparison.op, _moment(comparison.value)))
+        elif equal.setdefault(comparison.field, comparison.value) != comparison.value:
+            raise _invalid("filter", f"{comparison.field} may be compared only once")
+    sort, descending = ordering
+    return PaymentQuery(
+        user_id=equal.get("user_id"),
+        order_id=equal.get("order_id"),
+        states=states,
+        excluded_states=frozenset(excluded),
+        create_time=tuple(bounds),
+        sort=sort,
+        descending=descending,
+        page_size=min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+    )

@@ -1,0 +1,113 @@
+"""PaymentService over gRPC: proto in, command to the service layer, proto out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc import aio
+from payments.v1 import payments_pb2, payments_pb2_grpc
+
+from server.adapters.codec import capture_method_from_proto, payment_to_proto
+from server.grpc.caller import caller_of
+from server.grpc.list_payments_query import query_from_request
+from server.service import payment_commands, payment_queries
+from server.service.command_runner import Outcome
+from server.service.commands import (
+    AmountInput,
+    CancelPayment,
+    CapturePayment,
+    ConfirmPayment,
+    CreatePayment,
+    SimulatePayment,
+)
+from server.service.dependencies import Dependencies
+
+Context = aio.ServicerContext[Any, Any]
+REPLAYED = (("idempotent-replayed", "true"),)
+_SIMULATED = {
+    payments_pb2.SIMULATED_OUTCOME_SUCCEEDED: True,
+    payments_pb2.SIMULATED_OUTCOME_FAILED: False,
+}
+
+
+def _respond(context: Context, outcome: Outcome) -> payments_pb2.Payment:
+    if outcome.replayed:
+        context.set_trailing_metadata(REPLAYED)
+    return payment_to_proto(outcome.payment)
+
+
+class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def CreatePayment(
+        self, request: payments_pb2.CreatePaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        command = CreatePayment(
+            request_id=request.request_id,
+            order_id=request.order_id,
+            user_id=request.user_id,
+            amount=AmountInput(request.amount.currency_code, request.amount.minor_units)
+            if request.HasField("amount")
+            else None,
+            payment_method_id=request.payment_method_id,
+            capture_method=capture_method_from_proto(request.capture_method),
+            confirm=request.confirm,
+            description=request.description,
+            metadata=dict(request.metadata),
+        )
+        outcome = await payment_commands.create_payment(self._deps, caller_of(context), command)
+        return _respond(context, outcome)
+
+    async def GetPayment(
+        self, request: payments_pb2.GetPaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        payment_commands.require_payment_id(request.id)
+        payment = await payment_queries.get_payment(self._deps.uow, request.id)
+        return payment_to_proto(payment)
+
+    async def ListPayments(
+        self, request: payments_pb2.ListPaymentsRequest, context: Context
+    ) -> payments_pb2.ListPaymentsResponse:
+        query = query_from_request(request)
+        found, token = await payment_queries.list_payments(
+            self._deps.uow, query, request.page_token
+        )
+        return payments_pb2.ListPaymentsResponse(
+            payments=[payment_to_proto(p) for p in found], next_page_token=token
+        )
+
+    async def ConfirmPayment(
+        self, request: payments_pb2.ConfirmPaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        command = ConfirmPayment(request.id, request.request_id, request.payment_method_id)
+        outcome = await payment_commands.confirm_payment(self._deps, caller_of(context), command)
+        return _respond(context, outcome)
+
+    async def CapturePayment(
+        self, request: payments_pb2.CapturePaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        amount = request.amount_to_capture
+        command = CapturePayment(
+            request.id,
+            request.request_id,
+            AmountInput(amount.currency_code, amount.minor_units)
+            if request.HasField("amount_to_capture")
+            else None,
+        )
+        outcome = await payment_commands.capture_payment(self._deps, caller_of(context), command)
+        return _respond(context, outcome)
+
+    async def CancelPayment(
+        self, request: payments_pb2.CancelPaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        command = CancelPayment(request.id, request.request_id, request.reason)
+        outcome = await payment_commands.cancel_payment(self._deps, caller_of(context), command)
+        return _respond(context, outcome)
+
+    async def SimulatePayment(
+        self, request: payments_pb2.SimulatePaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        command = SimulatePayment(request.id, request.request_id, _SIMULATED.get(request.outcome))
+        outcome = await payment_commands.simulate_payment(self._deps, caller_of(context), command)
+        return _respond(context, outcome)
