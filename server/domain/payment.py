@@ -45,7 +45,7 @@ class Payment:
     metadata: dict[str, str] = field(default_factory=dict)
     # Count of events emitted so far: the next event's per-payment sequence,
     # and the compare-and-set version for concurrent writers.
-    event_sequence: int = 0
+    event_sequence: int = field(default=0, compare=False)
     pending_events: list[PaymentEvent] = field(default_factory=list, compare=False)
 
     @property

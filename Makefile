@@ -1,0 +1,47 @@
+# The two set-up commands of README.md: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SERVICES ?= ../shared/services.sh
+
+.PHONY: run test lint generate check-generated bench clean
+
+$(VENV)/.installed-run: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+## run: serve on the embedded default (SQLite file ./payments.db, mock provider)
+run: $(VENV)/.installed-run
+	$(VENV)/bin/payments serve
+
+## test: lint, type-check, contract checks, then the whole suite on SQLite and PostgreSQL
+test: $(VENV)/.installed-dev
+	$(SERVICES) postgres
+	$(MAKE) lint
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-dev
+	$(PY) scripts/generate.py --check
+	$(VENV)/bin/buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## generate: rebuild generated/ from proto/
+generate: $(VENV)/.installed-dev
+	$(PY) scripts/generate.py
+
+## bench: gRPC load benchmark against a real server on PostgreSQL
+bench: $(VENV)/.installed-dev
+	$(SERVICES) postgres
+	$(PY) bench/grpc_load.py
+
+clean:
+	rm -rf $(VENV) payments.db payments.db-wal payments.db-shm

@@ -1,0 +1,65 @@
+"""Fixtures shared by integration and end-to-end tests: real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.adapters.db.engine import create_engine
+from server.adapters.db.unit_of_work import SqlUnitOfWork
+from server.adapters.providers.mock import MockProvider
+from server.service.dependencies import Dependencies
+from tests.support.databases import (
+    TABLES,
+    create_postgres_database,
+    drop_postgres_database,
+    sqlite_copy,
+    sqlite_template,
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sqlite_template(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each integration test runs on both databases, the PostgreSQL one emptied first."""
+    if request.param == "sqlite":
+        return sqlite_copy(request.getfixturevalue("sqlite_template_path"), tmp_path)
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)}"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> MockProvider:
+    return MockProvider(ledger=tmp_path / "ledger.jsonl")
+
+
+@pytest.fixture
+def deps(engine: AsyncEngine, provider: MockProvider) -> Dependencies:
+    return Dependencies(
+        uow=lambda: SqlUnitOfWork(engine), provider=provider, simulation_enabled=True
+    )
