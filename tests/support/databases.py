@@ -46,11 +46,12 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
-def create_postgres_database(prefix: str = "payments_test") -> str:
+def create_postgres_database(prefix: str = "payments_test", *, migrate: bool = True) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
+    if migrate:
+        upgrade(url)
     return url
 
 
