@@ -62,7 +62,10 @@ class Payment:
 
     def apply(self, op: PaymentOp, now: datetime, *, reason: str = "") -> None:
         """Move by `op` (FailedPrecondition if the table forbids it) and record its events."""
-        self.state = next_state(self.state, op)
+        self._move(next_state(self.state, op), now, reason)
+
+    def _move(self, state: PaymentState, now: datetime, reason: str = "") -> None:
+        self.state = state
         self.update_time = now
         self.record(now, reason=reason)
 
@@ -82,14 +85,16 @@ class Payment:
 
     def succeed(self, now: datetime, amount_received: int | None) -> None:
         """The provider took the money: all of it, or `amount_received` of a partial capture."""
+        target = next_state(self.state, PaymentOp.PROVIDER_SUCCEEDED)
         received = self.amount.minor_units if amount_received is None else amount_received
         self.amount_captured = min(received, self.amount.minor_units)
-        self.apply(PaymentOp.PROVIDER_SUCCEEDED, now)
+        self._move(target, now)
 
     def fail(self, now: datetime, failure: Failure) -> None:
+        target = next_state(self.state, PaymentOp.PROVIDER_FAILED)
         self.failure_code = failure.code
         self.failure_message = failure.message
-        self.apply(PaymentOp.PROVIDER_FAILED, now)
+        self._move(target, now)
 
     def take_events(self) -> list[PaymentEvent]:
         events, self.pending_events = self.pending_events, []

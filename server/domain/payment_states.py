@@ -77,6 +77,8 @@ TRANSITIONS: Mapping[PaymentOp, Mapping[PaymentState, PaymentState]] = MappingPr
 
 # No payment ever leaves these, so they never count against an order.
 DEAD_STATES = frozenset({S.FAILED, S.CANCELED})
+# The provider still calls these "succeeded": the money was taken, refunds aside.
+CHARGED_STATES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED})
 FINAL_STATES = frozenset({S.FAILED, S.CANCELED, S.REFUNDED})
 
 
@@ -85,7 +87,7 @@ def next_state(state: PaymentState, op: PaymentOp) -> PaymentState:
     target = TRANSITIONS[op].get(state)
     if target is None:
         raise FailedPrecondition(
-            f"cannot {op.value.replace('_', ' ')} a payment in state {state.value}",
+            f"operation {op.value} is not allowed for a payment in state {state.value}",
             reason="INVALID_PAYMENT_STATE",
             metadata={"state": state.value, "operation": op.value},
         )

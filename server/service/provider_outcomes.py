@@ -6,7 +6,7 @@ from datetime import datetime
 
 from server.adapters.providers.base import ProviderPayment, ProviderStatus
 from server.domain.payment import Failure, Payment
-from server.domain.payment_states import PaymentOp, PaymentState
+from server.domain.payment_states import CHARGED_STATES, PaymentOp, PaymentState
 
 _UNKNOWN_FAILURE = Failure("processing_error", "The payment could not be processed.")
 _OP_FOR_STATUS = {
@@ -29,7 +29,7 @@ def apply_provider_outcome(payment: Payment, result: ProviderPayment, now: datet
         payment.provider_payment_id = result.provider_payment_id
         payment.update_time = now
     if result.status is ProviderStatus.SUCCEEDED:
-        if payment.state is not PaymentState.SUCCEEDED:
+        if payment.state not in CHARGED_STATES:
             payment.succeed(now, result.amount_received)
     elif result.status is ProviderStatus.FAILED:
         if payment.state is not PaymentState.FAILED:

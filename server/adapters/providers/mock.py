@@ -75,6 +75,13 @@ OUTCOMES: dict[str, Outcome] = {
 }
 
 
+_CONFIRMABLE = (
+    ProviderStatus.REQUIRES_PAYMENT_METHOD,
+    ProviderStatus.REQUIRES_CONFIRMATION,
+    ProviderStatus.REQUIRES_ACTION,
+)
+
+
 @dataclass(slots=True)
 class _Intent:
     provider_payment_id: str
@@ -134,6 +141,11 @@ class MockProvider:
     ) -> ProviderPayment:
         async def confirm() -> ProviderPayment:
             intent = self._intent(provider_payment_id)
+            if intent.status not in _CONFIRMABLE:
+                raise ProviderRejected(
+                    f"a {intent.status.value} payment cannot be confirmed",
+                    code="payment_intent_unexpected_state",
+                )
             if payment_method_id:
                 self._check_method(payment_method_id, required=True)
                 intent.payment_method_id = payment_method_id
