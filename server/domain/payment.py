@@ -110,18 +110,16 @@ def new_payment(
     provider: str,
     capture_method: CaptureMethod,
     payment_method_id: str,
-    confirm: bool,
     description: str,
     metadata: dict[str, str],
     now: datetime,
 ) -> Payment:
-    """A new payment; with `confirm` it starts PROCESSING, its provider call about to be made."""
-    if confirm:
-        state = PaymentState.PROCESSING
-    elif payment_method_id:
-        state = PaymentState.REQUIRES_CONFIRMATION
-    else:
-        state = PaymentState.REQUIRES_PAYMENT_METHOD
+    """A new payment, not yet known to the provider; confirming it is a later step."""
+    state = (
+        PaymentState.REQUIRES_CONFIRMATION
+        if payment_method_id
+        else PaymentState.REQUIRES_PAYMENT_METHOD
+    )
     payment = Payment(
         id=payment_id,
         order_id=order_id,

@@ -58,27 +58,42 @@ def _apply(payment: Payment, result: ProviderPayment | None, now: datetime) -> N
         apply_provider_outcome(payment, result, now)
 
 
-async def _create_or_confirm_at_provider(
-    deps: Dependencies, payment: Payment
+async def _charge_at_provider(
+    deps: Dependencies, payment: Payment, *, confirm: bool
 ) -> ProviderPayment | None:
-    """The provider call for a payment being created or confirmed, keyed by its attempt."""
-    attempt = f"{payment.id}:{payment.event_sequence}"
+    """Register the payment at the provider if needed, then charge it if it is PROCESSING.
+
+    The provider's id is saved before any money moves, so a crash during the
+    charge leaves a row that names the provider payment to ask about.
+    """
     if not payment.provider_payment_id:
-        return await deps.provider.create_payment(
+        created = await deps.provider.create_payment(
             CreateAtProvider(
                 payment_id=payment.id,
                 order_id=payment.order_id,
                 amount=payment.amount,
                 capture_method=payment.capture_method,
                 payment_method_id=payment.payment_method_id,
-                confirm=payment.state is PaymentState.PROCESSING,
                 description=payment.description,
             ),
-            idempotency_key=f"{attempt}:create",
+            idempotency_key=f"{payment.id}:create",
         )
+        expected = payment.event_sequence
+        now = deps.clock.now()
+        payment.provider_payment_id = created.provider_payment_id
+        payment.update_time = now
+        if confirm and payment.state is not PaymentState.PROCESSING:
+            payment.apply(PaymentOp.CONFIRM, now)
+        async with deps.uow() as uow:
+            await uow.payments.save(payment, expected)
+            await uow.commit()
+        if not confirm:
+            return created
     if payment.state is PaymentState.PROCESSING:
         return await deps.provider.confirm_payment(
-            payment.provider_payment_id, payment.payment_method_id, f"{attempt}:confirm"
+            payment.provider_payment_id,
+            payment.payment_method_id,
+            f"{payment.id}:{payment.event_sequence}:confirm",
         )
     return None
 
@@ -116,7 +131,6 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
             provider=deps.provider.name,
             capture_method=capture_method,
             payment_method_id=command.payment_method_id,
-            confirm=command.confirm,
             description=command.description,
             metadata=dict(command.metadata),
             now=deps.clock.now(),
@@ -125,7 +139,7 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
         return payment
 
     async def act(payment: Payment) -> ProviderPayment | None:
-        return await _create_or_confirm_at_provider(deps, payment)
+        return await _charge_at_provider(deps, payment, confirm=command.confirm)
 
     try:
         return await run_command(deps, scope, prepare, act, _apply, _refused_at_provider)
@@ -170,7 +184,7 @@ async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayme
         return payment
 
     async def act(payment: Payment) -> ProviderPayment | None:
-        return await _create_or_confirm_at_provider(deps, payment)
+        return await _charge_at_provider(deps, payment, confirm=True)
 
     return await run_command(deps, scope, prepare, act, _apply, _refused_at_provider)
 

@@ -38,12 +38,13 @@ class ProviderPayment:
 
 @dataclass(frozen=True, slots=True)
 class CreateAtProvider:
+    """A payment to register at the provider; no money moves until it is confirmed."""
+
     payment_id: str
     order_id: str
     amount: Money
     capture_method: CaptureMethod
     payment_method_id: str
-    confirm: bool
     description: str = ""
 
 

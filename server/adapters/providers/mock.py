@@ -118,7 +118,7 @@ class MockProvider:
         self, request: CreateAtProvider, idempotency_key: str
     ) -> ProviderPayment:
         async def create() -> ProviderPayment:
-            self._check_method(request.payment_method_id, required=request.confirm)
+            self._check_method(request.payment_method_id, required=False)
             digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
             intent = _Intent(
                 provider_payment_id=f"mock_pi_{digest}",
@@ -130,11 +130,10 @@ class MockProvider:
                 else ProviderStatus.REQUIRES_PAYMENT_METHOD,
             )
             self._intents[intent.provider_payment_id] = intent
-            if request.confirm:
-                self._confirm(intent)
             return intent.view()
 
-        return await self._idempotent(idempotency_key, create, request.payment_method_id)
+        # A timeout is simulated on the charge (confirm), where it hurts.
+        return await self._idempotent(idempotency_key, create, "")
 
     async def confirm_payment(
         self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
@@ -155,7 +154,9 @@ class MockProvider:
             self._confirm(intent)
             return intent.view()
 
-        return await self._idempotent(idempotency_key, confirm, payment_method_id)
+        intent = self._intents.get(provider_payment_id)
+        method = payment_method_id or (intent.payment_method_id if intent else "")
+        return await self._idempotent(idempotency_key, confirm, method)
 
     async def capture_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str

@@ -84,7 +84,11 @@ async def test_confirmed_visa_payment_succeeds_with_events(
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.amount_captured == 1050
     assert payment.provider_payment_id.startswith("mock_pi_")
-    assert await event_types(engine, payment.id) == ["payment.created", "payment.succeeded"]
+    assert await event_types(engine, payment.id) == [
+        "payment.created",
+        "payment.processing",
+        "payment.succeeded",
+    ]
     assert (await get_payment(deps.uow, payment.id)) == payment
 
 
@@ -102,7 +106,11 @@ async def test_decline_is_a_failed_payment_not_an_error(
     assert payment.state is PaymentState.FAILED
     assert payment.failure_code == code
     assert payment.failure_message
-    assert await event_types(engine, payment.id) == ["payment.created", "payment.failed"]
+    assert await event_types(engine, payment.id) == [
+        "payment.created",
+        "payment.processing",
+        "payment.failed",
+    ]
     # A failed payment frees the order for another attempt.
     again = await create_payment(deps, CALLER, create("req-2"))
     assert again.payment.state is PaymentState.SUCCEEDED
@@ -134,6 +142,7 @@ async def test_three_d_secure_then_confirm_again(deps: Dependencies, engine: Asy
     assert done.state is PaymentState.SUCCEEDED
     assert await event_types(engine, first.id) == [
         "payment.created",
+        "payment.processing",
         "payment.requires_action",
         "payment.processing",
         "payment.succeeded",
@@ -158,6 +167,7 @@ async def test_manual_capture_partial(deps: Dependencies, engine: AsyncEngine) -
         await capture_payment(deps, CALLER, CapturePayment(held.id, "cap-2"))
     assert await event_types(engine, held.id) == [
         "payment.created",
+        "payment.processing",
         "payment.authorized",
         "payment.processing",
         "payment.captured",
