@@ -8,21 +8,35 @@ from server.adapters.db.engine import create_engine
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.base import PaymentProvider
 from server.adapters.providers.mock import MockProvider
+from server.adapters.providers.resilience import CircuitBreaker, ResilientProvider
+from server.adapters.providers.stripe_provider import StripeProvider
 from server.config import Settings
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
 
 
-def build_provider(settings: Settings) -> PaymentProvider:
-    del settings  # only the mock exists so far; Settings refuses the rest
-    return MockProvider.from_env()
+def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider | None]:
+    """The configured provider behind timeouts, retries and a breaker; and the mock if it is."""
+    policy = settings.provider_policy
+    inner: PaymentProvider
+    mock = None
+    if settings.provider == "stripe":
+        inner = StripeProvider(
+            settings.stripe_api_key, settings.stripe_api_base, timeout_s=policy.call_timeout_s
+        )
+    else:
+        inner = mock = MockProvider.from_env()
+    breaker = CircuitBreaker(policy.breaker_threshold, policy.breaker_reset_s)
+    return ResilientProvider(inner, policy, breaker), mock
 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     engine = create_engine(settings.database_url)
+    provider, mock = build_provider(settings)
     deps = Dependencies(
         uow=lambda: SqlUnitOfWork(engine),
-        provider=build_provider(settings),
+        provider=provider,
+        simulator=mock,
         idempotency=IdempotencyPolicy(
             retention=settings.idempotency_retention, lease=settings.idempotency_lease
         ),

@@ -10,6 +10,7 @@ import sys
 
 from server.adapters.db.engine import is_sqlite
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
+from server.adapters.providers.resilience import ResilientProvider
 from server.bootstrap import build_dependencies
 from server.config import ConfigError, Settings
 from server.grpc.app import GrpcServer, stop_signal
@@ -44,6 +45,8 @@ async def serve(settings: Settings, *, jobs: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     server = GrpcServer(deps, settings.grpc_address)
+    if isinstance(deps.provider, ResilientProvider):
+        server.follow_breaker(deps.provider.breaker)
     stopping = stop_signal()
     await server.start()
     tasks = _start_jobs(deps, settings) if jobs else []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from server.adapters.providers.resilience import ResiliencePolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
 ENVIRONMENTS = ("development", "test", "staging", "production")
+PROVIDERS = ("mock", "stripe")
 
 
 def database_url() -> str:
@@ -28,6 +31,9 @@ class Settings:
     idempotency_lease: timedelta
     drain_seconds: float
     reaper_interval_seconds: float
+    stripe_api_key: str = field(repr=False)
+    stripe_api_base: str | None
+    provider_policy: ResiliencePolicy
 
     @property
     def simulation_enabled(self) -> bool:
@@ -40,8 +46,11 @@ class Settings:
         if environment not in ENVIRONMENTS:
             raise ConfigError(f"PAYMENTS_ENV must be one of {', '.join(ENVIRONMENTS)}")
         provider = env.get("PAYMENTS_PROVIDER", "mock")
-        if provider != "mock":
-            raise ConfigError(f"PAYMENTS_PROVIDER={provider!r} is not available; use mock")
+        if provider not in PROVIDERS:
+            raise ConfigError(f"PAYMENTS_PROVIDER must be one of {', '.join(PROVIDERS)}")
+        stripe_api_key = env.get("STRIPE_API_KEY", "")
+        if provider == "stripe" and not stripe_api_key:
+            raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY")
         return cls(
             database_url=database_url(),
             environment=environment,
@@ -55,6 +64,14 @@ class Settings:
             ),
             drain_seconds=_number(env, "PAYMENTS_DRAIN_SECONDS", 5, minimum=0),
             reaper_interval_seconds=_number(env, "PAYMENTS_REAPER_INTERVAL_SECONDS", 300, 1),
+            stripe_api_key=stripe_api_key,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            provider_policy=ResiliencePolicy(
+                attempts=int(_number(env, "PAYMENTS_PROVIDER_ATTEMPTS", 3, minimum=1)),
+                call_timeout_s=_number(env, "PAYMENTS_PROVIDER_TIMEOUT_SECONDS", 10, 0.1),
+                breaker_threshold=int(_number(env, "PAYMENTS_BREAKER_THRESHOLD", 5, minimum=1)),
+                breaker_reset_s=_number(env, "PAYMENTS_BREAKER_RESET_SECONDS", 30, minimum=0.1),
+            ),
         )
 
 

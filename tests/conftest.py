@@ -61,5 +61,8 @@ def provider(tmp_path: Path) -> MockProvider:
 @pytest.fixture
 def deps(engine: AsyncEngine, provider: MockProvider) -> Dependencies:
     return Dependencies(
-        uow=lambda: SqlUnitOfWork(engine), provider=provider, simulation_enabled=True
+        uow=lambda: SqlUnitOfWork(engine),
+        provider=provider,
+        simulation_enabled=True,
+        simulator=provider,
     )

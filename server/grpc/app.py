@@ -12,12 +12,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
+from server.adapters.providers.resilience import BreakerState, CircuitBreaker
 from server.grpc.errors import ErrorMappingInterceptor
 from server.grpc.payment_servicer import PaymentServicer
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger(__name__)
 SERVICE_NAMES = (payments_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name,)
+# Health entry that follows the provider's circuit breaker; the overall status
+# does not, since every instance shares the provider and draining would not help.
+PROVIDER_HEALTH = "payments.provider"
 
 
 class GrpcServer:
@@ -36,11 +40,29 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {address}")
         self.address = address.rsplit(":", 1)[0] + f":{self.port}"
+        self._breaker: CircuitBreaker | None = None
+        self._pending: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         await self.server.start()
-        for name in ("", *SERVICE_NAMES):
+        names = ("", *SERVICE_NAMES, *((PROVIDER_HEALTH,) if self._breaker else ()))
+        for name in names:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def follow_breaker(self, breaker: CircuitBreaker) -> None:
+        """Report the breaker as the PROVIDER_HEALTH entry: NOT_SERVING while it is open."""
+
+        def changed(state: BreakerState) -> None:
+            status = (
+                health_pb2.HealthCheckResponse.NOT_SERVING
+                if state is BreakerState.OPEN
+                else health_pb2.HealthCheckResponse.SERVING
+            )
+            self._pending.add(asyncio.ensure_future(self.health.set(PROVIDER_HEALTH, status)))
+            self._pending = {task for task in self._pending if not task.done()}
+
+        breaker.on_change(changed)
+        self._breaker = breaker
 
     async def drain_and_stop(self, drain_seconds: float, grace_seconds: float = 10) -> None:
         """Report NOT_SERVING so balancers move away, then let calls in flight finish."""

@@ -33,7 +33,9 @@ _SIMULATED = {
 def _respond(context: Context, outcome: Outcome) -> payments_pb2.Payment:
     if outcome.replayed:
         context.set_trailing_metadata(REPLAYED)
-    return payment_to_proto(outcome.payment)
+    message = payment_to_proto(outcome.payment)
+    message.client_secret = outcome.client_secret
+    return message
 
 
 class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from server.adapters.providers.base import ProviderPayment, ProviderRejected
@@ -28,6 +28,15 @@ from server.service.unit_of_work import StaleWrite, UnitOfWork
 class Outcome:
     payment: Payment
     replayed: bool = False
+    # For the payment's owner only (Stripe.js); never stored, fetched again on replay.
+    client_secret: str = field(default="", repr=False)
+
+
+async def _replay(deps: Dependencies, payment: Payment) -> Outcome:
+    secret = ""
+    if deps.provider.issues_client_secrets and payment.provider_payment_id:
+        secret = (await deps.provider.retrieve_payment(payment.provider_payment_id)).client_secret
+    return Outcome(payment, replayed=True, client_secret=secret)
 
 
 # Persist the intent; gets the resumed payment's id when a dead attempt is taken over.
@@ -53,14 +62,16 @@ async def run_command(
         if scope is not None:
             claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
             if claimed.replay is not None:
-                return Outcome(claimed.replay, replayed=True)
+                return await _replay(deps, claimed.replay)
             resume_id = claimed.resource_id
+        # Nothing is stored for a call that cannot reach the provider now.
+        deps.provider.ensure_available()
         payment = await prepare(uow, resume_id)
         if scope is not None and resume_id is None:
             await uow.idempotency_keys.attach(scope.caller, scope.request_id, payment.id)
         await uow.commit()
     settle = _settle(deps, scope, payment, act, finish, refused or _invalid)
-    return Outcome(await asyncio.shield(asyncio.ensure_future(settle)))
+    return await asyncio.shield(asyncio.ensure_future(settle))
 
 
 async def _settle(
@@ -70,7 +81,7 @@ async def _settle(
     act: Act,
     finish: Finish,
     refused: Refused,
-) -> Payment:
+) -> Outcome:
     try:
         result = await act(payment)
     except ProviderUnavailable:
@@ -84,7 +95,8 @@ async def _settle(
         await _release(deps, scope)
         raise
     finish(payment, result, deps.clock.now())
-    return await _record(deps, scope, payment, forget_key=False)
+    recorded = await _record(deps, scope, payment, forget_key=False)
+    return Outcome(recorded, client_secret=result.client_secret if result else "")
 
 
 async def _record(

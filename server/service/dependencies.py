@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from server.adapters.clock import Clock, SystemClock
 from server.adapters.providers.base import PaymentProvider
+from server.adapters.providers.mock import MockProvider
 from server.service.idempotency import IdempotencyPolicy
 from server.service.unit_of_work import UnitOfWorkFactory
 
@@ -16,5 +17,6 @@ class Dependencies:
     provider: PaymentProvider
     clock: Clock = field(default_factory=SystemClock)
     idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
-    # SimulatePayment exists only in development and test environments.
+    # SimulatePayment exists only in development and test environments, with the mock.
     simulation_enabled: bool = False
+    simulator: MockProvider | None = None

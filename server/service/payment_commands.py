@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.adapters.providers.base import CreateAtProvider, ProviderPayment, ProviderRejected
-from server.adapters.providers.mock import MockProvider
 from server.domain.errors import (
     AlreadyExists,
     DomainError,
@@ -295,8 +294,8 @@ async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePay
     check_request_id(validator, command.request_id, required=False)
     validator.check(command.succeed is not None, "outcome", "is required")
     validator.raise_if_any()
-    provider = deps.provider
-    if not isinstance(provider, MockProvider):
+    provider = deps.simulator
+    if provider is None:
         raise Unimplemented("SimulatePayment needs the mock provider", reason="SIMULATION_DISABLED")
     scope = _scope(caller, command.request_id, "SimulatePayment", id=command.id, s=command.succeed)
 

@@ -66,6 +66,11 @@ class PaymentProvider(Protocol):
     """
 
     name: str
+    # Whether payments carry a client secret for the browser (Stripe.js) worth returning.
+    issues_client_secrets: bool
+
+    def ensure_available(self) -> None:
+        """Raise ProviderUnavailable at once when calls are known to fail (breaker open)."""
 
     async def create_payment(
         self, request: CreateAtProvider, idempotency_key: str

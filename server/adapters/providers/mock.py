@@ -101,6 +101,7 @@ class _Intent:
 
 class MockProvider:
     name = "mock"
+    issues_client_secrets = False
 
     def __init__(self, *, latency_s: float = 0.0, ledger: Path | None = None) -> None:
         self._latency_s = latency_s
@@ -113,6 +114,9 @@ class MockProvider:
         latency_ms = float(os.environ.get("PAYMENTS_MOCK_LATENCY_MS", "0"))
         ledger = os.environ.get("PAYMENTS_MOCK_LEDGER")
         return cls(latency_s=latency_ms / 1000, ledger=Path(ledger) if ledger else None)
+
+    def ensure_available(self) -> None:
+        """The mock is always there."""
 
     async def create_payment(
         self, request: CreateAtProvider, idempotency_key: str
@@ -145,8 +149,8 @@ class MockProvider:
                     f"a {intent.status.value} payment cannot be confirmed",
                     code="payment_intent_unexpected_state",
                 )
+            self._check_method(payment_method_id or intent.payment_method_id, required=True)
             if payment_method_id:
-                self._check_method(payment_method_id, required=True)
                 intent.payment_method_id = payment_method_id
             if intent.status is ProviderStatus.REQUIRES_ACTION:
                 # Confirming again after the customer's challenge, as Stripe.js would.

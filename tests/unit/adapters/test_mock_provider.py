@@ -16,7 +16,7 @@ from server.adapters.providers.base import (
     ProviderRejected,
     ProviderStatus,
 )
-from server.adapters.providers.mock import MockProvider
+from server.adapters.providers.mock import OUTCOMES, MockProvider
 from server.domain.errors import ProviderUnavailable
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Failure
@@ -36,7 +36,6 @@ def request(
     payment_method_id: str = "pm_card_visa",
     *,
     capture_method: CaptureMethod = CaptureMethod.AUTOMATIC,
-    confirm: bool = True,
     amount: int = 2000,
 ) -> CreateAtProvider:
     return CreateAtProvider(
@@ -45,8 +44,15 @@ def request(
         amount=Money("USD", amount),
         capture_method=capture_method,
         payment_method_id=payment_method_id,
-        confirm=confirm,
     )
+
+
+async def charge(
+    provider: MockProvider, create: CreateAtProvider, key: str = "key-1"
+) -> ProviderPayment:
+    """Register the payment, then confirm it with the method it was created with."""
+    created = await provider.create_payment(create, key)
+    return await provider.confirm_payment(created.provider_payment_id, "", f"{key}:confirm")
 
 
 def ledger_lines(ledger: Path) -> list[dict[str, str]]:
@@ -61,7 +67,7 @@ def test_mock_is_a_payment_provider() -> None:
 
 
 async def test_visa_automatic_succeeds(provider: MockProvider, ledger: Path) -> None:
-    result = await provider.create_payment(request(), "key-1")
+    result = await charge(provider, request())
     assert result.status is ProviderStatus.SUCCEEDED
     assert result.amount_received == 2000
     assert result.failure is None
@@ -75,9 +81,7 @@ async def test_visa_automatic_succeeds(provider: MockProvider, ledger: Path) -> 
 async def test_visa_manual_requires_capture_then_partial_capture(
     provider: MockProvider, ledger: Path
 ) -> None:
-    authorized = await provider.create_payment(
-        request(capture_method=CaptureMethod.MANUAL), "key-1"
-    )
+    authorized = await charge(provider, request(capture_method=CaptureMethod.MANUAL))
     assert authorized.status is ProviderStatus.REQUIRES_CAPTURE
     assert authorized.amount_received == 0
     pid = authorized.provider_payment_id
@@ -91,9 +95,7 @@ async def test_visa_manual_requires_capture_then_partial_capture(
 async def test_capture_outside_the_authorized_amount_is_rejected(
     provider: MockProvider, amount: int
 ) -> None:
-    authorized = await provider.create_payment(
-        request(capture_method=CaptureMethod.MANUAL), "key-1"
-    )
+    authorized = await charge(provider, request(capture_method=CaptureMethod.MANUAL))
     with pytest.raises(ProviderRejected):
         await provider.capture_payment(authorized.provider_payment_id, amount, "key-2")
     retrieved = await provider.retrieve_payment(authorized.provider_payment_id)
@@ -101,7 +103,7 @@ async def test_capture_outside_the_authorized_amount_is_rejected(
 
 
 async def test_capture_of_a_succeeded_payment_is_rejected(provider: MockProvider) -> None:
-    result = await provider.create_payment(request(), "key-1")
+    result = await charge(provider, request())
     with pytest.raises(ProviderRejected):
         await provider.capture_payment(result.provider_payment_id, 2000, "key-2")
 
@@ -120,7 +122,7 @@ async def test_capture_of_a_succeeded_payment_is_rejected(provider: MockProvider
 async def test_declines_fail_with_their_code(
     provider: MockProvider, ledger: Path, payment_method_id: str, code: str
 ) -> None:
-    result = await provider.create_payment(request(payment_method_id), "key-1")
+    result = await charge(provider, request(payment_method_id))
     assert result.status is ProviderStatus.FAILED
     assert result.failure is not None
     assert result.failure.code == code
@@ -130,8 +132,8 @@ async def test_declines_fail_with_their_code(
 
 
 async def test_declined_messages(provider: MockProvider) -> None:
-    declined = await provider.create_payment(request("pm_card_chargeDeclined"), "key-1")
-    poor = await provider.create_payment(request("pm_card_insufficientFunds"), "key-2")
+    declined = await charge(provider, request("pm_card_chargeDeclined"), "key-1")
+    poor = await charge(provider, request("pm_card_insufficientFunds"), "key-2")
     assert declined.failure == Failure("card_declined", "Your card was declined.")
     assert poor.failure == Failure("insufficient_funds", "Your card has insufficient funds.")
 
@@ -142,7 +144,7 @@ async def test_declined_messages(provider: MockProvider) -> None:
 async def test_authentication_required_then_confirm_succeeds(
     provider: MockProvider, ledger: Path, payment_method_id: str
 ) -> None:
-    first = await provider.create_payment(request(payment_method_id), "key-1")
+    first = await charge(provider, request(payment_method_id))
     assert first.status is ProviderStatus.REQUIRES_ACTION
     assert ledger_lines(ledger) == []
     confirmed = await provider.confirm_payment(first.provider_payment_id, "", "key-2")
@@ -152,51 +154,107 @@ async def test_authentication_required_then_confirm_succeeds(
 
 
 async def test_authentication_required_manual_confirm_authorizes(provider: MockProvider) -> None:
-    first = await provider.create_payment(
-        request("pm_card_authenticationRequired", capture_method=CaptureMethod.MANUAL), "key-1"
+    first = await charge(
+        provider, request("pm_card_authenticationRequired", capture_method=CaptureMethod.MANUAL)
     )
+    assert first.status is ProviderStatus.REQUIRES_ACTION
     confirmed = await provider.confirm_payment(first.provider_payment_id, "", "key-2")
     assert confirmed.status is ProviderStatus.REQUIRES_CAPTURE
 
 
-async def test_create_without_confirm_then_confirm(provider: MockProvider, ledger: Path) -> None:
-    created = await provider.create_payment(request(confirm=False), "key-1")
+async def test_create_registers_then_confirm_charges(provider: MockProvider, ledger: Path) -> None:
+    created = await provider.create_payment(request(), "key-1")
     assert created.status is ProviderStatus.REQUIRES_CONFIRMATION
     assert ledger_lines(ledger) == []
     confirmed = await provider.confirm_payment(created.provider_payment_id, "", "key-2")
     assert confirmed.status is ProviderStatus.SUCCEEDED
+    assert confirmed.provider_payment_id == created.provider_payment_id
+    assert ledger_lines(ledger) == [
+        {"kind": "charge", "provider_payment_id": created.provider_payment_id}
+    ]
 
 
-async def test_create_without_method_then_confirm_with_one(provider: MockProvider) -> None:
-    created = await provider.create_payment(request("", confirm=False), "key-1")
+@pytest.mark.parametrize("capture_method", list(CaptureMethod))
+@pytest.mark.parametrize("payment_method_id", sorted(OUTCOMES))
+async def test_create_never_charges(
+    provider: MockProvider,
+    ledger: Path,
+    payment_method_id: str,
+    capture_method: CaptureMethod,
+) -> None:
+    created = await provider.create_payment(
+        request(payment_method_id, capture_method=capture_method), "key-1"
+    )
+    assert created.status is ProviderStatus.REQUIRES_CONFIRMATION
+    assert created.amount_received == 0
+    assert created.failure is None
+    assert ledger_lines(ledger) == []
+    assert await provider.retrieve_payment(created.provider_payment_id) == created
+
+
+async def test_create_of_visa_records_no_ledger_line(provider: MockProvider, ledger: Path) -> None:
+    created = await provider.create_payment(request("pm_card_visa"), "key-1")
+    replayed = await provider.create_payment(request("pm_card_visa"), "key-1")
+    assert replayed == created
+    assert created.status is ProviderStatus.REQUIRES_CONFIRMATION
+    assert ledger_lines(ledger) == []
+
+
+async def test_create_without_method_then_confirm_with_one(
+    provider: MockProvider, ledger: Path
+) -> None:
+    created = await provider.create_payment(request(""), "key-1")
     assert created.status is ProviderStatus.REQUIRES_PAYMENT_METHOD
+    assert created.amount_received == 0
+    assert ledger_lines(ledger) == []
     confirmed = await provider.confirm_payment(
         created.provider_payment_id, "pm_card_chargeDeclined", "key-2"
     )
     assert confirmed.status is ProviderStatus.FAILED
+    assert confirmed.failure == Failure("card_declined", "Your card was declined.")
 
 
-@pytest.mark.parametrize("confirm", [True, False])
+async def test_confirm_with_another_method_uses_that_method(
+    provider: MockProvider, ledger: Path
+) -> None:
+    created = await provider.create_payment(request("pm_card_chargeDeclined"), "key-1")
+    confirmed = await provider.confirm_payment(created.provider_payment_id, "pm_card_visa", "key-2")
+    assert confirmed.status is ProviderStatus.SUCCEEDED
+    assert [line["kind"] for line in ledger_lines(ledger)] == ["charge"]
+
+
+@pytest.mark.parametrize("capture_method", list(CaptureMethod))
 async def test_unknown_method_is_rejected(
-    provider: MockProvider, ledger: Path, confirm: bool
+    provider: MockProvider, ledger: Path, capture_method: CaptureMethod
 ) -> None:
     with pytest.raises(ProviderRejected) as caught:
-        await provider.create_payment(request("pm_card_nope", confirm=confirm), "key-1")
+        await provider.create_payment(
+            request("pm_card_nope", capture_method=capture_method), "key-1"
+        )
     assert caught.value.field == "payment_method_id"
     assert caught.value.code == "resource_missing"
     assert ledger_lines(ledger) == []
 
 
-async def test_unknown_method_on_confirm_is_rejected(provider: MockProvider) -> None:
-    created = await provider.create_payment(request(confirm=False), "key-1")
+@pytest.mark.parametrize("created_with", ["pm_card_visa", ""])
+async def test_unknown_method_on_confirm_is_rejected(
+    provider: MockProvider, ledger: Path, created_with: str
+) -> None:
+    created = await provider.create_payment(request(created_with), "key-1")
     with pytest.raises(ProviderRejected) as caught:
         await provider.confirm_payment(created.provider_payment_id, "pm_bogus", "key-2")
     assert caught.value.field == "payment_method_id"
+    assert caught.value.code == "resource_missing"
+    assert await provider.retrieve_payment(created.provider_payment_id) == created
+    assert ledger_lines(ledger) == []
 
 
-async def test_confirm_without_any_method_is_rejected(provider: MockProvider) -> None:
+async def test_confirm_without_any_method_is_rejected(provider: MockProvider, ledger: Path) -> None:
+    created = await provider.create_payment(request(""), "key-1")
     with pytest.raises(ProviderRejected):
-        await provider.create_payment(request("", confirm=True), "key-1")
+        await provider.confirm_payment(created.provider_payment_id, "", "key-2")
+    assert await provider.retrieve_payment(created.provider_payment_id) == created
+    assert ledger_lines(ledger) == []
 
 
 async def test_unknown_payment_is_rejected(provider: MockProvider) -> None:
@@ -209,19 +267,21 @@ async def test_unknown_payment_is_rejected(provider: MockProvider) -> None:
 async def test_same_idempotency_key_replays_without_a_second_charge(
     provider: MockProvider, ledger: Path
 ) -> None:
-    first = await provider.create_payment(request(), "key-1")
-    second = await provider.create_payment(request(), "key-1")
+    created = await provider.create_payment(request(), "key-1")
+    assert await provider.create_payment(request(), "key-1") == created
+    pid = created.provider_payment_id
+    first = await provider.confirm_payment(pid, "", "confirm-1")
+    second = await provider.confirm_payment(pid, "", "confirm-1")
     assert second == first
+    assert first.status is ProviderStatus.SUCCEEDED
     assert len(ledger_lines(ledger)) == 1
-    third = await provider.create_payment(request(), "key-2")
+    third = await charge(provider, request(), "key-2")
     assert third.provider_payment_id != first.provider_payment_id
     assert len(ledger_lines(ledger)) == 2
 
 
 async def test_same_capture_key_captures_once(provider: MockProvider, ledger: Path) -> None:
-    authorized = await provider.create_payment(
-        request(capture_method=CaptureMethod.MANUAL), "key-1"
-    )
+    authorized = await charge(provider, request(capture_method=CaptureMethod.MANUAL))
     pid = authorized.provider_payment_id
     first = await provider.capture_payment(pid, 700, "cap-1")
     second = await provider.capture_payment(pid, 700, "cap-1")
@@ -235,15 +295,47 @@ async def test_provider_payment_id_depends_only_on_the_key() -> None:
     assert one.provider_payment_id == other.provider_payment_id
 
 
-async def test_timeout_raises_but_has_charged(provider: MockProvider, ledger: Path) -> None:
+@pytest.mark.parametrize(
+    ("capture_method", "status", "kind"),
+    [
+        (CaptureMethod.AUTOMATIC, ProviderStatus.SUCCEEDED, "charge"),
+        (CaptureMethod.MANUAL, ProviderStatus.REQUIRES_CAPTURE, "authorize"),
+    ],
+)
+@pytest.mark.parametrize("method_on_confirm", [False, True], ids=["at-create", "at-confirm"])
+async def test_timeout_create_succeeds_then_confirm_raises_but_has_charged(
+    provider: MockProvider,
+    ledger: Path,
+    capture_method: CaptureMethod,
+    status: ProviderStatus,
+    kind: str,
+    method_on_confirm: bool,
+) -> None:
+    created_with, confirmed_with = (
+        ("", "pm_mock_timeout") if method_on_confirm else ("pm_mock_timeout", "")
+    )
+    created = await provider.create_payment(
+        request(created_with, capture_method=capture_method), "key-1"
+    )
+    assert created.status in (
+        ProviderStatus.REQUIRES_CONFIRMATION,
+        ProviderStatus.REQUIRES_PAYMENT_METHOD,
+    )
+    assert ledger_lines(ledger) == []
+    pid = created.provider_payment_id
     with pytest.raises(ProviderUnavailable):
-        await provider.create_payment(request("pm_mock_timeout"), "key-1")
-    lines = ledger_lines(ledger)
-    assert [line["kind"] for line in lines] == ["charge"]
-    retrieved = await provider.retrieve_payment(lines[0]["provider_payment_id"])
-    assert retrieved.status is ProviderStatus.SUCCEEDED
+        await provider.confirm_payment(pid, confirmed_with, "key-2")
+    assert ledger_lines(ledger) == [{"kind": kind, "provider_payment_id": pid}]
+    assert (await provider.retrieve_payment(pid)).status is status
+    # A retry with the same key still times out, and does not charge again.
     with pytest.raises(ProviderUnavailable):
-        await provider.create_payment(request("pm_mock_timeout"), "key-1")
+        await provider.confirm_payment(pid, confirmed_with, "key-2")
+    assert len(ledger_lines(ledger)) == 1
+    # Creating it again with the same key is a plain replay.
+    again = await provider.create_payment(
+        request(created_with, capture_method=capture_method), "key-1"
+    )
+    assert again == created
     assert len(ledger_lines(ledger)) == 1
 
 
@@ -263,9 +355,7 @@ async def test_settle_decides_a_processing_payment(
     status: ProviderStatus,
     kinds: list[str],
 ) -> None:
-    pending = await provider.create_payment(
-        request("pm_mock_processing", capture_method=capture_method), "key-1"
-    )
+    pending = await charge(provider, request("pm_mock_processing", capture_method=capture_method))
     assert pending.status is ProviderStatus.PROCESSING
     assert ledger_lines(ledger) == []
     settled = provider.settle(pending.provider_payment_id, succeeded=succeeded)
@@ -276,19 +366,26 @@ async def test_settle_decides_a_processing_payment(
         assert settled.failure == Failure("card_declined", "Your card was declined.")
 
 
-async def test_cancel(provider: MockProvider) -> None:
-    authorized = await provider.create_payment(
-        request(capture_method=CaptureMethod.MANUAL), "key-1"
-    )
-    canceled = await provider.cancel_payment(authorized.provider_payment_id, "key-2")
+@pytest.mark.parametrize("confirm_first", [True, False], ids=["authorized", "created"])
+async def test_cancel(provider: MockProvider, ledger: Path, confirm_first: bool) -> None:
+    create = request(capture_method=CaptureMethod.MANUAL)
+    if confirm_first:
+        before = await charge(provider, create)
+        assert before.status is ProviderStatus.REQUIRES_CAPTURE
+    else:
+        before = await provider.create_payment(create, "key-1")
+        assert before.status is ProviderStatus.REQUIRES_CONFIRMATION
+    canceled = await provider.cancel_payment(before.provider_payment_id, "key-2")
     assert canceled.status is ProviderStatus.CANCELED
+    assert await provider.retrieve_payment(before.provider_payment_id) == canceled
+    assert len(ledger_lines(ledger)) == (1 if confirm_first else 0)
 
 
 @pytest.mark.parametrize("payment_method_id", ["pm_card_visa", "pm_mock_processing"])
 async def test_cancel_of_a_succeeded_or_processing_payment_is_rejected(
     provider: MockProvider, payment_method_id: str
 ) -> None:
-    result = await provider.create_payment(request(payment_method_id), "key-1")
+    result = await charge(provider, request(payment_method_id))
     with pytest.raises(ProviderRejected):
         await provider.cancel_payment(result.provider_payment_id, "key-2")
 
@@ -297,9 +394,11 @@ async def test_cancel_of_a_succeeded_or_processing_payment_is_rejected(
 async def test_a_canceled_or_succeeded_payment_is_not_charged_by_confirm(
     provider: MockProvider, ledger: Path, cancel_first: bool
 ) -> None:
-    created = await provider.create_payment(request(confirm=not cancel_first), "key-1")
     if cancel_first:
+        created = await provider.create_payment(request(), "key-1")
         await provider.cancel_payment(created.provider_payment_id, "key-2")
+    else:
+        created = await charge(provider, request())
     before = await provider.retrieve_payment(created.provider_payment_id)
     charges = len(ledger_lines(ledger))
     with contextlib.suppress(ProviderRejected):
@@ -321,7 +420,7 @@ async def test_no_latency_by_default() -> None:
     provider = MockProvider()
     started = time.monotonic()
     for n in range(20):
-        await provider.create_payment(request(), f"key-{n}")
+        await charge(provider, request(), f"key-{n}")
     assert time.monotonic() - started < 0.2
 
 
@@ -330,8 +429,10 @@ async def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("PAYMENTS_MOCK_LEDGER", str(tmp_path / "env-ledger.jsonl"))
     provider = MockProvider.from_env()
     started = time.monotonic()
-    result = await provider.create_payment(request(), "key-1")
+    created = await provider.create_payment(request(), "key-1")
     assert time.monotonic() - started >= 0.019
+    assert ledger_lines(tmp_path / "env-ledger.jsonl") == []
+    result = await provider.confirm_payment(created.provider_payment_id, "", "key-2")
     assert ledger_lines(tmp_path / "env-ledger.jsonl") == [
         {"kind": "charge", "provider_payment_id": result.provider_payment_id}
     ]

@@ -23,7 +23,6 @@ MANUAL = CaptureMethod.MANUAL
 
 def make(
     *,
-    confirm: bool = False,
     payment_method_id: str = "pm_card_visa",
     capture_method: CaptureMethod = CaptureMethod.AUTOMATIC,
     amount: Money | None = None,
@@ -36,11 +35,17 @@ def make(
         provider="mock",
         capture_method=capture_method,
         payment_method_id=payment_method_id,
-        confirm=confirm,
         description="a description",
         metadata={"k": "v"},
         now=T0,
     )
+
+
+def confirmed(capture_method: CaptureMethod = CaptureMethod.AUTOMATIC) -> Payment:
+    """A new payment confirmed at T0: PROCESSING, its events still pending."""
+    payment = make(capture_method=capture_method)
+    payment.apply(PaymentOp.CONFIRM, T0)
+    return payment
 
 
 def at(state: PaymentState, capture_method: CaptureMethod = CaptureMethod.AUTOMATIC) -> Payment:
@@ -59,18 +64,29 @@ def types(events: list[PaymentEvent]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("confirm", "payment_method_id", "state"),
+    ("payment_method_id", "state"),
     [
-        (True, "pm_card_visa", PaymentState.PROCESSING),
-        (False, "pm_card_visa", PaymentState.REQUIRES_CONFIRMATION),
-        (False, "", PaymentState.REQUIRES_PAYMENT_METHOD),
+        ("pm_card_visa", PaymentState.REQUIRES_CONFIRMATION),
+        ("", PaymentState.REQUIRES_PAYMENT_METHOD),
     ],
 )
+@pytest.mark.parametrize("capture_method", list(CaptureMethod))
 def test_new_payment_initial_state(
-    confirm: bool, payment_method_id: str, state: PaymentState
+    payment_method_id: str, state: PaymentState, capture_method: CaptureMethod
 ) -> None:
-    payment = make(confirm=confirm, payment_method_id=payment_method_id)
+    payment = make(payment_method_id=payment_method_id, capture_method=capture_method)
     assert payment.state is state
+
+
+@pytest.mark.parametrize("payment_method_id", ["pm_card_visa", ""])
+def test_confirming_a_new_payment_makes_it_processing(payment_method_id: str) -> None:
+    payment = make(payment_method_id=payment_method_id)
+    payment.apply(PaymentOp.CONFIRM, T1)
+    assert payment.state is PaymentState.PROCESSING
+    assert [(event.type, event.sequence) for event in payment.take_events()] == [
+        ("payment.created", 1),
+        ("payment.processing", 2),
+    ]
 
 
 def test_new_payment_fields() -> None:
@@ -95,9 +111,12 @@ def test_new_payment_fields() -> None:
     assert payment.refunded == Money("JPY", 0)
 
 
-@pytest.mark.parametrize("confirm", [True, False])
-def test_new_payment_emits_one_created_event(confirm: bool) -> None:
-    payment = make(confirm=confirm)
+@pytest.mark.parametrize("payment_method_id", ["pm_card_visa", ""])
+@pytest.mark.parametrize("capture_method", list(CaptureMethod))
+def test_new_payment_emits_one_created_event(
+    payment_method_id: str, capture_method: CaptureMethod
+) -> None:
+    payment = make(payment_method_id=payment_method_id, capture_method=capture_method)
     assert payment.event_sequence == 1
     assert payment.pending_events == [
         PaymentEvent(type="payment.created", payment_id=PAYMENT_ID, sequence=1, occurred_at=T0)
@@ -162,26 +181,31 @@ def test_apply_emits_the_events_of_the_new_state(
 
 
 def test_manual_capture_success_emits_captured_then_succeeded_with_consecutive_sequences() -> None:
-    payment = make(confirm=True, capture_method=CaptureMethod.MANUAL)
+    payment = confirmed(CaptureMethod.MANUAL)
     payment.apply(PaymentOp.PROVIDER_AUTHORIZED, T1)
     payment.apply(PaymentOp.CAPTURE, T1)
     payment.succeed(T2, 1500)
     events = payment.take_events()
     assert [(event.type, event.sequence) for event in events] == [
         ("payment.created", 1),
-        ("payment.authorized", 2),
-        ("payment.processing", 3),
-        ("payment.captured", 4),
-        ("payment.succeeded", 5),
+        ("payment.processing", 2),
+        ("payment.authorized", 3),
+        ("payment.processing", 4),
+        ("payment.captured", 5),
+        ("payment.succeeded", 6),
     ]
-    assert payment.event_sequence == 5
+    assert payment.event_sequence == 6
     assert payment.state is PaymentState.SUCCEEDED
 
 
 def test_automatic_success_emits_no_captured_event() -> None:
-    payment = make(confirm=True)
+    payment = confirmed()
     payment.succeed(T1, None)
-    assert types(payment.take_events()) == ["payment.created", "payment.succeeded"]
+    assert types(payment.take_events()) == [
+        "payment.created",
+        "payment.processing",
+        "payment.succeeded",
+    ]
 
 
 def test_cancel_reason_is_carried_by_the_event() -> None:
@@ -265,13 +289,13 @@ def test_refused_succeed_changes_nothing() -> None:
 
 
 def test_take_events_returns_and_empties() -> None:
-    payment = make(confirm=True)
+    payment = confirmed()
     payment.succeed(T1, None)
     events = payment.take_events()
-    assert len(events) == 2
+    assert len(events) == 3
     assert payment.pending_events == []
     assert payment.take_events() == []
-    assert payment.event_sequence == 2
+    assert payment.event_sequence == 3
 
 
 @pytest.mark.parametrize("state", list(PaymentState))

@@ -10,7 +10,7 @@ import pytest
 from server.adapters.providers.base import ProviderPayment, ProviderStatus
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Failure, Payment, new_payment
-from server.domain.payment_states import PaymentState
+from server.domain.payment_states import PaymentOp, PaymentState
 from server.service.provider_outcomes import apply_provider_outcome
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -20,6 +20,7 @@ DECLINE = Failure("card_declined", "Your card was declined.")
 
 
 def processing(capture_method: CaptureMethod = CaptureMethod.AUTOMATIC) -> Payment:
+    """A payment created and confirmed at T0, its events (created 1, processing 2) taken."""
     payment = new_payment(
         payment_id="pay_01JD0000000000000000000000",
         order_id="order-1",
@@ -28,11 +29,11 @@ def processing(capture_method: CaptureMethod = CaptureMethod.AUTOMATIC) -> Payme
         provider="mock",
         capture_method=capture_method,
         payment_method_id="pm_card_visa",
-        confirm=True,
         description="",
         metadata={},
         now=T0,
     )
+    payment.apply(PaymentOp.CONFIRM, T0)
     payment.take_events()
     return payment
 
@@ -68,6 +69,15 @@ def test_every_provider_status_is_covered() -> None:
     assert set(EXPECTED) == set(ProviderStatus)
 
 
+def test_the_starting_payment_is_processing_with_two_events_taken() -> None:
+    payment = processing()
+    assert payment.state is PaymentState.PROCESSING
+    assert payment.event_sequence == 2
+    assert payment.pending_events == []
+    assert payment.provider_payment_id == ""
+    assert payment.update_time == T0
+
+
 @pytest.mark.parametrize("status", list(ProviderStatus))
 def test_each_status_from_processing(status: ProviderStatus) -> None:
     payment = processing()
@@ -77,7 +87,7 @@ def test_each_status_from_processing(status: ProviderStatus) -> None:
     assert payment.state is state
     assert [event.type for event in payment.pending_events] == event_types
     assert [event.sequence for event in payment.pending_events] == list(
-        range(2, 2 + len(event_types))
+        range(3, 3 + len(event_types))
     )
     assert payment.failure_code == failure_code
     assert payment.provider_payment_id == "pi_1"
@@ -156,8 +166,8 @@ def test_requires_action_then_succeeded() -> None:
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.amount_captured == 5000
     assert [(event.type, event.sequence) for event in payment.pending_events] == [
-        ("payment.requires_action", 2),
-        ("payment.succeeded", 3),
+        ("payment.requires_action", 3),
+        ("payment.succeeded", 4),
     ]
 
 

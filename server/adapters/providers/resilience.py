@@ -1,0 +1,196 @@
+"""Timeouts, bounded retries with jittered backoff, and a circuit breaker around a provider.
+
+Every write we send carries an idempotency key, so repeating it after a
+timeout or a 5xx cannot charge twice; reads are safe anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from server.adapters.providers.base import (
+    CreateAtProvider,
+    PaymentProvider,
+    ProviderPayment,
+    ProviderRejected,
+)
+from server.domain.errors import ProviderUnavailable
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+class TransientProviderError(Exception):
+    """A failure worth repeating: the connection broke, the provider was busy or erred."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResiliencePolicy:
+    attempts: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 2.0
+    call_timeout_s: float = 10.0
+    breaker_threshold: int = 5
+    breaker_reset_s: float = 30.0
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Opens after `threshold` failures in a row; after `reset_after_s` lets one probe through."""
+
+    def __init__(
+        self,
+        threshold: int,
+        reset_after_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._threshold = threshold
+        self._reset_after_s = reset_after_s
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self._listeners: list[Callable[[BreakerState], None]] = []
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self._reset_after_s:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def on_change(self, listener: Callable[[BreakerState], None]) -> None:
+        self._listeners.append(listener)
+
+    def ensure_closed(self) -> None:
+        """Fail fast while open; in half-open let exactly one probe through."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return
+        if state is BreakerState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return
+        assert self._opened_at is not None
+        wait = max(0.0, self._reset_after_s - (self._clock() - self._opened_at))
+        raise ProviderUnavailable(
+            f"the payment provider is failing; calls resume in {wait:.0f} s",
+            metadata={"retry_after_seconds": f"{wait:.0f}"},
+        )
+
+    def record_success(self) -> None:
+        before = self.state
+        self._failures, self._opened_at, self._probing = 0, None, False
+        self._notify(before)
+
+    def record_failure(self) -> None:
+        before = self.state
+        self._failures += 1
+        if self._probing or self._failures >= self._threshold:
+            self._opened_at = self._clock()
+        self._probing = False
+        self._notify(before)
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict (cancelled, or a bug): let another one try."""
+        self._probing = False
+
+    def _notify(self, before: BreakerState) -> None:
+        after = self.state
+        if after is not before:
+            _log.warning("provider circuit breaker %s -> %s", before.value, after.value)
+            for listener in self._listeners:
+                listener(after)
+
+
+class ResilientProvider:
+    """Wraps any provider; a call fails with ProviderUnavailable once it cannot succeed."""
+
+    def __init__(
+        self, inner: PaymentProvider, policy: ResiliencePolicy, breaker: CircuitBreaker
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.issues_client_secrets = inner.issues_client_secrets
+        self.policy = policy
+        self.breaker = breaker
+
+    def ensure_available(self) -> None:
+        self.breaker.ensure_closed()
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        return await self._call(lambda: self.inner.create_payment(request, idempotency_key))
+
+    async def confirm_payment(
+        self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
+    ) -> ProviderPayment:
+        return await self._call(
+            lambda: self.inner.confirm_payment(
+                provider_payment_id, payment_method_id, idempotency_key
+            )
+        )
+
+    async def capture_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderPayment:
+        return await self._call(
+            lambda: self.inner.capture_payment(provider_payment_id, amount, idempotency_key)
+        )
+
+    async def cancel_payment(
+        self, provider_payment_id: str, idempotency_key: str
+    ) -> ProviderPayment:
+        return await self._call(
+            lambda: self.inner.cancel_payment(provider_payment_id, idempotency_key)
+        )
+
+    async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
+        return await self._call(lambda: self.inner.retrieve_payment(provider_payment_id))
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        self.breaker.ensure_closed()
+        policy = self.policy
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.attempts),
+                wait=wait_random_exponential(
+                    multiplier=policy.backoff_initial_s, max=policy.backoff_max_s
+                ),
+                retry=retry_if_exception_type(
+                    (TransientProviderError, TimeoutError, ProviderUnavailable)
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    async with asyncio.timeout(policy.call_timeout_s):
+                        result = await operation()
+        except (TransientProviderError, TimeoutError, ProviderUnavailable) as error:
+            self.breaker.record_failure()
+            raise ProviderUnavailable(
+                "the payment provider did not answer; the outcome is not known yet"
+            ) from error
+        except ProviderRejected:
+            # A refusal is an answer: the provider is up.
+            self.breaker.record_success()
+            raise
+        except BaseException:
+            self.breaker.release_probe()
+            raise
+        self.breaker.record_success()
+        return result

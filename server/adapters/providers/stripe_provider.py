@@ -1,0 +1,201 @@
+"""Stripe PaymentIntents through the official SDK's async client.
+
+Every write carries an Idempotency-Key derived from our payment and attempt.
+Errors are sorted three ways: card errors are answers (a FAILED payment with
+a customer-safe message), invalid requests are refusals (ProviderRejected),
+and everything that may succeed on a repeat is TransientProviderError for
+the resilience layer to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import stripe
+
+from server.adapters.providers.base import (
+    CreateAtProvider,
+    ProviderPayment,
+    ProviderRejected,
+    ProviderStatus,
+)
+from server.adapters.providers.resilience import TransientProviderError
+from server.domain.payment import CaptureMethod, Failure
+
+T = TypeVar("T")
+
+# Messages safe to show a customer, by Stripe decline code; Stripe's own text is not shown.
+SAFE_MESSAGES = {
+    "insufficient_funds": "Your card has insufficient funds.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "incorrect_number": "Your card number is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again.",
+    "authentication_required": "Your bank needs you to authenticate this payment.",
+    "payment_intent_authentication_failure": "The card's authentication failed.",
+    "lost_card": "Your card was declined.",
+    "stolen_card": "Your card was declined.",
+    "fraudulent": "Your card was declined.",
+}
+DEFAULT_SAFE_MESSAGE = "Your card was declined."
+_STATUSES = {status.value: status for status in ProviderStatus}
+# Stripe's parameter names, as our request fields.
+_FIELDS = {"payment_method": "payment_method_id", "amount": "amount", "currency": "amount"}
+
+
+def failure_from(code: str | None, decline_code: str | None) -> Failure:
+    reason = decline_code or code or "card_declined"
+    return Failure(reason, SAFE_MESSAGES.get(reason, DEFAULT_SAFE_MESSAGE))
+
+
+def _amount_received(data: dict[str, Any]) -> int:
+    if data.get("amount_received") is not None:
+        return int(data["amount_received"])
+    charge = data.get("latest_charge")
+    if isinstance(charge, dict) and charge.get("captured"):
+        if charge.get("amount_captured") is not None:
+            return int(charge["amount_captured"])
+        return int(charge["amount"]) - int(charge.get("amount_refunded") or 0)
+    return 0
+
+
+def view(intent: stripe.PaymentIntent) -> ProviderPayment:
+    data = intent.to_dict()
+    status = _STATUSES.get(str(data.get("status")), ProviderStatus.PROCESSING)
+    failure = None
+    error = data.get("last_payment_error")
+    if status is ProviderStatus.REQUIRES_PAYMENT_METHOD and isinstance(error, dict):
+        # Stripe sends a declined intent back for another method; for us it failed.
+        status = ProviderStatus.FAILED
+        failure = failure_from(error.get("code"), error.get("decline_code"))
+    return ProviderPayment(
+        provider_payment_id=str(data["id"]),
+        status=status,
+        amount_received=_amount_received(data) if status is ProviderStatus.SUCCEEDED else 0,
+        failure=failure,
+        client_secret=str(data.get("client_secret") or ""),
+    )
+
+
+class CardDeclined(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.code)
+        self.failure = failure
+
+
+async def translated(call: Callable[[], Awaitable[T]]) -> T:
+    """Run one SDK call, turning its errors into ours."""
+    try:
+        return await call()
+    except stripe.CardError as error:
+        raise CardDeclined(failure_from(error.code, getattr(error, "decline_code", None))) from None
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.IdempotencyError) as error:
+        raise TransientProviderError(type(error).__name__) from error
+    except stripe.InvalidRequestError as error:
+        raise ProviderRejected(
+            error.user_message or "the provider refused the request",
+            field=_FIELDS.get(error.param or "", ""),
+            code=error.code or "invalid_request",
+        ) from None
+    except stripe.StripeError as error:
+        # 5xx, or 401/403 (our credentials are wrong): either way our callers see
+        # an outage, and the breaker should hear of it.
+        raise TransientProviderError(f"{type(error).__name__} {error.http_status}") from error
+
+
+class StripeProvider:
+    name = "stripe"
+    issues_client_secrets = True
+
+    def __init__(self, api_key: str, api_base: str | None = None, timeout_s: float = 10.0) -> None:
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            http_client=stripe.HTTPXClient(timeout=timeout_s),
+            # Retries are ours (resilience.py), bounded and visible to the breaker.
+            max_network_retries=0,
+        )
+        self._intents = self._client.v1.payment_intents
+
+    def ensure_available(self) -> None:
+        """The resilience layer keeps the breaker."""
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        params: dict[str, Any] = {
+            "amount": request.amount.minor_units,
+            "currency": request.amount.currency_code.lower(),
+            "capture_method": "manual"
+            if request.capture_method is CaptureMethod.MANUAL
+            else "automatic",
+            "payment_method_types": ["card"],
+            "metadata": {"payment_id": request.payment_id, "order_id": request.order_id},
+        }
+        if request.payment_method_id:
+            params["payment_method"] = request.payment_method_id
+        if request.description:
+            params["description"] = request.description
+        intent = await translated(
+            lambda: self._intents.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return view(intent)
+
+    async def confirm_payment(
+        self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
+    ) -> ProviderPayment:
+        # Read first: after 3-D Secure, or when a crashed attempt is resumed, the
+        # intent may have moved on by itself and must not be confirmed again.
+        current = await self._retrieve(provider_payment_id)
+        status = current.to_dict().get("status")
+        if status not in ("requires_confirmation", "requires_payment_method"):
+            return view(current)
+        params: dict[str, Any] = {}
+        if payment_method_id and payment_method_id != current.to_dict().get("payment_method"):
+            params["payment_method"] = payment_method_id
+        try:
+            intent = await translated(
+                lambda: self._intents.confirm_async(
+                    provider_payment_id,
+                    params,  # type: ignore[arg-type]
+                    {"idempotency_key": idempotency_key},
+                )
+            )
+        except CardDeclined as declined:
+            after = view(await self._retrieve(provider_payment_id))
+            if after.status is ProviderStatus.FAILED:
+                return after
+            return ProviderPayment(provider_payment_id, ProviderStatus.FAILED, 0, declined.failure)
+        return view(intent)
+
+    async def capture_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderPayment:
+        intent = await translated(
+            lambda: self._intents.capture_async(
+                provider_payment_id,
+                {"amount_to_capture": amount},
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return view(intent)
+
+    async def cancel_payment(
+        self, provider_payment_id: str, idempotency_key: str
+    ) -> ProviderPayment:
+        intent = await translated(
+            lambda: self._intents.cancel_async(
+                provider_payment_id, {}, {"idempotency_key": idempotency_key}
+            )
+        )
+        return view(intent)
+
+    async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
+        return view(await self._retrieve(provider_payment_id))
+
+    async def _retrieve(self, provider_payment_id: str) -> stripe.PaymentIntent:
+        return await translated(lambda: self._intents.retrieve_async(provider_payment_id))
