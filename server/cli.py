@@ -15,6 +15,7 @@ from server.bootstrap import build_dependencies
 from server.config import ConfigError, Settings
 from server.grpc.app import GrpcServer, stop_signal
 from server.jobs.key_reaper import reap_expired_keys
+from server.jobs.reconciler import reconcile_due_payments
 from server.jobs.schedule import every, stop
 from server.service.dependencies import Dependencies
 
@@ -22,15 +23,15 @@ _log = logging.getLogger("payments")
 
 
 def _start_jobs(deps: Dependencies, settings: Settings) -> list[asyncio.Task[None]]:
-    return [
-        asyncio.create_task(
-            every(
-                settings.reaper_interval_seconds,
-                lambda: reap_expired_keys(deps.uow, deps.clock),
-                "key-reaper",
-            )
-        )
+    jobs = [
+        (
+            settings.reaper_interval_seconds,
+            lambda: reap_expired_keys(deps.uow, deps.clock),
+            "key-reaper",
+        ),
+        (settings.reconcile_interval_seconds, lambda: reconcile_due_payments(deps), "reconciler"),
     ]
+    return [asyncio.create_task(every(interval, job, name)) for interval, job, name in jobs]
 
 
 async def _check_schema(settings: Settings) -> None:

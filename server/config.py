@@ -31,6 +31,7 @@ class Settings:
     idempotency_lease: timedelta
     drain_seconds: float
     reaper_interval_seconds: float
+    reconcile_interval_seconds: float
     stripe_api_key: str = field(repr=False)
     stripe_api_base: str | None
     provider_policy: ResiliencePolicy
@@ -64,6 +65,9 @@ class Settings:
             ),
             drain_seconds=_number(env, "PAYMENTS_DRAIN_SECONDS", 5, minimum=0),
             reaper_interval_seconds=_number(env, "PAYMENTS_REAPER_INTERVAL_SECONDS", 300, 1),
+            reconcile_interval_seconds=_number(
+                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 60, minimum=0.1
+            ),
             stripe_api_key=stripe_api_key,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
             provider_policy=ResiliencePolicy(

@@ -9,6 +9,7 @@ from enum import StrEnum
 from server.domain.events import PAYMENT_CREATED, PaymentEvent, event_types_for
 from server.domain.money import Money
 from server.domain.payment_states import DEAD_STATES, PaymentOp, PaymentState, next_state
+from server.domain.reconciliation import WAITING_ON_PROVIDER, next_check
 
 
 class CaptureMethod(StrEnum):
@@ -46,6 +47,9 @@ class Payment:
     # Count of events emitted so far: the next event's per-payment sequence,
     # and the compare-and-set version for concurrent writers.
     event_sequence: int = field(default=0, compare=False)
+    # The janitor's schedule while the payment waits on the provider.
+    reconcile_attempts: int = field(default=0, compare=False)
+    next_reconcile_time: datetime | None = field(default=None, compare=False)
     pending_events: list[PaymentEvent] = field(default_factory=list, compare=False)
 
     @property
@@ -66,6 +70,8 @@ class Payment:
 
     def _move(self, state: PaymentState, now: datetime, reason: str = "") -> None:
         self.state = state
+        self.reconcile_attempts = 0
+        self.next_reconcile_time = next_check(0, now) if state in WAITING_ON_PROVIDER else None
         self.update_time = now
         self.record(now, reason=reason)
 

@@ -8,6 +8,7 @@ from grpc import aio
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
 from server.adapters.codec import capture_method_from_proto, payment_to_proto
+from server.domain.errors import FieldViolation, InvalidArgument
 from server.grpc.caller import caller_of
 from server.grpc.list_payments_query import query_from_request
 from server.service import payment_commands, payment_queries
@@ -21,6 +22,7 @@ from server.service.commands import (
     SimulatePayment,
 )
 from server.service.dependencies import Dependencies
+from server.service.reconcile_payments import reconcile_payments
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)
@@ -113,3 +115,19 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
         command = SimulatePayment(request.id, request.request_id, _SIMULATED.get(request.outcome))
         outcome = await payment_commands.simulate_payment(self._deps, caller_of(context), command)
         return _respond(context, outcome)
+
+    async def ReconcilePayments(
+        self, request: payments_pb2.ReconcilePaymentsRequest, context: Context
+    ) -> payments_pb2.ReconcilePaymentsResponse:
+        if request.page_size < 0:
+            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        report = await reconcile_payments(
+            self._deps,
+            include_not_due=request.include_not_due,
+            limit=min(request.page_size or 100, 1000),
+        )
+        return payments_pb2.ReconcilePaymentsResponse(
+            checked_count=report.checked,
+            changed_payment_ids=report.changed,
+            unresolved_payment_ids=report.unresolved,
+        )

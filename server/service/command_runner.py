@@ -19,6 +19,7 @@ from datetime import datetime
 from server.adapters.providers.base import ProviderPayment, ProviderRejected
 from server.domain.errors import DomainError, FieldViolation, InvalidArgument, ProviderUnavailable
 from server.domain.payment import Payment
+from server.faults import AFTER_PROVIDER_CALL, crash_point
 from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, claim
 from server.service.unit_of_work import StaleWrite, UnitOfWork
@@ -94,6 +95,7 @@ async def _settle(
     except BaseException:
         await _release(deps, scope)
         raise
+    crash_point(AFTER_PROVIDER_CALL)
     finish(payment, result, deps.clock.now())
     recorded = await _record(deps, scope, payment, forget_key=False)
     return Outcome(recorded, client_secret=result.client_secret if result else "")

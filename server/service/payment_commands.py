@@ -38,6 +38,14 @@ from server.service.idempotency import Scope, fingerprint
 from server.service.provider_outcomes import apply_provider_outcome
 from server.service.unit_of_work import LiveOrderConflict, UnitOfWork
 
+_CHARGEABLE = frozenset(
+    {
+        PaymentState.REQUIRES_PAYMENT_METHOD,
+        PaymentState.REQUIRES_CONFIRMATION,
+        PaymentState.PROCESSING,
+    }
+)
+
 
 def _scope(caller: str, request_id: str, method: str, **parameters: object) -> Scope | None:
     if not request_id:
@@ -65,6 +73,8 @@ async def _charge_at_provider(
     The provider's id is saved before any money moves, so a crash during the
     charge leaves a row that names the provider payment to ask about.
     """
+    if payment.state not in _CHARGEABLE:
+        return None  # settled meanwhile (by the reconciler, or a webhook)
     if not payment.provider_payment_id:
         created = await deps.provider.create_payment(
             CreateAtProvider(

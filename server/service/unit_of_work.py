@@ -24,7 +24,12 @@ class PaymentRepository(Protocol):
     async def add(self, payment: Payment) -> None:
         """Insert the payment and its pending events; LiveOrderConflict on a live order."""
 
-    async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None: ...
+    async def get(
+        self, payment_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> Payment | None:
+        """With `skip_locked`, None also when another transaction holds the row."""
+
+    async def due_for_reconciliation(self, now: datetime | None, limit: int) -> list[str]: ...
 
     async def save(self, payment: Payment, expected_sequence: int) -> None:
         """Write changes and pending events if the row is still at `expected_sequence`.

@@ -545,3 +545,65 @@ class SimulatePaymentRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SimulatePaymentRequest: _TypeAlias = SimulatePaymentRequest  # noqa: Y015
+
+@_typing.final
+class ReconcilePaymentsRequest(_message.Message):
+    """Request for PaymentService.ReconcilePayments."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    INCLUDE_NOT_DUE_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """How many payments to check at most: default 100, at most 1000."""
+    include_not_due: _builtins.bool
+    """Check every waiting payment now, not only those whose scheduled check is due."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        include_not_due: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_not_due", b"include_not_due", "page_size", b"page_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcilePaymentsRequest: _TypeAlias = ReconcilePaymentsRequest  # noqa: Y015
+
+@_typing.final
+class ReconcilePaymentsResponse(_message.Message):
+    """Response for PaymentService.ReconcilePayments: what the pass did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKED_COUNT_FIELD_NUMBER: _builtins.int
+    CHANGED_PAYMENT_IDS_FIELD_NUMBER: _builtins.int
+    UNRESOLVED_PAYMENT_IDS_FIELD_NUMBER: _builtins.int
+    checked_count: _builtins.int
+    """How many payments were checked with the provider."""
+    @_builtins.property
+    def changed_payment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Payments whose state changed, by id."""
+
+    @_builtins.property
+    def unresolved_payment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Payments still unresolved (the provider is still working on them, or did
+        not answer); each is checked again on its schedule.
+        """
+
+    def __init__(
+        self,
+        *,
+        checked_count: _builtins.int = ...,
+        changed_payment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        unresolved_payment_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_payment_ids", b"changed_payment_ids", "checked_count", b"checked_count", "unresolved_payment_ids", b"unresolved_payment_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcilePaymentsResponse: _TypeAlias = ReconcilePaymentsResponse  # noqa: Y015

@@ -72,6 +72,11 @@ class PaymentServiceStub:
                 request_serializer=payments_dot_v1_dot_payments__pb2.SimulatePaymentRequest.SerializeToString,
                 response_deserializer=payments_dot_v1_dot_payments__pb2.Payment.FromString,
                 _registered_method=True)
+        self.ReconcilePayments = channel.unary_unary(
+                '/payments.v1.PaymentService/ReconcilePayments',
+                request_serializer=payments_dot_v1_dot_payments__pb2.ReconcilePaymentsRequest.SerializeToString,
+                response_deserializer=payments_dot_v1_dot_payments__pb2.ReconcilePaymentsResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -131,6 +136,14 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReconcilePayments(self, request, context):
+        """Admin: runs one pass of the reconciler now. It asks the provider about
+        payments that wait on it (PROCESSING, REQUIRES_ACTION) and applies the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -168,6 +181,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.SimulatePayment,
                     request_deserializer=payments_dot_v1_dot_payments__pb2.SimulatePaymentRequest.FromString,
                     response_serializer=payments_dot_v1_dot_payments__pb2.Payment.SerializeToString,
+            ),
+            'ReconcilePayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcilePayments,
+                    request_deserializer=payments_dot_v1_dot_payments__pb2.ReconcilePaymentsRequest.FromString,
+                    response_serializer=payments_dot_v1_dot_payments__pb2.ReconcilePaymentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -362,6 +380,33 @@ class PaymentService:
             '/payments.v1.PaymentService/SimulatePayment',
             payments_dot_v1_dot_payments__pb2.SimulatePaymentRequest.SerializeToString,
             payments_dot_v1_dot_payments__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcilePayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payments.v1.PaymentService/ReconcilePayments',
+            payments_dot_v1_dot_payments__pb2.ReconcilePaymentsRequest.SerializeToString,
+            payments_dot_v1_dot_payments__pb2.ReconcilePaymentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,10 @@ class PaymentServiceStub:
     """Development and test only: plays the provider's side of a payment that
     waits on it (PROCESSING or REQUIRES_ACTION), as its webhook would.
     """
+    ReconcilePayments: _grpc.UnaryUnaryMultiCallable[_payments_pb2.ReconcilePaymentsRequest, _payments_pb2.ReconcilePaymentsResponse]
+    """Admin: runs one pass of the reconciler now. It asks the provider about
+    payments that wait on it (PROCESSING, REQUIRES_ACTION) and applies the answer.
+    """
 
 @_typing.type_check_only
 class PaymentServiceAsyncStub(PaymentServiceStub):
@@ -80,6 +84,10 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     SimulatePayment: _aio.UnaryUnaryMultiCallable[_payments_pb2.SimulatePaymentRequest, _payments_pb2.Payment]  # type: ignore[assignment]
     """Development and test only: plays the provider's side of a payment that
     waits on it (PROCESSING or REQUIRES_ACTION), as its webhook would.
+    """
+    ReconcilePayments: _aio.UnaryUnaryMultiCallable[_payments_pb2.ReconcilePaymentsRequest, _payments_pb2.ReconcilePaymentsResponse]  # type: ignore[assignment]
+    """Admin: runs one pass of the reconciler now. It asks the provider about
+    payments that wait on it (PROCESSING, REQUIRES_ACTION) and applies the answer.
     """
 
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -146,6 +154,16 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_payments_pb2.Payment, _abc.Awaitable[_payments_pb2.Payment]]:
         """Development and test only: plays the provider's side of a payment that
         waits on it (PROCESSING or REQUIRES_ACTION), as its webhook would.
+        """
+
+    @_abc_1.abstractmethod
+    def ReconcilePayments(
+        self,
+        request: _payments_pb2.ReconcilePaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payments_pb2.ReconcilePaymentsResponse, _abc.Awaitable[_payments_pb2.ReconcilePaymentsResponse]]:
+        """Admin: runs one pass of the reconciler now. It asks the provider about
+        payments that wait on it (PROCESSING, REQUIRES_ACTION) and applies the answer.
         """
 
 def add_PaymentServiceServicer_to_server(servicer: PaymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

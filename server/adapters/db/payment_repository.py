@@ -50,6 +50,8 @@ def _row_values(payment: Payment) -> dict[str, Any]:
         "description": payment.description,
         "metadata": payment.metadata,
         "event_sequence": payment.event_sequence,
+        "reconcile_attempts": payment.reconcile_attempts,
+        "next_reconcile_time": payment.next_reconcile_time,
         "create_time": payment.create_time,
         "update_time": payment.update_time,
     }
@@ -75,6 +77,8 @@ def _from_row(row: sa.Row[Any]) -> Payment:
         description=row.description,
         metadata=dict(row.metadata),
         event_sequence=row.event_sequence,
+        reconcile_attempts=row.reconcile_attempts,
+        next_reconcile_time=row.next_reconcile_time,
     )
 
 
@@ -93,10 +97,12 @@ class SqlPaymentRepository:
             raise
         await self._write_events(payment)
 
-    async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
+    async def get(
+        self, payment_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> Payment | None:
         statement = payments.select().where(payments.c.id == payment_id)
         if for_update:
-            statement = statement.with_for_update()
+            statement = statement.with_for_update(skip_locked=skip_locked)
         row = (await self._connection.execute(statement)).first()
         return _from_row(row) if row else None
 
@@ -111,6 +117,18 @@ class SqlPaymentRepository:
         if result.rowcount != 1:
             raise StaleWrite(payment.id)
         await self._write_events(payment)
+
+    async def due_for_reconciliation(self, now: datetime | None, limit: int) -> list[str]:
+        """Ids of waiting payments whose next check is due (all of them when `now` is None)."""
+        statement = (
+            sa.select(payments.c.id)
+            .where(payments.c.next_reconcile_time.is_not(None))
+            .order_by(payments.c.next_reconcile_time)
+            .limit(limit)
+        )
+        if now is not None:
+            statement = statement.where(payments.c.next_reconcile_time <= now)
+        return list((await self._connection.execute(statement)).scalars())
 
     async def find_live_by_order(self, order_id: str) -> Payment | None:
         statement = payments.select().where(

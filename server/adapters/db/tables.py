@@ -65,6 +65,8 @@ payments = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("event_sequence", sa.Integer, nullable=False),
+    sa.Column("reconcile_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_reconcile_time", UTCDateTime, nullable=True),
     sa.Column("create_time", UTCDateTime, nullable=False),
     sa.Column("update_time", UTCDateTime, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
@@ -90,6 +92,12 @@ payments = sa.Table(
     sa.Index("ix_payments_create_time", "create_time", "id"),
     sa.Index("ix_payments_amount", "amount", "id"),
     sa.Index("ix_payments_provider_payment_id", "provider", "provider_payment_id"),
+    sa.Index(
+        "ix_payments_next_reconcile_time",
+        "next_reconcile_time",
+        postgresql_where=sa.text("next_reconcile_time IS NOT NULL"),
+        sqlite_where=sa.text("next_reconcile_time IS NOT NULL"),
+    ),
 )
 
 idempotency_keys = sa.Table(
