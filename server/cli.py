@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # One line per provider HTTP request is noise; failures surface as our own logs.
+    for chatty in ("httpx", "httpcore", "stripe", "grpc._cython.cygrpc", "aiosqlite"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
         if args.command == "migrate":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,10 @@ from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
+from server.adapters.db.engine import create_engine
 from tests.support.localstripe import LocalStripe
 from tests.support.server_process import ServerProcess, health_status
+from tests.support.stored_data import card_numbers_in, dump_database, secrets_in
 
 API_KEY = "sk_test_e2e"
 
@@ -34,6 +37,8 @@ def stripe_env(fake: LocalStripe, **extra: str) -> dict[str, str]:
         "STRIPE_API_KEY": API_KEY,
         "STRIPE_API_BASE": fake.url,
         "PAYMENTS_ENV": "test",
+        # Everything the service and the SDK say, to prove none of it is secret.
+        "PAYMENTS_LOG_LEVEL": "DEBUG",
         **extra,
     }
 
@@ -110,6 +115,8 @@ def test_killed_after_the_provider_call(tmp_path: Path, localstripe: LocalStripe
     intents = intents_for(localstripe, finished.id)
     assert len(intents) == 1, "exactly one PaymentIntent at the provider"
     assert intents[0].status == "succeeded"
+    assert_nothing_secret(doomed.log + server.log)
+    assert_nothing_secret(asyncio.run(dump_sqlite(tmp_path / "payments.db")))
 
 
 def test_provider_outage_opens_the_breaker_and_loses_nothing(
@@ -165,3 +172,19 @@ def test_provider_outage_opens_the_breaker_and_loses_nothing(
             assert len(listed.payments) == 5
     finally:
         assert server.stop() == 0
+    assert_nothing_secret(server.log)
+
+
+def assert_nothing_secret(text: str) -> None:
+    assert text
+    assert card_numbers_in(text) == []
+    assert secrets_in(text) == []
+    assert API_KEY not in text
+
+
+async def dump_sqlite(path: Path) -> str:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        return await dump_database(engine)
+    finally:
+        await engine.dispose()
