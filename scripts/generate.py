@@ -27,7 +27,7 @@ def generate(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     sources = sorted(str(p.relative_to(PROTO)) for p in PROTO.rglob("*.proto"))
     plugin_dir = Path(sys.executable).parent
-    subprocess.run(
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -42,9 +42,14 @@ def generate(out: Path) -> None:
             f"--mypy_grpc_out={out}",
             *sources,
         ],
-        check=True,
+        check=False,
         cwd=PROTO,
+        capture_output=True,
+        text=True,
     )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(result.returncode)
     for package in PACKAGES:
         (out / package / "__init__.py").touch()
     (out / "payments" / "py.typed").touch()

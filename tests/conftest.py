@@ -20,6 +20,7 @@ from tests.support.databases import (
     sqlite_copy,
     sqlite_template,
 )
+from tests.support.localstripe import LocalStripe
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,14 @@ def postgres_url() -> Iterator[str]:
     url = create_postgres_database()
     yield url
     drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One localstripe process for the run; if it cannot start, the tests using it fail."""
+    server = LocalStripe(tmp_path_factory.mktemp("localstripe")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

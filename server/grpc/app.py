@@ -10,15 +10,24 @@ from grpc import aio
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from payments.v1 import payments_pb2, payments_pb2_grpc
+from payments.v1 import (
+    payment_methods_pb2,
+    payment_methods_pb2_grpc,
+    payments_pb2,
+    payments_pb2_grpc,
+)
 
 from server.adapters.providers.resilience import BreakerState, CircuitBreaker
 from server.grpc.errors import ErrorMappingInterceptor
+from server.grpc.payment_method_servicer import PaymentMethodServicer
 from server.grpc.payment_servicer import PaymentServicer
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger(__name__)
-SERVICE_NAMES = (payments_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name,)
+SERVICE_NAMES = (
+    payments_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name,
+    payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"].full_name,
+)
 # Health entry that follows the provider's circuit breaker; the overall status
 # does not, since every instance shares the provider and draining would not help.
 PROVIDER_HEALTH = "payments.provider"
@@ -31,6 +40,9 @@ class GrpcServer:
             interceptors=[ErrorMappingInterceptor()], options=[("grpc.so_reuseport", 0)]
         )
         payments_pb2_grpc.add_PaymentServiceServicer_to_server(PaymentServicer(deps), self.server)
+        payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server(
+            PaymentMethodServicer(deps), self.server
+        )
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

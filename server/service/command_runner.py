@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from server.adapters.codec import decode_payment, encode_payment
 from server.adapters.providers.base import ProviderPayment, ProviderRejected
 from server.domain.errors import DomainError, FieldViolation, InvalidArgument, ProviderUnavailable
 from server.domain.payment import Payment
@@ -63,7 +64,7 @@ async def run_command(
         if scope is not None:
             claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
             if claimed.replay is not None:
-                return await _replay(deps, claimed.replay)
+                return await _replay(deps, decode_payment(claimed.replay))
             resume_id = claimed.resource_id
         # Nothing is stored for a call that cannot reach the provider now.
         deps.provider.ensure_available()
@@ -118,7 +119,9 @@ async def _record(
             if forget_key:
                 await uow.idempotency_keys.delete(scope.caller, scope.request_id)
             else:
-                await uow.idempotency_keys.complete(scope.caller, scope.request_id, payment)
+                await uow.idempotency_keys.complete(
+                    scope.caller, scope.request_id, payment.id, encode_payment(payment)
+                )
         await uow.commit()
     return payment
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from server.domain.errors import Validator
-from server.domain.ids import PAYMENT_ID
+from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
 from server.domain.money import Money, check_amount
 from server.domain.payment import CaptureMethod
 
@@ -105,11 +105,13 @@ def check_payment_id(validator: Validator, value: str, name: str = "id") -> None
 
 
 def check_payment_method(validator: Validator, value: str) -> None:
+    """A provider's method (pm_card_visa) or one of our saved methods (pmt_...)."""
     if value:
         validator.check(
-            _PAYMENT_METHOD.fullmatch(value) is not None,
+            _PAYMENT_METHOD.fullmatch(value) is not None or PAYMENT_METHOD_ID.matches(value),
             "payment_method_id",
-            "must be a provider payment method id like pm_card_visa",
+            "must be a provider payment method id like pm_card_visa, "
+            f"or a saved payment method id like {PAYMENT_METHOD_ID.example}",
         )
 
 

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused
-from server.domain.payment import Payment
 from server.service.unit_of_work import KeyRecord, UnitOfWork
 
 
@@ -33,9 +32,12 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """What the key says to do: replay `replay`, or run (resuming `resource_id` if set)."""
+    """What the key says to do: replay `replay`, or run (resuming `resource_id` if set).
 
-    replay: Payment | None = None
+    `replay` is the stored response exactly as first serialized; each use case decodes its own.
+    """
+
+    replay: bytes | None = None
     resource_id: str | None = None
 
 

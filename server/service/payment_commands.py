@@ -15,7 +15,7 @@ from server.domain.errors import (
     Unimplemented,
     Validator,
 )
-from server.domain.ids import PAYMENT_ID
+from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
 from server.domain.money import check_amount
 from server.domain.payment import Failure, Payment, new_payment
 from server.domain.payment_states import PaymentOp, PaymentState, next_state
@@ -35,6 +35,7 @@ from server.service.commands import (
 )
 from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, fingerprint
+from server.service.payment_method_queries import not_found, usable_method
 from server.service.provider_outcomes import apply_provider_outcome
 from server.service.unit_of_work import LiveOrderConflict, UnitOfWork
 
@@ -65,6 +66,25 @@ def _apply(payment: Payment, result: ProviderPayment | None, now: datetime) -> N
         apply_provider_outcome(payment, result, now)
 
 
+async def _check_saved_method(
+    deps: Dependencies, uow: UnitOfWork, payment_method_id: str, user_id: str
+) -> None:
+    """A saved method (pmt_...) must be the payer's own and still attached."""
+    if PAYMENT_METHOD_ID.matches(payment_method_id):
+        await usable_method(uow, payment_method_id, user_id, deps.provider.name)
+
+
+async def _at_provider(deps: Dependencies, payment_method_id: str) -> tuple[str, str]:
+    """The payment's method as the provider knows it: its own id, and a saved one's customer."""
+    if not PAYMENT_METHOD_ID.matches(payment_method_id):
+        return payment_method_id, ""
+    async with deps.uow() as uow:
+        saved = await uow.payment_methods.get(payment_method_id)
+    if saved is None:
+        raise not_found(payment_method_id)
+    return saved.provider_payment_method_id, saved.provider_customer_id
+
+
 async def _charge_at_provider(
     deps: Dependencies, payment: Payment, *, confirm: bool
 ) -> ProviderPayment | None:
@@ -75,6 +95,7 @@ async def _charge_at_provider(
     """
     if payment.state not in _CHARGEABLE:
         return None  # settled meanwhile (by the reconciler, or a webhook)
+    method_id, customer_id = await _at_provider(deps, payment.payment_method_id)
     if not payment.provider_payment_id:
         created = await deps.provider.create_payment(
             CreateAtProvider(
@@ -82,8 +103,9 @@ async def _charge_at_provider(
                 order_id=payment.order_id,
                 amount=payment.amount,
                 capture_method=payment.capture_method,
-                payment_method_id=payment.payment_method_id,
+                payment_method_id=method_id,
                 description=payment.description,
+                customer_id=customer_id,
             ),
             idempotency_key=f"{payment.id}:create",
         )
@@ -101,7 +123,7 @@ async def _charge_at_provider(
     if payment.state is PaymentState.PROCESSING:
         return await deps.provider.confirm_payment(
             payment.provider_payment_id,
-            payment.payment_method_id,
+            method_id,
             f"{payment.id}:{payment.event_sequence}:confirm",
         )
     return None
@@ -132,6 +154,7 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
         if resume_id is not None:
             return await _load(uow, resume_id)
+        await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
         payment = new_payment(
             payment_id=PAYMENT_ID.new(),
             order_id=command.order_id,
@@ -183,6 +206,7 @@ async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayme
         next_state(payment.state, PaymentOp.CONFIRM)
         if command.payment_method_id:
             payment.payment_method_id = command.payment_method_id
+        await _check_saved_method(deps, uow, payment.payment_method_id, payment.user_id)
         if not payment.payment_method_id:
             raise InvalidArgument(
                 [FieldViolation("payment_method_id", "is required: the payment has none yet")]

@@ -9,6 +9,8 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from server.domain.payment import Payment
+from server.domain.payment_method import PaymentMethod
+from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
 from server.service.payment_queries import PaymentPage, PaymentQuery
 
 
@@ -42,6 +44,31 @@ class PaymentRepository(Protocol):
     async def list(self, query: PaymentQuery) -> PaymentPage: ...
 
 
+class PaymentMethodRepository(Protocol):
+    async def add(self, method: PaymentMethod) -> None: ...
+
+    async def get(self, method_id: str, *, for_update: bool = False) -> PaymentMethod | None: ...
+
+    async def save(self, method: PaymentMethod) -> None: ...
+
+    async def clear_default(self, user_id: str, now: datetime) -> None:
+        """Unset the user's default attached method, if there is one."""
+
+    async def list_attached(self, query: PaymentMethodQuery) -> PaymentMethodPage: ...
+
+
+class CustomerRepository(Protocol):
+    """The provider customer of each user, one per provider."""
+
+    async def get(self, user_id: str, provider: str, *, for_update: bool = False) -> str | None:
+        """With `for_update`, also serialises the user's default changes (a per-user lock)."""
+
+    async def add_if_absent(
+        self, user_id: str, provider: str, provider_customer_id: str, now: datetime
+    ) -> str:
+        """Record the customer unless one is recorded already; returns the recorded one."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     caller: str
@@ -49,7 +76,8 @@ class KeyRecord:
     method: str
     fingerprint: str
     resource_id: str | None
-    response: Payment | None
+    # The first outcome as serialized for the caller, replayed byte for byte.
+    response: bytes | None
     locked_until: datetime | None
 
 
@@ -65,7 +93,9 @@ class IdempotencyKeyRepository(Protocol):
 
     async def attach(self, caller: str, request_id: str, resource_id: str) -> None: ...
 
-    async def complete(self, caller: str, request_id: str, response: Payment) -> None: ...
+    async def complete(
+        self, caller: str, request_id: str, resource_id: str, response: bytes
+    ) -> None: ...
 
     async def release(self, caller: str, request_id: str) -> None: ...
 
@@ -80,6 +110,12 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...
+
+    @property
+    def payment_methods(self) -> PaymentMethodRepository: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -20,7 +20,13 @@ T = TypeVar("T")
 POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("payments", "idempotency_keys", "outbox")
+TABLES = (
+    "payments",
+    "idempotency_keys",
+    "outbox",
+    "payment_methods",
+    "provider_customers",
+)
 
 
 def run_in_thread(make: Callable[[], Awaitable[T]]) -> T:

@@ -198,7 +198,9 @@ class Payment(_message.Message):
     description: _builtins.str
     """Free text from the caller, for example shown on statements and receipts."""
     payment_method_id: _builtins.str
-    """The payment method used, as the provider knows it (for example "pm_card_visa")."""
+    """The payment method used, as the caller named it: a provider payment method
+    (for example "pm_card_visa") or a saved one ("pmt_...").
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The amount to take."""
@@ -297,8 +299,9 @@ class CreatePaymentRequest(_message.Message):
     user_id: _builtins.str
     """Required. The customer who pays."""
     payment_method_id: _builtins.str
-    """The payment method to charge, for example "pm_card_visa". Required when
-    `confirm` is set.
+    """The payment method to charge: a provider payment method (for example
+    "pm_card_visa") or a saved one of this user by its id ("pmt_..."). Required
+    when `confirm` is set.
     """
     capture_method: Global___CaptureMethod.ValueType
     """When the money is taken; AUTOMATIC when unspecified."""

@@ -9,9 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.codec import decode_payment, encode_payment
 from server.adapters.db.tables import idempotency_keys as keys
-from server.domain.payment import Payment
 from server.service.unit_of_work import KeyRecord
 
 
@@ -59,7 +57,7 @@ class SqlIdempotencyKeyRepository:
             method=row.method,
             fingerprint=row.fingerprint,
             resource_id=row.resource_id,
-            response=decode_payment(row.response) if row.response is not None else None,
+            response=bytes(row.response) if row.response is not None else None,
             locked_until=row.locked_until,
         )
 
@@ -81,11 +79,13 @@ class SqlIdempotencyKeyRepository:
             keys.update().where(_key(caller, request_id)).values(resource_id=resource_id)
         )
 
-    async def complete(self, caller: str, request_id: str, response: Payment) -> None:
+    async def complete(
+        self, caller: str, request_id: str, resource_id: str, response: bytes
+    ) -> None:
         await self._connection.execute(
             keys.update()
             .where(_key(caller, request_id))
-            .values(response=encode_payment(response), resource_id=response.id, locked_until=None)
+            .values(response=response, resource_id=resource_id, locked_until=None)
         )
 
     async def release(self, caller: str, request_id: str) -> None:

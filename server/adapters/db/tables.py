@@ -138,3 +138,58 @@ outbox = sa.Table(
         sqlite_where=sa.text("published_at IS NULL"),
     ),
 )
+
+# A user may have one default among their attached methods.
+DEFAULT_ATTACHED_METHOD = sa.text("is_default AND detach_time IS NULL")
+
+payment_methods = sa.Table(
+    "payment_methods",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_customer_id", sa.String(255), nullable=False),
+    sa.Column("provider_payment_method_id", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    # Only what a receipt shows: never a card number, CVC or secret.
+    sa.Column("brand", sa.String(32), nullable=False),
+    sa.Column("last4", sa.String(4), nullable=False),
+    sa.Column("exp_month", sa.Integer, nullable=False),
+    sa.Column("exp_year", sa.Integer, nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    # {"name", "email", "phone", "address": {"line1", "line2", "city", "state",
+    #  "postal_code", "country"}}
+    sa.Column("billing_details", sa.JSON, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("update_time", UTCDateTime, nullable=False),
+    # NULL while attached; a detached method is kept for the record only.
+    sa.Column("detach_time", UTCDateTime, nullable=True),
+    sa.CheckConstraint("type IN ('card')", name="type_known"),
+    # A column that cannot hold more than four characters cannot hold a card number.
+    sa.CheckConstraint("length(last4) <= 4", name="last4_short"),
+    sa.CheckConstraint("exp_month BETWEEN 1 AND 12", name="exp_month_valid"),
+    sa.CheckConstraint("exp_year BETWEEN 2000 AND 9999", name="exp_year_valid"),
+    sa.CheckConstraint("NOT (is_default AND detach_time IS NOT NULL)", name="detached_not_default"),
+    sa.Index(
+        "uq_payment_methods_default_user_id",
+        "user_id",
+        unique=True,
+        postgresql_where=DEFAULT_ATTACHED_METHOD,
+        sqlite_where=DEFAULT_ATTACHED_METHOD,
+    ),
+    sa.Index("ix_payment_methods_user_id_create_time", "user_id", "create_time", "id"),
+    sa.Index(
+        "ix_payment_methods_provider_payment_method_id", "provider", "provider_payment_method_id"
+    ),
+)
+
+# One customer at each provider per user, created on first use.
+provider_customers = sa.Table(
+    "provider_customers",
+    metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("provider_customer_id", sa.String(255), nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("provider", "provider_customer_id"),
+)

@@ -7,13 +7,17 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
+from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
 
 
 class SqlUnitOfWork:
     payments: SqlPaymentRepository
     idempotency_keys: SqlIdempotencyKeyRepository
+    payment_methods: SqlPaymentMethodRepository
+    customers: SqlCustomerRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -24,6 +28,8 @@ class SqlUnitOfWork:
         await self._connection.begin()
         self.payments = SqlPaymentRepository(self._connection)
         self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
+        self.payment_methods = SqlPaymentMethodRepository(self._connection)
+        self.customers = SqlCustomerRepository(self._connection)
         return self
 
     async def __aexit__(

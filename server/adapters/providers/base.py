@@ -8,6 +8,7 @@ from typing import Protocol
 
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Failure
+from server.domain.payment_method import BillingDetails
 
 
 class ProviderStatus(StrEnum):
@@ -46,6 +47,20 @@ class CreateAtProvider:
     capture_method: CaptureMethod
     payment_method_id: str
     description: str = ""
+    # The provider's customer a saved payment method is attached to; "" for a one-off method.
+    customer_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPaymentMethod:
+    """A payment method as the provider describes it once attached: no number, no CVC."""
+
+    provider_payment_method_id: str
+    type: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
 
 
 class ProviderRejected(Exception):
@@ -56,6 +71,14 @@ class ProviderRejected(Exception):
         self.message = message
         self.field = field
         self.code = code
+
+
+class PaymentMethodDeclined(Exception):
+    """The card was declined when the provider checked it on attaching; nothing was saved."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.code)
+        self.failure = failure
 
 
 class PaymentProvider(Protocol):
@@ -89,3 +112,25 @@ class PaymentProvider(Protocol):
     ) -> ProviderPayment: ...
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment: ...
+
+    async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
+        """Create the provider's customer for one of our users; returns its id."""
+
+    async def attach_payment_method(
+        self, provider_payment_method_id: str, customer_id: str, idempotency_key: str
+    ) -> ProviderPaymentMethod:
+        """Attach a method to a customer; PaymentMethodDeclined if the card check fails.
+
+        The returned id may differ from the one sent: Stripe turns a test token
+        such as pm_card_visa into a new payment method.
+        """
+
+    async def update_payment_method_billing(
+        self, provider_payment_method_id: str, billing: BillingDetails, idempotency_key: str
+    ) -> None:
+        """Replace the method's billing details (empty fields clear them)."""
+
+    async def detach_payment_method(
+        self, provider_payment_method_id: str, idempotency_key: str
+    ) -> None:
+        """Detach the method from its customer; a method already detached is fine."""

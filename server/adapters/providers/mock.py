@@ -7,11 +7,18 @@ OUTCOMES). Two extra methods exist for tests of unknown outcomes:
 Results are remembered per idempotency key, as Stripe does. With a ledger path
 each charge is appended to that file, so tests can count charges across
 processes.
+
+Saved methods: attaching one of CARDS returns its fixed card details under
+the same id (so the mock stays stateless across restarts); a method that
+Stripe declines on its attach-time card check (every declining test method
+but pm_card_chargeCustomerFail) raises PaymentMethodDeclined, as Stripe and
+localstripe do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -21,15 +28,24 @@ from pathlib import Path
 
 from server.adapters.providers.base import (
     CreateAtProvider,
+    PaymentMethodDeclined,
     ProviderPayment,
+    ProviderPaymentMethod,
     ProviderRejected,
     ProviderStatus,
 )
 from server.domain.errors import ProviderUnavailable
 from server.domain.payment import CaptureMethod, Failure
+from server.domain.payment_method import BillingDetails
 
 _DECLINED = "Your card was declined."
 _Call = Callable[[], Awaitable["ProviderPayment"]]
+
+
+def _token(text: str) -> str:
+    """A stable id part; base32, since a hex digest can hold a run of digits like a card number."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:24]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +89,24 @@ OUTCOMES: dict[str, Outcome] = {
     "pm_mock_processing": Outcome(ProviderStatus.PROCESSING),
     "pm_mock_timeout": _SUCCESS,
 }
+
+
+# Brand and last four digits of the test cards that can be attached (all expire 12/2030,
+# as localstripe's do); Stripe's test card numbers end in these digits.
+CARDS: dict[str, tuple[str, str]] = {
+    "pm_card_visa": ("visa", "4242"),
+    "pm_card_visa_debit": ("visa", "5556"),
+    "pm_card_mastercard": ("mastercard", "4444"),
+    "pm_card_amex": ("amex", "8431"),
+    "pm_card_discover": ("discover", "1117"),
+    # Attaches fine, then every charge is declined.
+    "pm_card_chargeCustomerFail": ("visa", "0341"),
+    "pm_card_authenticationRequired": ("visa", "3184"),
+    "pm_card_threeDSecure2Required": ("visa", "3220"),
+    "pm_mock_processing": ("visa", "4242"),
+    "pm_mock_timeout": ("visa", "4242"),
+}
+CARD_EXPIRY = (12, 2030)
 
 
 _CONFIRMABLE = (
@@ -123,9 +157,8 @@ class MockProvider:
     ) -> ProviderPayment:
         async def create() -> ProviderPayment:
             self._check_method(request.payment_method_id, required=False)
-            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
             intent = _Intent(
-                provider_payment_id=f"mock_pi_{digest}",
+                provider_payment_id=f"mock_pi_{_token(idempotency_key)}",
                 amount=request.amount.minor_units,
                 capture_method=request.capture_method,
                 payment_method_id=request.payment_method_id,
@@ -194,6 +227,37 @@ class MockProvider:
         await self._wait()
         return self._intent(provider_payment_id).view()
 
+    async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
+        del idempotency_key  # derived from the user alone, so repeats are harmless
+        await self._wait()
+        return f"mock_cus_{_token(user_id)}"
+
+    async def attach_payment_method(
+        self, provider_payment_method_id: str, customer_id: str, idempotency_key: str
+    ) -> ProviderPaymentMethod:
+        del customer_id, idempotency_key  # attaching is deterministic per method
+        await self._wait()
+        outcome = OUTCOMES.get(provider_payment_method_id)
+        if provider_payment_method_id not in CARDS and outcome and outcome.failure:
+            raise PaymentMethodDeclined(outcome.failure)
+        self._check_attachable(provider_payment_method_id)
+        brand, last4 = CARDS[provider_payment_method_id]
+        return ProviderPaymentMethod(provider_payment_method_id, "card", brand, last4, *CARD_EXPIRY)
+
+    async def update_payment_method_billing(
+        self, provider_payment_method_id: str, billing: BillingDetails, idempotency_key: str
+    ) -> None:
+        del billing, idempotency_key
+        await self._wait()
+        self._check_attachable(provider_payment_method_id)
+
+    async def detach_payment_method(
+        self, provider_payment_method_id: str, idempotency_key: str
+    ) -> None:
+        del idempotency_key
+        await self._wait()
+        self._check_attachable(provider_payment_method_id)
+
     def settle(self, provider_payment_id: str, succeeded: bool) -> ProviderPayment:
         """Decide a pending payment, as the real provider would later on its own."""
         intent = self._intent(provider_payment_id)
@@ -250,6 +314,15 @@ class MockProvider:
         if payment_method_id not in OUTCOMES:
             raise ProviderRejected(
                 f"no such payment method: {payment_method_id!r}",
+                field="payment_method_id",
+                code="resource_missing",
+            )
+
+    @staticmethod
+    def _check_attachable(provider_payment_method_id: str) -> None:
+        if provider_payment_method_id not in CARDS:
+            raise ProviderRejected(
+                f"no such payment method: {provider_payment_method_id!r}",
                 field="payment_method_id",
                 code="resource_missing",
             )

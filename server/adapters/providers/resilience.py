@@ -19,11 +19,14 @@ from tenacity.wait import wait_random_exponential
 
 from server.adapters.providers.base import (
     CreateAtProvider,
+    PaymentMethodDeclined,
     PaymentProvider,
     ProviderPayment,
+    ProviderPaymentMethod,
     ProviderRejected,
 )
 from server.domain.errors import ProviderUnavailable
+from server.domain.payment_method import BillingDetails
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -77,6 +80,12 @@ class CircuitBreaker:
     def on_change(self, listener: Callable[[BreakerState], None]) -> None:
         self._listeners.append(listener)
 
+    def check(self) -> None:
+        """Fail fast if a call now would be refused; takes nothing (see `ensure_closed`)."""
+        state = self.state
+        if state is BreakerState.OPEN or (state is BreakerState.HALF_OPEN and self._probing):
+            self._refuse()
+
     def ensure_closed(self) -> None:
         """Fail fast while open; in half-open let exactly one probe through."""
         state = self.state
@@ -85,6 +94,9 @@ class CircuitBreaker:
         if state is BreakerState.HALF_OPEN and not self._probing:
             self._probing = True
             return
+        self._refuse()
+
+    def _refuse(self) -> None:
         assert self._opened_at is not None
         wait = max(0.0, self._reset_after_s - (self._clock() - self._opened_at))
         raise ProviderUnavailable(
@@ -130,7 +142,7 @@ class ResilientProvider:
         self.breaker = breaker
 
     def ensure_available(self) -> None:
-        self.breaker.ensure_closed()
+        self.breaker.check()
 
     async def create_payment(
         self, request: CreateAtProvider, idempotency_key: str
@@ -163,6 +175,34 @@ class ResilientProvider:
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         return await self._call(lambda: self.inner.retrieve_payment(provider_payment_id))
 
+    async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
+        return await self._call(lambda: self.inner.ensure_customer(user_id, idempotency_key))
+
+    async def attach_payment_method(
+        self, provider_payment_method_id: str, customer_id: str, idempotency_key: str
+    ) -> ProviderPaymentMethod:
+        return await self._call(
+            lambda: self.inner.attach_payment_method(
+                provider_payment_method_id, customer_id, idempotency_key
+            )
+        )
+
+    async def update_payment_method_billing(
+        self, provider_payment_method_id: str, billing: BillingDetails, idempotency_key: str
+    ) -> None:
+        await self._call(
+            lambda: self.inner.update_payment_method_billing(
+                provider_payment_method_id, billing, idempotency_key
+            )
+        )
+
+    async def detach_payment_method(
+        self, provider_payment_method_id: str, idempotency_key: str
+    ) -> None:
+        await self._call(
+            lambda: self.inner.detach_payment_method(provider_payment_method_id, idempotency_key)
+        )
+
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         self.breaker.ensure_closed()
         policy = self.policy
@@ -185,8 +225,8 @@ class ResilientProvider:
             raise ProviderUnavailable(
                 "the payment provider did not answer; the outcome is not known yet"
             ) from error
-        except ProviderRejected:
-            # A refusal is an answer: the provider is up.
+        except (ProviderRejected, PaymentMethodDeclined):
+            # A refusal or a decline is an answer: the provider is up.
             self.breaker.record_success()
             raise
         except BaseException:

@@ -1,4 +1,4 @@
-"""Stripe PaymentIntents through the official SDK's async client.
+"""Stripe PaymentIntents, Customers and PaymentMethods through the official SDK's async client.
 
 Every write carries an Idempotency-Key derived from our payment and attempt.
 Errors are sorted three ways: card errors are answers (a FAILED payment with
@@ -16,12 +16,15 @@ import stripe
 
 from server.adapters.providers.base import (
     CreateAtProvider,
+    PaymentMethodDeclined,
     ProviderPayment,
+    ProviderPaymentMethod,
     ProviderRejected,
     ProviderStatus,
 )
 from server.adapters.providers.resilience import TransientProviderError
 from server.domain.payment import CaptureMethod, Failure
+from server.domain.payment_method import BillingDetails
 
 T = TypeVar("T")
 
@@ -78,6 +81,37 @@ def view(intent: stripe.PaymentIntent) -> ProviderPayment:
     )
 
 
+def method_view(method: stripe.PaymentMethod) -> ProviderPaymentMethod:
+    data = method.to_dict()
+    card = data.get("card") or {}
+    return ProviderPaymentMethod(
+        provider_payment_method_id=str(data["id"]),
+        type=str(data.get("type") or ""),
+        brand=str(card.get("brand") or ""),
+        last4=str(card.get("last4") or ""),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
+    )
+
+
+def billing_params(billing: BillingDetails) -> dict[str, Any]:
+    """Every field, empty ones as "" (which clears them): Stripe gets exactly our record."""
+    address = billing.address
+    return {
+        "name": billing.name,
+        "email": billing.email,
+        "phone": billing.phone,
+        "address": {
+            "line1": address.line1,
+            "line2": address.line2,
+            "city": address.city,
+            "state": address.state,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        },
+    }
+
+
 class CardDeclined(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.code)
@@ -117,6 +151,8 @@ class StripeProvider:
             max_network_retries=0,
         )
         self._intents = self._client.v1.payment_intents
+        self._customers = self._client.v1.customers
+        self._methods = self._client.v1.payment_methods
 
     def ensure_available(self) -> None:
         """The resilience layer keeps the breaker."""
@@ -137,6 +173,8 @@ class StripeProvider:
             params["payment_method"] = request.payment_method_id
         if request.description:
             params["description"] = request.description
+        if request.customer_id:
+            params["customer"] = request.customer_id
         intent = await translated(
             lambda: self._intents.create_async(
                 params,  # type: ignore[arg-type]
@@ -199,3 +237,66 @@ class StripeProvider:
 
     async def _retrieve(self, provider_payment_id: str) -> stripe.PaymentIntent:
         return await translated(lambda: self._intents.retrieve_async(provider_payment_id))
+
+    async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
+        # Only metadata: localstripe refuses parameters it does not know.
+        customer = await translated(
+            lambda: self._customers.create_async(
+                {"metadata": {"user_id": user_id}}, {"idempotency_key": idempotency_key}
+            )
+        )
+        return str(customer.id)
+
+    async def attach_payment_method(
+        self, provider_payment_method_id: str, customer_id: str, idempotency_key: str
+    ) -> ProviderPaymentMethod:
+        try:
+            method = await translated(
+                lambda: self._methods.attach_async(
+                    provider_payment_method_id,
+                    {"customer": customer_id},
+                    {"idempotency_key": idempotency_key},
+                )
+            )
+        except CardDeclined as declined:
+            raise PaymentMethodDeclined(declined.failure) from None
+        attached = method_view(method)
+        if attached.type != "card":
+            # We save cards only; leave nothing attached that we keep no record of.
+            await self.detach_payment_method(
+                attached.provider_payment_method_id, f"{idempotency_key}:undo"
+            )
+            raise ProviderRejected(
+                f"only cards can be saved, not {attached.type or 'this type'}",
+                field="payment_method_id",
+                code="payment_method_unsupported",
+            )
+        return attached
+
+    async def update_payment_method_billing(
+        self, provider_payment_method_id: str, billing: BillingDetails, idempotency_key: str
+    ) -> None:
+        await translated(
+            lambda: self._methods.update_async(
+                provider_payment_method_id,
+                {"billing_details": billing_params(billing)},  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        )
+
+    async def detach_payment_method(
+        self, provider_payment_method_id: str, idempotency_key: str
+    ) -> None:
+        try:
+            await translated(
+                lambda: self._methods.detach_async(
+                    provider_payment_method_id, {}, {"idempotency_key": idempotency_key}
+                )
+            )
+        except ProviderRejected:
+            # Stripe refuses to detach twice; an earlier attempt may have got through.
+            current = await translated(
+                lambda: self._methods.retrieve_async(provider_payment_method_id)
+            )
+            if current.to_dict().get("customer") is not None:
+                raise

@@ -97,7 +97,7 @@ async def test_unresolved_payments_follow_the_schedule(
 async def test_a_payment_the_provider_never_heard_of_fails(
     clocked: tuple[Dependencies, ManualClock], engine: AsyncEngine
 ) -> None:
-    deps, clock = clocked
+    deps, _ = clocked
     pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
     lost = (await create_payment(deps, "svc", request(2, "pm_mock_processing"))).payment
     async with engine.begin() as connection:
