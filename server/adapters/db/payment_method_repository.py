@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -21,23 +22,6 @@ from server.service.payment_method_queries import (
     PaymentMethodPage,
     PaymentMethodQuery,
 )
-
-
-def billing_to_json(billing: BillingDetails) -> dict[str, Any]:
-    address = billing.address
-    return {
-        "name": billing.name,
-        "email": billing.email,
-        "phone": billing.phone,
-        "address": {
-            "line1": address.line1,
-            "line2": address.line2,
-            "city": address.city,
-            "state": address.state,
-            "postal_code": address.postal_code,
-            "country": address.country,
-        },
-    }
 
 
 def billing_from_json(data: dict[str, Any]) -> BillingDetails:
@@ -63,7 +47,7 @@ def _row_values(method: PaymentMethod) -> dict[str, Any]:
         "exp_month": method.card.exp_month,
         "exp_year": method.card.exp_year,
         "is_default": method.is_default,
-        "billing_details": billing_to_json(method.billing_details),
+        "billing_details": asdict(method.billing_details),
         "create_time": method.create_time,
         "update_time": method.update_time,
         "detach_time": method.detach_time,

@@ -10,6 +10,7 @@ the resilience layer to retry.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import stripe
@@ -92,24 +93,6 @@ def method_view(method: stripe.PaymentMethod) -> ProviderPaymentMethod:
         exp_month=int(card.get("exp_month") or 0),
         exp_year=int(card.get("exp_year") or 0),
     )
-
-
-def billing_params(billing: BillingDetails) -> dict[str, Any]:
-    """Every field, empty ones as "" (which clears them): Stripe gets exactly our record."""
-    address = billing.address
-    return {
-        "name": billing.name,
-        "email": billing.email,
-        "phone": billing.phone,
-        "address": {
-            "line1": address.line1,
-            "line2": address.line2,
-            "city": address.city,
-            "state": address.state,
-            "postal_code": address.postal_code,
-            "country": address.country,
-        },
-    }
 
 
 class CardDeclined(Exception):
@@ -279,7 +262,8 @@ class StripeProvider:
         await translated(
             lambda: self._methods.update_async(
                 provider_payment_method_id,
-                {"billing_details": billing_params(billing)},  # type: ignore[arg-type]
+                # Every field, empty ones as "" (which clears them): Stripe gets exactly our record.
+                {"billing_details": asdict(billing)},  # type: ignore[arg-type]
                 {"idempotency_key": idempotency_key},
             )
         )
