@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.engine import create_engine
@@ -34,7 +36,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     engine = create_engine(settings.database_url)
     provider, mock = build_provider(settings)
     deps = Dependencies(
-        uow=lambda: SqlUnitOfWork(engine),
+        uow=partial(SqlUnitOfWork, engine),
         provider=provider,
         simulator=mock,
         idempotency=IdempotencyPolicy(

@@ -54,6 +54,7 @@ Refused = Callable[[Payment, ProviderRejected, datetime], Awaitable[DomainError]
 async def run_command(
     deps: Dependencies,
     scope: Scope | None,
+    payment_id: str,
     prepare: Prepare,
     act: Act,
     finish: Finish,
@@ -62,15 +63,13 @@ async def run_command(
     async with deps.uow() as uow:
         resume_id = None
         if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
+            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, payment_id)
             if claimed.replay is not None:
                 return await _replay(deps, decode_payment(claimed.replay))
             resume_id = claimed.resource_id
         # Nothing is stored for a call that cannot reach the provider now.
         deps.provider.ensure_available()
         payment = await prepare(uow, resume_id)
-        if scope is not None and resume_id is None:
-            await uow.idempotency_keys.attach(scope.caller, scope.request_id, payment.id)
         await uow.commit()
     settle = _settle(deps, scope, payment, act, finish, refused or _invalid)
     return await asyncio.shield(asyncio.ensure_future(settle))

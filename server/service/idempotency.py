@@ -46,14 +46,24 @@ def fingerprint(method: str, parameters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def claim(uow: UnitOfWork, scope: Scope, now: datetime, policy: IdempotencyPolicy) -> Claim:
-    """Take the key inside the caller's transaction, or say why not."""
+async def claim(
+    uow: UnitOfWork,
+    scope: Scope,
+    now: datetime,
+    policy: IdempotencyPolicy,
+    resource_id: str | None = None,
+) -> Claim:
+    """Take the key inside the caller's transaction, or say why not.
+
+    `resource_id`, when known up front, is stored with the claim, so a resumed
+    attempt finds what the first one was working on.
+    """
     fresh = KeyRecord(
         caller=scope.caller,
         request_id=scope.request_id,
         method=scope.method,
         fingerprint=scope.fingerprint,
-        resource_id=None,
+        resource_id=resource_id,
         response=None,
         locked_until=now + policy.lease,
     )

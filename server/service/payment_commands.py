@@ -151,12 +151,14 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
         fingerprint("CreatePayment", command.parameters()),
     )
 
+    new_id = PAYMENT_ID.new()
+
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
         if resume_id is not None:
             return await _load(uow, resume_id)
         await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
         payment = new_payment(
-            payment_id=PAYMENT_ID.new(),
+            payment_id=new_id,
             order_id=command.order_id,
             user_id=command.user_id,
             amount=amount,
@@ -174,7 +176,7 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
         return await _charge_at_provider(deps, payment, confirm=command.confirm)
 
     try:
-        return await run_command(deps, scope, prepare, act, _apply, _refused_at_provider)
+        return await run_command(deps, scope, new_id, prepare, act, _apply, _refused_at_provider)
     except LiveOrderConflict:
         async with deps.uow() as uow:
             live = await uow.payments.find_live_by_order(command.order_id)
@@ -219,7 +221,7 @@ async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayme
     async def act(payment: Payment) -> ProviderPayment | None:
         return await _charge_at_provider(deps, payment, confirm=True)
 
-    return await run_command(deps, scope, prepare, act, _apply, _refused_at_provider)
+    return await run_command(deps, scope, command.id, prepare, act, _apply, _refused_at_provider)
 
 
 async def capture_payment(deps: Dependencies, caller: str, command: CapturePayment) -> Outcome:
@@ -256,7 +258,7 @@ async def capture_payment(deps: Dependencies, caller: str, command: CapturePayme
         key = f"{payment.id}:{payment.event_sequence}:capture"
         return await deps.provider.capture_payment(payment.provider_payment_id, amount, key)
 
-    return await run_command(deps, scope, prepare, act, _apply, _refused_by_truth(deps))
+    return await run_command(deps, scope, command.id, prepare, act, _apply, _refused_by_truth(deps))
 
 
 def _check_capturable(payment: Payment, currency_code: str, minor_units: int) -> None:
@@ -314,7 +316,7 @@ async def cancel_payment(deps: Dependencies, caller: str, command: CancelPayment
         if payment.state is not PaymentState.CANCELED:
             payment.apply(PaymentOp.CANCEL, now, reason=command.reason)
 
-    return await run_command(deps, scope, prepare, act, finish, _refused_by_truth(deps))
+    return await run_command(deps, scope, command.id, prepare, act, finish, _refused_by_truth(deps))
 
 
 async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePayment) -> Outcome:
@@ -345,7 +347,7 @@ async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePay
             return None
         return provider.settle(payment.provider_payment_id, succeeded=bool(command.succeed))
 
-    return await run_command(deps, scope, prepare, act, _apply)
+    return await run_command(deps, scope, command.id, prepare, act, _apply)
 
 
 def require_payment_id(payment_id: str) -> None:

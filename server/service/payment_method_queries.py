@@ -93,7 +93,7 @@ async def get_payment_method(uow_factory: UnitOfWorkFactory, method_id: str) -> 
     validator = Validator()
     check_method_id(validator, method_id)
     validator.raise_if_any()
-    async with uow_factory() as uow:
+    async with uow_factory(read_only=True) as uow:
         method = await uow.payment_methods.get(method_id)
     if method is None:
         raise not_found(method_id)
@@ -111,7 +111,7 @@ async def list_payment_methods(
     query = PaymentMethodQuery(user_id, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
     if page_token:
         query = PaymentMethodQuery(user_id, query.page_size, decode_page_token(query, page_token))
-    async with uow_factory() as uow:
+    async with uow_factory(read_only=True) as uow:
         page = await uow.payment_methods.list_attached(query)
     token = encode_page_token(query, page.next_cursor) if page.next_cursor else ""
     return page.methods, token

@@ -112,7 +112,7 @@ def decode_page_token(query: PaymentQuery, token: str) -> Cursor:
 
 
 async def get_payment(uow_factory: UnitOfWorkFactory, payment_id: str) -> Payment:
-    async with uow_factory() as uow:
+    async with uow_factory(read_only=True) as uow:
         payment = await uow.payments.get(payment_id)
     if payment is None:
         raise NotFound(f"payment {payment_id} not found", reason="PAYMENT_NOT_FOUND")
@@ -125,7 +125,7 @@ async def list_payments(
     """One page of payments and the token of the next ("" on the last page)."""
     if page_token:
         query = replace(query, after=decode_page_token(query, page_token))
-    async with uow_factory() as uow:
+    async with uow_factory(read_only=True) as uow:
         page = await uow.payments.list(query)
     token = encode_page_token(query, page.next_cursor) if page.next_cursor else ""
     return page.payments, token

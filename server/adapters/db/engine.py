@@ -15,7 +15,9 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per checkout on the hot path; a dead
+        # connection fails its statement instead, and the caller's retry is safe.
+        return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_recycle=1800)
     # One connection: SQLite allows one writer anyway, and queueing in the pool
     # beats "database is locked" errors between connections of one process.
     engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)

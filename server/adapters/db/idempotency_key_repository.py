@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,43 +11,61 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.adapters.db.tables import idempotency_keys as keys
 from server.service.unit_of_work import KeyRecord
 
+# Built once: a statement made per call costs its cache key every time. Every
+# statement addresses one key through the bind parameters b_caller, b_request_id.
+_THIS_KEY = sa.and_(
+    keys.c.caller == sa.bindparam("b_caller"), keys.c.request_id == sa.bindparam("b_request_id")
+)
+_CLAIM = {
+    "postgresql": postgresql.insert(keys).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(keys).on_conflict_do_nothing(),
+}
+_GET = keys.select().where(_THIS_KEY)
+_COMPLETE = (
+    keys.update()
+    .where(_THIS_KEY)
+    .values(
+        response=sa.bindparam("response"),
+        resource_id=sa.bindparam("resource_id"),
+        locked_until=None,
+    )
+)
+_ATTACH = keys.update().where(_THIS_KEY).values(resource_id=sa.bindparam("resource_id"))
+_RELEASE = keys.update().where(_THIS_KEY).values(locked_until=None)
+_DELETE = keys.delete().where(_THIS_KEY)
 
-def _key(caller: str, request_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(keys.c.caller == caller, keys.c.request_id == request_id)
+
+def _key(caller: str, request_id: str) -> dict[str, str]:
+    return {"b_caller": caller, "b_request_id": request_id}
 
 
 class SqlIdempotencyKeyRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
-        dialect = connection.dialect.name
-        self._insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._claim = _CLAIM[connection.dialect.name]
 
     async def insert_if_absent(
         self, record: KeyRecord, now: datetime, expire_time: datetime
     ) -> bool:
         # On PostgreSQL this waits for a concurrent inserter of the same key to
         # commit or roll back, so exactly one caller wins the key.
-        statement = (
-            self._insert(keys)
-            .values(
-                caller=record.caller,
-                request_id=record.request_id,
-                method=record.method,
-                fingerprint=record.fingerprint,
-                resource_id=record.resource_id,
-                locked_until=record.locked_until,
-                create_time=now,
-                expire_time=expire_time,
-            )
-            .on_conflict_do_nothing()
+        result = await self._connection.execute(
+            self._claim,
+            {
+                "caller": record.caller,
+                "request_id": record.request_id,
+                "method": record.method,
+                "fingerprint": record.fingerprint,
+                "resource_id": record.resource_id,
+                "locked_until": record.locked_until,
+                "create_time": now,
+                "expire_time": expire_time,
+            },
         )
-        result = await self._connection.execute(statement)
         return bool(result.rowcount == 1)
 
     async def get(self, caller: str, request_id: str) -> KeyRecord | None:
-        row = (
-            await self._connection.execute(keys.select().where(_key(caller, request_id)))
-        ).first()
+        row = (await self._connection.execute(_GET, _key(caller, request_id))).first()
         if row is None:
             return None
         return KeyRecord(
@@ -69,32 +86,34 @@ class SqlIdempotencyKeyRepository:
         )
         result = await self._connection.execute(
             keys.update()
-            .where(_key(record.caller, record.request_id), keys.c.response.is_(None), lease)
+            .where(
+                keys.c.caller == record.caller,
+                keys.c.request_id == record.request_id,
+                keys.c.response.is_(None),
+                lease,
+            )
             .values(locked_until=locked_until)
         )
         return bool(result.rowcount == 1)
 
     async def attach(self, caller: str, request_id: str, resource_id: str) -> None:
         await self._connection.execute(
-            keys.update().where(_key(caller, request_id)).values(resource_id=resource_id)
+            _ATTACH, {**_key(caller, request_id), "resource_id": resource_id}
         )
 
     async def complete(
         self, caller: str, request_id: str, resource_id: str, response: bytes
     ) -> None:
         await self._connection.execute(
-            keys.update()
-            .where(_key(caller, request_id))
-            .values(response=response, resource_id=resource_id, locked_until=None)
+            _COMPLETE,
+            {**_key(caller, request_id), "resource_id": resource_id, "response": response},
         )
 
     async def release(self, caller: str, request_id: str) -> None:
-        await self._connection.execute(
-            keys.update().where(_key(caller, request_id)).values(locked_until=None)
-        )
+        await self._connection.execute(_RELEASE, _key(caller, request_id))
 
     async def delete(self, caller: str, request_id: str) -> None:
-        await self._connection.execute(keys.delete().where(_key(caller, request_id)))
+        await self._connection.execute(_DELETE, _key(caller, request_id))
 
     async def delete_expired(self, now: datetime, limit: int) -> int:
         doomed = (

@@ -31,6 +31,28 @@ _TIME_OPS = {
 }
 
 
+# Built once: a statement made per call costs its cache key every time.
+_INSERT = payments.insert()
+_INSERT_EVENT = outbox.insert()
+_SELECT = payments.select().where(payments.c.id == sa.bindparam("b_id"))
+_SELECT_FOR_UPDATE = _SELECT.with_for_update()
+_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
+_SAVE = (
+    payments.update()
+    .where(
+        payments.c.id == sa.bindparam("b_id"),
+        payments.c.event_sequence == sa.bindparam("b_expected"),
+    )
+    .values(
+        {
+            column.name: sa.bindparam(column.name, type_=column.type)
+            for column in payments.c
+            if column.name not in ("id", "create_time")
+        }
+    )
+)
+
+
 def _row_values(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.id,
@@ -90,7 +112,7 @@ class SqlPaymentRepository:
         # No savepoint: on a conflict the whole transaction is given up, and the
         # service looks up the live payment in a fresh one.
         try:
-            await self._connection.execute(payments.insert().values(_row_values(payment)))
+            await self._connection.execute(_INSERT, _row_values(payment))
         except IntegrityError as error:
             if "order_id" in str(error.orig):
                 raise LiveOrderConflict(payment.order_id) from None
@@ -100,20 +122,18 @@ class SqlPaymentRepository:
     async def get(
         self, payment_id: str, *, for_update: bool = False, skip_locked: bool = False
     ) -> Payment | None:
-        statement = payments.select().where(payments.c.id == payment_id)
+        statement = _SELECT
         if for_update:
-            statement = statement.with_for_update(skip_locked=skip_locked)
-        row = (await self._connection.execute(statement)).first()
+            statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
+        row = (await self._connection.execute(statement, {"b_id": payment_id})).first()
         return _from_row(row) if row else None
 
     async def save(self, payment: Payment, expected_sequence: int) -> None:
         values = _row_values(payment)
-        del values["id"], values["create_time"]
-        result = await self._connection.execute(
-            payments.update()
-            .where(payments.c.id == payment.id, payments.c.event_sequence == expected_sequence)
-            .values(values)
-        )
+        values["b_id"] = values.pop("id")
+        values["b_expected"] = expected_sequence
+        del values["create_time"]
+        result = await self._connection.execute(_SAVE, values)
         if result.rowcount != 1:
             raise StaleWrite(payment.id)
         await self._write_events(payment)
@@ -193,4 +213,4 @@ class SqlPaymentRepository:
                     "occurred_at": event.occurred_at,
                 }
             )
-        await self._connection.execute(outbox.insert(), rows)
+        await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)

@@ -19,13 +19,18 @@ class SqlUnitOfWork:
     payment_methods: SqlPaymentMethodRepository
     customers: SqlCustomerRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
-        await self._connection.begin()
+        if self._read_only:
+            # No BEGIN/ROLLBACK round trips around a single read.
+            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            await self._connection.begin()
         self.payments = SqlPaymentRepository(self._connection)
         self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
         self.payment_methods = SqlPaymentMethodRepository(self._connection)
@@ -48,4 +53,5 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._connection is not None
-        await self._connection.commit()
+        if not self._read_only:
+            await self._connection.commit()
