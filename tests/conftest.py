@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def provider(tmp_path: Path) -> MockProvider:
 @pytest.fixture
 def deps(engine: AsyncEngine, provider: MockProvider) -> Dependencies:
     return Dependencies(
-        uow=lambda: SqlUnitOfWork(engine),
+        uow=partial(SqlUnitOfWork, engine),
         provider=provider,
         simulation_enabled=True,
         simulator=provider,
