@@ -9,6 +9,7 @@ from typing import Protocol, Self
 
 from server.domain.payment import Payment
 from server.domain.payment_method import PaymentMethod
+from server.domain.webhook_events import WebhookEvent
 from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
 from server.service.payment_queries import PaymentPage, PaymentQuery
 
@@ -19,6 +20,10 @@ class LiveOrderConflict(Exception):
 
 class StaleWrite(Exception):
     """Someone else changed the payment since it was read."""
+
+
+class DuplicateWebhookEvent(Exception):
+    """The provider event is stored already (the unique index said so)."""
 
 
 class PaymentRepository(Protocol):
@@ -39,6 +44,11 @@ class PaymentRepository(Protocol):
         """
 
     async def find_live_by_order(self, order_id: str) -> Payment | None: ...
+
+    async def find_by_provider_payment_id(
+        self, provider: str, provider_payment_id: str, *, for_update: bool = False
+    ) -> Payment | None:
+        """The payment the provider knows by `provider_payment_id`, if any."""
 
     async def list(self, query: PaymentQuery) -> PaymentPage: ...
 
@@ -103,6 +113,19 @@ class IdempotencyKeyRepository(Protocol):
     async def delete_expired(self, now: datetime, limit: int) -> int: ...
 
 
+class WebhookEventRepository(Protocol):
+    async def get(self, event_id: str, *, for_update: bool = False) -> WebhookEvent | None: ...
+
+    async def add(self, event: WebhookEvent) -> None:
+        """Insert the event; DuplicateWebhookEvent when its id is stored already."""
+
+    async def save(self, event: WebhookEvent) -> None:
+        """Write status, error, attempts, payment and applied time of a stored event."""
+
+    async def failed(self, limit: int) -> list[WebhookEvent]:
+        """Stored events whose application failed, oldest first."""
+
+
 class UnitOfWork(Protocol):
     @property
     def payments(self) -> PaymentRepository: ...
@@ -115,6 +138,9 @@ class UnitOfWork(Protocol):
 
     @property
     def customers(self) -> CustomerRepository: ...
+
+    @property
+    def webhook_events(self) -> WebhookEventRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

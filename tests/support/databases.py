@@ -26,6 +26,7 @@ TABLES = (
     "outbox",
     "payment_methods",
     "provider_customers",
+    "webhook_events",
 )
 
 

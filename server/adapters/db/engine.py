@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -31,3 +32,9 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """`SELECT 1`: raises unless the database answers."""
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("SELECT 1"))

@@ -37,6 +37,17 @@ _INSERT_EVENT = outbox.insert()
 _SELECT = payments.select().where(payments.c.id == sa.bindparam("b_id"))
 _SELECT_FOR_UPDATE = _SELECT.with_for_update()
 _SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
+# ix_payments_provider_payment_id; the newest first, should a provider id ever repeat.
+_SELECT_BY_PROVIDER_ID = (
+    payments.select()
+    .where(
+        payments.c.provider == sa.bindparam("b_provider"),
+        payments.c.provider_payment_id == sa.bindparam("b_provider_payment_id"),
+    )
+    .order_by(payments.c.create_time.desc(), payments.c.id.desc())
+    .limit(1)
+)
+_SELECT_BY_PROVIDER_ID_FOR_UPDATE = _SELECT_BY_PROVIDER_ID.with_for_update()
 _SAVE = (
     payments.update()
     .where(
@@ -156,6 +167,16 @@ class SqlPaymentRepository:
             payments.c.state.not_in([s.value for s in DEAD_STATES]),
         )
         row = (await self._connection.execute(statement)).first()
+        return _from_row(row) if row else None
+
+    async def find_by_provider_payment_id(
+        self, provider: str, provider_payment_id: str, *, for_update: bool = False
+    ) -> Payment | None:
+        if not provider_payment_id:
+            return None
+        statement = _SELECT_BY_PROVIDER_ID_FOR_UPDATE if for_update else _SELECT_BY_PROVIDER_ID
+        parameters = {"b_provider": provider, "b_provider_payment_id": provider_payment_id}
+        row = (await self._connection.execute(statement, parameters)).first()
         return _from_row(row) if row else None
 
     async def list(self, query: PaymentQuery) -> PaymentPage:

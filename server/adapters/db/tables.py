@@ -193,3 +193,33 @@ provider_customers = sa.Table(
     sa.Column("create_time", UTCDateTime, nullable=False),
     sa.UniqueConstraint("provider", "provider_customer_id"),
 )
+
+# Every verified Stripe webhook, kept for audit and replay; unique per Stripe event id.
+WEBHOOK_EVENT_FAILED = sa.text("status = 'failed'")
+
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("type", sa.String(255), nullable=False),
+    # The body as signed and received: the provider's JSON, never our secrets.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payment_id", sa.String(30), nullable=False, server_default=""),
+    # An exception's class name at most: no messages, which may quote data.
+    sa.Column("error", sa.String(500), nullable=False, server_default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("received_time", UTCDateTime, nullable=False),
+    sa.Column("applied_time", UTCDateTime, nullable=True),
+    sa.CheckConstraint("status IN ('applied', 'stale', 'ignored', 'failed')", name="status_known"),
+    sa.CheckConstraint("attempts >= 1", name="attempts_positive"),
+    sa.Index("ix_webhook_events_received_time", "received_time"),
+    sa.Index(
+        "ix_webhook_events_failed",
+        "received_time",
+        postgresql_where=WEBHOOK_EVENT_FAILED,
+        sqlite_where=WEBHOOK_EVENT_FAILED,
+    ),
+    sa.Index("ix_webhook_events_payment_id", "payment_id"),
+)

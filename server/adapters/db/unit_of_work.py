@@ -11,6 +11,7 @@ from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
+from server.adapters.db.webhook_event_repository import SqlWebhookEventRepository
 
 
 class SqlUnitOfWork:
@@ -18,6 +19,7 @@ class SqlUnitOfWork:
     idempotency_keys: SqlIdempotencyKeyRepository
     payment_methods: SqlPaymentMethodRepository
     customers: SqlCustomerRepository
+    webhook_events: SqlWebhookEventRepository
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -35,6 +37,7 @@ class SqlUnitOfWork:
         self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
         self.payment_methods = SqlPaymentMethodRepository(self._connection)
         self.customers = SqlCustomerRepository(self._connection)
+        self.webhook_events = SqlWebhookEventRepository(self._connection)
         return self
 
     async def __aexit__(

@@ -9,7 +9,7 @@ the resilience layer to retry.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from typing import Any, TypeVar
 
@@ -53,7 +53,7 @@ def failure_from(code: str | None, decline_code: str | None) -> Failure:
     return Failure(reason, SAFE_MESSAGES.get(reason, DEFAULT_SAFE_MESSAGE))
 
 
-def _amount_received(data: dict[str, Any]) -> int:
+def _amount_received(data: Mapping[str, Any]) -> int:
     if data.get("amount_received") is not None:
         return int(data["amount_received"])
     charge = data.get("latest_charge")
@@ -65,7 +65,11 @@ def _amount_received(data: dict[str, Any]) -> int:
 
 
 def view(intent: stripe.PaymentIntent) -> ProviderPayment:
-    data = intent.to_dict()
+    return view_data(intent.to_dict())
+
+
+def view_data(data: Mapping[str, Any]) -> ProviderPayment:
+    """A PaymentIntent as a plain mapping (an SDK object's, or a webhook's data.object)."""
     status = _STATUSES.get(str(data.get("status")), ProviderStatus.PROCESSING)
     failure = None
     error = data.get("last_payment_error")

@@ -1,0 +1,1 @@
+"""The webhook sidecar: Stripe's webhooks in, through the service layer, 2xx fast."""

@@ -1,0 +1,106 @@
+"""POST /webhooks/stripe: HTTP in, the service call, HTTP out; nothing else.
+
+Checks, cheapest first, and nothing is stored for a request that fails one:
+415 unless the body is JSON; 413 over MAX_BODY_BYTES (announced or streamed);
+400 without a valid Stripe-Signature on the raw body, or when the verified
+body is not an event. Then the service stores and applies the event: 200
+(also for duplicates, unknown payments and types), or 500 when applying
+failed, so that Stripe retries. No response or log line carries the secret or
+the payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.signature import SignatureError, verify_signature
+from server.service.apply_webhook_event import (
+    MalformedWebhookEvent,
+    WebhookApplyFailed,
+    parse_event,
+    receive_webhook_event,
+)
+from server.service.dependencies import Dependencies
+
+_log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+SIGNATURE_HEADER = "stripe-signature"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it grows past `limit` whatever Content-Length said."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class StripeWebhookEndpoint:
+    def __init__(
+        self,
+        deps: Dependencies,
+        secrets: Sequence[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if not secrets:
+            raise ValueError("at least one webhook secret is needed")
+        self._deps = deps
+        self._secrets = tuple(secrets)
+        self._clock = clock
+        self._max_body_bytes = max_body_bytes
+
+    async def handle(self, request: Request) -> Response:
+        if not _is_json(request.headers.get("content-type", "")):
+            return _error(415, "the body must be application/json")
+        announced = request.headers.get("content-length")
+        if announced is not None:
+            if not announced.isascii() or not announced.isdigit():
+                return _error(400, "invalid Content-Length")
+            if int(announced) > self._max_body_bytes:
+                return _error(413, "the body is too large")
+        try:
+            body = await _read_body(request, self._max_body_bytes)
+        except _TooLarge:
+            return _error(413, "the body is too large")
+        try:
+            verify_signature(
+                body, request.headers.get(SIGNATURE_HEADER), self._secrets, now=self._clock()
+            )
+        except SignatureError as error:
+            _log.warning("webhook refused: %s", error)
+            return _error(400, "invalid signature")
+        try:
+            event = parse_event(body)
+        except MalformedWebhookEvent:
+            _log.warning("webhook refused: a signed body that is not an event")
+            return _error(400, "the body is not a Stripe event")
+        try:
+            outcome = await receive_webhook_event(self._deps, event)
+        except WebhookApplyFailed:
+            return _error(500, "the event could not be applied; it is kept for a retry")
+        return JSONResponse({"received": True, "outcome": outcome.value})
