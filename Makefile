@@ -23,7 +23,7 @@ run: $(VENV)/.installed-run
 
 ## test: lint, type-check, contract checks, then the whole suite on SQLite and PostgreSQL
 test: $(VENV)/.installed-dev
-	$(SERVICES) postgres
+	$(SERVICES) postgres rabbitmq
 	$(MAKE) lint
 	$(VENV)/bin/pytest
 
@@ -40,7 +40,7 @@ generate: $(VENV)/.installed-dev
 
 ## bench: gRPC load benchmark against a real server on PostgreSQL
 bench: $(VENV)/.installed-dev
-	$(SERVICES) postgres
+	$(SERVICES) postgres rabbitmq
 	$(PY) bench/grpc_load.py
 
 clean:

@@ -6,13 +6,16 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.broker.rabbitmq import RabbitPublisher
 from server.adapters.db.engine import create_engine
+from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.base import PaymentProvider
 from server.adapters.providers.mock import MockProvider
 from server.adapters.providers.resilience import CircuitBreaker, ResilientProvider
 from server.adapters.providers.stripe_provider import StripeProvider
 from server.config import Settings
+from server.jobs.outbox_relay import OutboxRelay
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
 
@@ -45,3 +48,12 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         simulation_enabled=settings.simulation_enabled,
     )
     return deps, engine
+
+
+def build_outbox_relay(
+    settings: Settings, deps: Dependencies, engine: AsyncEngine
+) -> OutboxRelay | None:
+    """The relay to the broker when PAYMENTS_BROKER_URL is set; None otherwise."""
+    if settings.broker_url is None:
+        return None
+    return OutboxRelay(SqlOutboxStore(engine), RabbitPublisher(settings.broker_url), deps.clock)

@@ -1,4 +1,4 @@
-"""`payments serve | worker | migrate`."""
+"""`payments serve | worker | gateway | webhooks replay | migrate`."""
 
 from __future__ import annotations
 
@@ -8,25 +8,39 @@ import logging
 import os
 import sys
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 import uvloop
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.adapters.db.engine import is_sqlite
+from gateway.app import create_app
+from gateway.server import bind
+from gateway.server import serve as serve_http
+from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
+from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.providers.resilience import ResilientProvider
-from server.bootstrap import build_dependencies
+from server.bootstrap import build_dependencies, build_outbox_relay
 from server.config import ConfigError, Settings
-from server.grpc.app import GrpcServer, stop_signal
+from server.grpc.app import EVENTS_HEALTH, GrpcServer, stop_signal
 from server.jobs.key_reaper import reap_expired_keys
+from server.jobs.outbox_relay import prune_outbox
 from server.jobs.reconciler import reconcile_due_payments
 from server.jobs.schedule import every, stop
+from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger("payments")
 
 
-def _start_jobs(deps: Dependencies, settings: Settings) -> list[asyncio.Task[None]]:
+def _start_jobs(
+    deps: Dependencies,
+    settings: Settings,
+    engine: AsyncEngine,
+    server: GrpcServer | None = None,
+) -> list[asyncio.Task[None]]:
+    store = SqlOutboxStore(engine)
     jobs = [
         (
             settings.reaper_interval_seconds,
@@ -34,8 +48,19 @@ def _start_jobs(deps: Dependencies, settings: Settings) -> list[asyncio.Task[Non
             "key-reaper",
         ),
         (settings.reconcile_interval_seconds, lambda: reconcile_due_payments(deps), "reconciler"),
+        (
+            settings.reaper_interval_seconds,
+            lambda: prune_outbox(store, deps.clock, settings.outbox_retention),
+            "outbox-pruner",
+        ),
     ]
-    return [asyncio.create_task(every(interval, job, name)) for interval, job, name in jobs]
+    tasks = [asyncio.create_task(every(interval, job, name)) for interval, job, name in jobs]
+    relay = build_outbox_relay(settings, deps, engine)
+    if relay is not None:
+        if server is not None:
+            relay.on_health(partial(server.report, EVENTS_HEALTH))
+        tasks.append(asyncio.create_task(relay.run()))
+    return tasks
 
 
 async def _check_schema(settings: Settings) -> None:
@@ -54,7 +79,7 @@ async def serve(settings: Settings, *, jobs: bool) -> None:
         server.follow_breaker(deps.provider.breaker)
     stopping = stop_signal()
     await server.start()
-    tasks = _start_jobs(deps, settings) if jobs else []
+    tasks = _start_jobs(deps, settings, engine, server) if jobs else []
     _log.info(
         "serving gRPC on %s (env=%s, provider=%s, jobs=%s)",
         server.address,
@@ -73,11 +98,40 @@ async def worker(settings: Settings) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     stopping = stop_signal()
-    tasks = _start_jobs(deps, settings)
+    tasks = _start_jobs(deps, settings, engine)
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)
     await engine.dispose()
+
+
+async def gateway(settings: Settings) -> None:
+    """The webhook sidecar: uvicorn, one process, on this (uvloop) loop."""
+    sock = bind(settings.gateway_address)
+    try:
+        await _check_schema(settings)
+        deps, engine = build_dependencies(settings)
+        app = create_app(
+            deps, settings.stripe_webhook_secrets, database_ready=partial(ping, engine)
+        )
+        await serve_http(app, sock)
+        await engine.dispose()
+    finally:
+        sock.close()
+
+
+async def replay_webhooks(settings: Settings, limit: int) -> None:
+    await _check_schema(settings)
+    deps, engine = build_dependencies(settings)
+    try:
+        report = await replay_failed_webhook_events(deps, limit=limit)
+    finally:
+        await engine.dispose()
+    print(
+        f"replayed {report.total} failed webhook events: {report.applied} applied, "
+        f"{report.stale} stale, {report.ignored} ignored, {report.duplicate} duplicate, "
+        f"{report.failed} failed again"
+    )
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -93,6 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         "--no-jobs", action="store_true", help="do not run background jobs in this process"
     )
     commands.add_parser("worker", help="run the background jobs only")
+    commands.add_parser("gateway", help="run the Stripe webhook sidecar (HTTP)")
+    webhooks_parser = commands.add_parser("webhooks", help="stored webhook events")
+    webhook_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
+    replay_parser = webhook_commands.add_parser(
+        "replay", help="apply again the stored events whose application failed"
+    )
+    replay_parser.add_argument(
+        "--limit", type=int, default=100, help="at most this many events (default 100)"
+    )
     commands.add_parser("migrate", help="upgrade the database schema to the newest")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -113,6 +176,18 @@ def main(argv: list[str] | None = None) -> int:
             if is_sqlite(settings.database_url):
                 upgrade(settings.database_url)
             _run(serve(settings, jobs=not args.no_jobs))
+        elif args.command == "gateway":
+            if not settings.stripe_webhook_secrets:
+                raise ConfigError(
+                    "payments gateway needs STRIPE_WEBHOOK_SECRET (several: comma-separated)"
+                )
+            if is_sqlite(settings.database_url):
+                upgrade(settings.database_url)
+            _run(gateway(settings))
+        elif args.command == "webhooks":
+            if args.limit < 1:
+                raise ConfigError("--limit must be at least 1")
+            _run(replay_webhooks(settings, args.limit))
         else:
             _run(worker(settings))
     except ConfigError as error:

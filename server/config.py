@@ -35,6 +35,12 @@ class Settings:
     stripe_api_key: str = field(repr=False)
     stripe_api_base: str | None
     provider_policy: ResiliencePolicy
+    gateway_address: str = "0.0.0.0:8080"
+    # amqp://... : relay the outbox to RabbitMQ; None: events stay in the outbox.
+    broker_url: str | None = field(default=None, repr=False)
+    outbox_retention: timedelta = timedelta(hours=72)
+    # Endpoint secrets (whsec_...); several while one is being rolled.
+    stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def simulation_enabled(self) -> bool:
@@ -75,6 +81,16 @@ class Settings:
                 call_timeout_s=_number(env, "PAYMENTS_PROVIDER_TIMEOUT_SECONDS", 10, 0.1),
                 breaker_threshold=int(_number(env, "PAYMENTS_BREAKER_THRESHOLD", 5, minimum=1)),
                 breaker_reset_s=_number(env, "PAYMENTS_BREAKER_RESET_SECONDS", 30, minimum=0.1),
+            ),
+            gateway_address=env.get("PAYMENTS_GATEWAY_ADDRESS") or "0.0.0.0:8080",
+            broker_url=env.get("PAYMENTS_BROKER_URL") or None,
+            outbox_retention=timedelta(
+                hours=_number(env, "PAYMENTS_OUTBOX_RETENTION_HOURS", 72, minimum=1)
+            ),
+            stripe_webhook_secrets=tuple(
+                secret.strip()
+                for secret in env.get("STRIPE_WEBHOOK_SECRET", "").split(",")
+                if secret.strip()
             ),
         )
 

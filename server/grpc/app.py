@@ -31,6 +31,9 @@ SERVICE_NAMES = (
 # Health entry that follows the provider's circuit breaker; the overall status
 # does not, since every instance shares the provider and draining would not help.
 PROVIDER_HEALTH = "payments.provider"
+# Health entry that follows the outbox relay: NOT_SERVING while the broker is down
+# (events wait in the outbox; payments go on). Overall status unaffected.
+EVENTS_HEALTH = "payments.events"
 
 
 class GrpcServer:
@@ -75,6 +78,16 @@ class GrpcServer:
 
         breaker.on_change(changed)
         self._breaker = breaker
+
+    def report(self, name: str, serving: bool) -> None:
+        """Set the health entry `name` from a callback (no await needed)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        self._pending.add(asyncio.ensure_future(self.health.set(name, status)))
+        self._pending = {task for task in self._pending if not task.done()}
 
     async def drain_and_stop(self, drain_seconds: float, grace_seconds: float = 10) -> None:
         """Report NOT_SERVING so balancers move away, then let calls in flight finish."""

@@ -16,6 +16,9 @@ README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(sh|python)\n(.*?)```", README, flags=re.S)
 SHELL = [code for kind, code in BLOCKS if kind == "sh" and "make run" not in code]
 PYTHON = [code for kind, code in BLOCKS if kind == "python"]
+# The gRPC client example, and the event consumer (tests/integration/jobs runs it).
+PAY = [code for code in PYTHON if "async def pay(" in code]
+CONSUMER = [code for code in PYTHON if "async def consume(" in code]
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -40,9 +43,10 @@ def test_shell_examples(sqlite_server: ServerProcess, block: str) -> None:
 
 
 def test_python_example(sqlite_server: ServerProcess) -> None:
-    assert len(PYTHON) == 1
+    assert len(PAY) == 1
+    assert len(PYTHON) == len(PAY) + len(CONSUMER) == 2
     namespace: dict[str, object] = {}
-    exec(PYTHON[0].replace("localhost:50051", sqlite_server.address), namespace)  # noqa: S102
+    exec(PAY[0].replace("localhost:50051", sqlite_server.address), namespace)  # noqa: S102
     pay = namespace["pay"]
     assert callable(pay)
     payment = asyncio.run(pay("readme-python-order"))

@@ -1,0 +1,171 @@
+"""Outbox relay benchmark: events/s from a prefilled PostgreSQL outbox to a real RabbitMQ.
+
+    .venv/bin/python bench/relay_load.py [--events 20000] [--relays 1] [--batch-size 200]
+
+Drops and recreates the database named in --database-url (its name must contain
+"bench"), migrates it, inserts --events outbox rows (4 events per payment, real
+EventEnvelope payloads), then runs --relays relays (each with its own engine and
+connection, as separate processes would) against a durable queue bound to a
+fresh exchange, with publisher confirms and persistent messages. Prints the
+events/s from the first claim until every row is marked published, and checks
+that the queue holds every event. Always deletes the exchange, queue and database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+import aio_pika
+import asyncpg
+from payments.v1 import events_pb2
+from sqlalchemy.engine import make_url
+
+from server.adapters.broker.rabbitmq import RabbitPublisher
+from server.adapters.clock import SystemClock
+from server.adapters.codec import payment_to_proto, timestamp
+from server.adapters.db.engine import create_engine
+from server.adapters.db.migrations import upgrade
+from server.adapters.db.outbox_store import SqlOutboxStore
+from server.adapters.db.tables import outbox
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod, Payment
+from server.domain.payment_states import PaymentState
+from server.jobs.outbox_relay import OutboxRelay
+
+DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/payments_relay_bench"
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/"
+TYPES = ("payment.created", "payment.processing", "payment.succeeded", "payment.captured")
+FIELDS = ("payment_created", "payment_processing", "payment_succeeded", "payment_captured")
+
+
+async def _admin(url: str, sql: str) -> None:
+    plain = make_url(url).set(drivername="postgresql", database="postgres")
+    connection = await asyncpg.connect(plain.render_as_string(hide_password=False))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _rows(events: int) -> list[dict[str, object]]:
+    now = datetime.now(UTC)
+    rows: list[dict[str, object]] = []
+    for n in range(events):
+        payment_id, sequence = f"pay_bench{n // 4:08d}", n % 4 + 1
+        payment = Payment(
+            id=payment_id,
+            order_id=f"order-{n // 4}",
+            user_id="user-42",
+            amount=Money("USD", 1050),
+            state=PaymentState.SUCCEEDED,
+            provider="mock",
+            capture_method=CaptureMethod.AUTOMATIC,
+            create_time=now,
+            update_time=now,
+        )
+        envelope = events_pb2.EventEnvelope(
+            event_id=str(uuid.uuid4()),
+            type=TYPES[n % 4],
+            occurred_at=timestamp(now),
+            aggregate_type="payment",
+            aggregate_id=payment_id,
+            sequence=sequence,
+        )
+        getattr(envelope, FIELDS[n % 4]).payment.CopyFrom(payment_to_proto(payment))
+        rows.append(
+            {
+                "event_id": envelope.event_id,
+                "event_type": envelope.type,
+                "aggregate_type": "payment",
+                "aggregate_id": payment_id,
+                "sequence": sequence,
+                "payload": envelope.SerializeToString(deterministic=True),
+                "occurred_at": now,
+            }
+        )
+    return rows
+
+
+async def _measure(args: argparse.Namespace) -> float:
+    engine = create_engine(args.database_url)
+    rows = _rows(args.events)
+    async with engine.begin() as connection:
+        for start in range(0, len(rows), 5000):
+            await connection.execute(outbox.insert(), rows[start : start + 5000])
+    print(f"prefilled {len(rows)} outbox rows ({len(rows[0]['payload'])} B payloads)")  # type: ignore[arg-type]
+    exchange_name = f"payments.events.bench-{uuid.uuid4().hex[:8]}"
+    broker = await aio_pika.connect(args.broker_url)
+    channel = await broker.channel()
+    exchange = await channel.declare_exchange(
+        exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(exchange_name, durable=True)
+    await queue.bind(exchange, "#")
+    engines = [engine] + [create_engine(args.database_url) for _ in range(args.relays - 1)]
+    relays = [
+        OutboxRelay(
+            SqlOutboxStore(e),
+            RabbitPublisher(args.broker_url, exchange_name),
+            SystemClock(),
+            batch_size=args.batch_size,
+            poll_s=0.05,
+        )
+        for e in engines
+    ]
+    store = SqlOutboxStore(engine)
+    try:
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(r.run()) for r in relays]
+        while await store.unpublished_count():  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        declared = await channel.declare_queue(exchange_name, durable=True, passive=True)
+        queued = declared.declaration_result.message_count
+        if queued is None or queued < args.events:
+            raise RuntimeError(f"the queue holds {queued} of {args.events} events")
+    finally:
+        await queue.delete(if_unused=False, if_empty=False)
+        await exchange.delete()
+        await broker.close()
+        for e in engines:
+            await e.dispose()
+    rate = float(args.events / elapsed)
+    print(
+        f"relayed {args.events} events with {args.relays} relay(s), batch {args.batch_size}: "
+        f"{elapsed:.2f} s, {rate:,.0f} events/s (queue holds {queued})"
+    )
+    return rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--relays", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--database-url", default=DEFAULT_DB)
+    parser.add_argument("--broker-url", default=DEFAULT_BROKER)
+    args = parser.parse_args()
+    name = make_url(args.database_url).database or ""
+    if "bench" not in name:
+        print(f"refusing to drop {name!r}: the database name must contain 'bench'")
+        return 1
+    asyncio.run(_admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(args.database_url, f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(args.database_url)
+        asyncio.run(_measure(args))
+    finally:
+        asyncio.run(_admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Message broker adapters: the outbox relay publishes through these."""

@@ -1,0 +1,57 @@
+"""Ports of the outbox relay: where unpublished events are claimed, where they are sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One stored event: `payload` is a serialized payments.v1.EventEnvelope."""
+
+    id: int
+    event_id: str
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+    payload: bytes
+    occurred_at: datetime
+
+
+class ClaimedBatch(Protocol):
+    records: Sequence[OutboxRecord]
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
+        """Set published_at on `ids` and commit; the claim ends with it."""
+
+
+class OutboxStore(Protocol):
+    def claim(self, limit: int) -> AbstractAsyncContextManager[ClaimedBatch]:
+        """Up to `limit` unpublished records, oldest first, safe to publish in that order.
+
+        Leaving the context without `mark_published` releases them unpublished.
+        """
+        ...
+
+    async def prune_published(self, before: datetime, limit: int) -> int:
+        """Delete at most `limit` records published before `before`; how many went."""
+        ...
+
+
+class BrokerError(Exception):
+    """The broker could not be reached, or did not confirm every message."""
+
+
+class EventPublisher(Protocol):
+    async def connect(self) -> None:
+        """Open the connection unless it is open; BrokerError when the broker is away."""
+
+    async def publish(self, records: Sequence[OutboxRecord]) -> None:
+        """Return once the broker confirmed every record; BrokerError otherwise."""
+
+    async def close(self) -> None: ...
