@@ -168,13 +168,12 @@ async def attach_payment_method(
     scope = _scope(caller, command.request_id, "AttachPaymentMethod", command.parameters())
     provider = deps.provider
     async with deps.uow() as uow:
-        claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
+        new_id = PAYMENT_METHOD_ID.new()
+        claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, new_id)
         if claimed.replay is not None:
             return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
         # A resumed attempt keeps its id, and so the provider keys derived from it.
-        method_id = claimed.resource_id or PAYMENT_METHOD_ID.new()
-        if claimed.resource_id is None:
-            await uow.idempotency_keys.attach(scope.caller, scope.request_id, method_id)
+        method_id = claimed.resource_id or new_id
         customer = await uow.customers.get(command.user_id, provider.name)
         provider.ensure_available()
         await uow.commit()
@@ -264,11 +263,9 @@ async def update_payment_method(
     )
     async with deps.uow() as uow:
         if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
+            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, command.id)
             if claimed.replay is not None:
                 return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
-            if claimed.resource_id is None:
-                await uow.idempotency_keys.attach(scope.caller, scope.request_id, command.id)
         current = await _load_attached(deps, uow, command.id)
         incoming = command.billing_details or BillingDetails()
         billing = merge_billing(current.billing_details, incoming, paths)
@@ -322,11 +319,9 @@ async def detach_payment_method(
     )
     async with deps.uow() as uow:
         if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency)
+            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, command.id)
             if claimed.replay is not None:
                 return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
-            if claimed.resource_id is None:
-                await uow.idempotency_keys.attach(scope.caller, scope.request_id, command.id)
         method = await _load_attached(deps, uow, command.id)
         deps.provider.ensure_available()
         await uow.commit()

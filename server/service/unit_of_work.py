@@ -100,8 +100,6 @@ class IdempotencyKeyRepository(Protocol):
     async def take_over(self, record: KeyRecord, locked_until: datetime) -> bool:
         """Compare-and-set the lease of a key whose first caller is gone."""
 
-    async def attach(self, caller: str, request_id: str, resource_id: str) -> None: ...
-
     async def complete(
         self, caller: str, request_id: str, resource_id: str, response: bytes
     ) -> None: ...

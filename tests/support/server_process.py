@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -35,49 +36,48 @@ def health_status(address: str, service: str = "", timeout: float = 2.0) -> int 
     return int(reply.status)
 
 
-class ServerProcess:
-    def __init__(
-        self,
-        cwd: Path,
-        env: dict[str, str] | None = None,
-        args: tuple[str, ...] = ("serve", "--no-jobs"),
-    ) -> None:
+class PaymentsProcess:
+    """One `payments <command>` process with its log in `cwd`; subclasses say when it is up."""
+
+    kind = "process"
+
+    def __init__(self, cwd: Path, args: tuple[str, ...], env: dict[str, str]) -> None:
         self.cwd = cwd
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.log_path = cwd / f"server-{self.port}.log"
-        self.env = {
-            **os.environ,
-            "PAYMENTS_GRPC_ADDRESS": self.address,
-            "PAYMENTS_DRAIN_SECONDS": "0",
-            **(env or {}),
-        }
+        self.log_path = cwd / f"{self.kind}-{self.port}.log"
+        self.env = {**os.environ, **env}
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait: bool = True) -> ServerProcess:
+    def start(self, wait: bool = True) -> Self:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [PAYMENTS, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
         )
         if wait:
-            self.wait_serving()
+            self.wait_ready()
         return self
 
-    def wait_serving(self, timeout: float = 30.0) -> None:
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log}")
-            if health_status(self.address, timeout=0.5) == health_pb2.HealthCheckResponse.SERVING:
+                raise RuntimeError(
+                    f"{self.kind} exited with {self.process.returncode}:\n{self.log}"
+                )
+            if self.ready():
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"server did not become healthy:\n{self.log}")
+        raise RuntimeError(f"{self.kind} did not become healthy:\n{self.log}")
 
     @property
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
@@ -96,6 +96,25 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(5)
+
+
+class ServerProcess(PaymentsProcess):
+    """`payments serve`, up when its gRPC health says SERVING."""
+
+    kind = "server"
+
+    def __init__(
+        self,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = ("serve", "--no-jobs"),
+    ) -> None:
+        super().__init__(cwd, args, {"PAYMENTS_DRAIN_SECONDS": "0", **(env or {})})
+        self.env["PAYMENTS_GRPC_ADDRESS"] = self.address
+
+    def ready(self) -> bool:
+        status = health_status(self.address, timeout=0.5)
+        return status == int(health_pb2.HealthCheckResponse.SERVING)
 
 
 def grpcurl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -30,7 +30,6 @@ _COMPLETE = (
         locked_until=None,
     )
 )
-_ATTACH = keys.update().where(_THIS_KEY).values(resource_id=sa.bindparam("resource_id"))
 _RELEASE = keys.update().where(_THIS_KEY).values(locked_until=None)
 _DELETE = keys.delete().where(_THIS_KEY)
 
@@ -95,11 +94,6 @@ class SqlIdempotencyKeyRepository:
             .values(locked_until=locked_until)
         )
         return bool(result.rowcount == 1)
-
-    async def attach(self, caller: str, request_id: str, resource_id: str) -> None:
-        await self._connection.execute(
-            _ATTACH, {**_key(caller, request_id), "resource_id": resource_id}
-        )
 
     async def complete(
         self, caller: str, request_id: str, resource_id: str, response: bytes
