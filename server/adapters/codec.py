@@ -6,12 +6,13 @@ import uuid
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from payments.v1 import events_pb2, money_pb2, payments_pb2
+from payments.v1 import events_pb2, money_pb2, payments_pb2, refunds_pb2
 
 from server.domain.events import PaymentEvent
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import PaymentState
+from server.domain.refund import Refund, RefundState
 
 _CAPTURE_TO_PROTO = {
     CaptureMethod.AUTOMATIC: payments_pb2.CAPTURE_METHOD_AUTOMATIC,
@@ -101,6 +102,52 @@ def decode_payment(data: bytes) -> Payment:
     return payment_from_proto(payments_pb2.Payment.FromString(data))
 
 
+_REFUND_STATE_TO_PROTO = {
+    state: refunds_pb2.RefundState.Value(f"REFUND_STATE_{state.value}") for state in RefundState
+}
+_REFUND_STATE_FROM_PROTO: dict[int, RefundState] = {v: k for k, v in _REFUND_STATE_TO_PROTO.items()}
+
+
+def refund_to_proto(refund: Refund) -> refunds_pb2.Refund:
+    return refunds_pb2.Refund(
+        id=refund.id,
+        payment_id=refund.payment_id,
+        amount=money_to_proto(refund.amount),
+        state=_REFUND_STATE_TO_PROTO[refund.state],
+        reason=refund.reason,
+        provider_refund_id=refund.provider_refund_id,
+        failure_code=refund.failure_code,
+        failure_message=refund.failure_message,
+        create_time=timestamp(refund.create_time),
+        update_time=timestamp(refund.update_time),
+    )
+
+
+def refund_from_proto(message: refunds_pb2.Refund, provider: str = "") -> Refund:
+    return Refund(
+        id=message.id,
+        payment_id=message.payment_id,
+        amount=Money(message.amount.currency_code, message.amount.minor_units),
+        state=_REFUND_STATE_FROM_PROTO[message.state],
+        provider=provider,
+        create_time=message.create_time.ToDatetime(UTC),
+        update_time=message.update_time.ToDatetime(UTC),
+        reason=message.reason,
+        provider_refund_id=message.provider_refund_id,
+        failure_code=message.failure_code,
+        failure_message=message.failure_message,
+    )
+
+
+def encode_refund(refund: Refund) -> bytes:
+    """Deterministic bytes, so a stored response replays byte for byte."""
+    return refund_to_proto(refund).SerializeToString(deterministic=True)
+
+
+def decode_refund(data: bytes) -> Refund:
+    return refund_from_proto(refunds_pb2.Refund.FromString(data))
+
+
 _PAYMENT_EVENT_FIELDS = {
     "payment.created": "payment_created",
     "payment.processing": "payment_processing",
@@ -110,6 +157,8 @@ _PAYMENT_EVENT_FIELDS = {
     "payment.failed": "payment_failed",
     "payment.canceled": "payment_canceled",
     "payment.captured": "payment_captured",
+    "refund.issued": "refund_issued",
+    "refund.failed": "refund_failed",
 }
 
 
@@ -125,6 +174,8 @@ def payment_event_envelope(event: PaymentEvent, payment: Payment) -> events_pb2.
     )
     body = getattr(envelope, _PAYMENT_EVENT_FIELDS[event.type])
     body.payment.CopyFrom(payment_to_proto(payment))
+    if event.refund is not None:
+        body.refund.CopyFrom(refund_to_proto(event.refund))
     if event.reason and event.type == "payment.canceled":
         body.reason = event.reason
     return envelope

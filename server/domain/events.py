@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from server.domain.payment_states import PaymentState
+from server.domain.refund import Refund
 
 _EVENT_FOR_STATE: dict[PaymentState, str] = {
     PaymentState.PROCESSING: "payment.processing",
@@ -17,6 +18,9 @@ _EVENT_FOR_STATE: dict[PaymentState, str] = {
 }
 PAYMENT_CREATED = "payment.created"
 PAYMENT_CAPTURED = "payment.captured"
+# Refund outcomes; their aggregate is the payment, so one sequence orders both.
+REFUND_ISSUED = "refund.issued"
+REFUND_FAILED = "refund.failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,8 @@ class PaymentEvent:
     sequence: int
     occurred_at: datetime
     reason: str = ""
+    # The refund, as it is after the change, of a refund.* event.
+    refund: Refund | None = None
 
 
 def event_types_for(state: PaymentState, manual_capture: bool) -> tuple[str, ...]:

@@ -6,10 +6,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from server.domain.events import PAYMENT_CREATED, PaymentEvent, event_types_for
+from server.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from server.domain.events import (
+    PAYMENT_CREATED,
+    REFUND_FAILED,
+    REFUND_ISSUED,
+    PaymentEvent,
+    event_types_for,
+)
 from server.domain.money import Money
 from server.domain.payment_states import DEAD_STATES, PaymentOp, PaymentState, next_state
 from server.domain.reconciliation import WAITING_ON_PROVIDER, next_check
+from server.domain.refund import Refund
 
 
 class CaptureMethod(StrEnum):
@@ -101,6 +109,54 @@ class Payment:
         self.failure_code = failure.code
         self.failure_message = failure.message
         self._move(target, now)
+
+    @property
+    def refundable(self) -> int:
+        """What is captured and not yet refunded (pending refunds aside)."""
+        return self.amount_captured - self.amount_refunded
+
+    def refund(self, amount: Money, now: datetime, *, refund: Refund | None = None) -> None:
+        """Record `amount` as given back: PARTIALLY_REFUNDED, or REFUNDED once all of it is.
+
+        Never more than was captured; the event (refund.issued) always moves
+        the sequence, so concurrent writers of the payment notice.
+        """
+        if amount.currency_code != self.amount.currency_code:
+            raise InvalidArgument(
+                [FieldViolation("amount.currency_code", "must be the payment's currency")]
+            )
+        if amount.minor_units <= 0:
+            raise InvalidArgument([FieldViolation("amount.minor_units", "must be positive")])
+        total = self.amount_refunded + amount.minor_units
+        if total > self.amount_captured:
+            raise FailedPrecondition(
+                f"refunding {amount.minor_units} would exceed the captured "
+                f"{self.amount_captured} (already refunded {self.amount_refunded})",
+                reason="REFUND_EXCEEDS_CAPTURED",
+                metadata={"refundable": str(self.refundable)},
+            )
+        op = PaymentOp.REFUND_FULL if total == self.amount_captured else PaymentOp.REFUND_PARTIAL
+        self.state = next_state(self.state, op)
+        self.amount_refunded = total
+        self.update_time = now
+        self._emit(REFUND_ISSUED, now, refund=refund)
+
+    def refund_failed(self, refund: Refund, now: datetime) -> None:
+        """A refund of this payment failed: no money moved, but the event is the payment's."""
+        self.update_time = now
+        self._emit(REFUND_FAILED, now, refund=refund)
+
+    def _emit(self, event_type: str, now: datetime, *, refund: Refund | None = None) -> None:
+        self.event_sequence += 1
+        self.pending_events.append(
+            PaymentEvent(
+                type=event_type,
+                payment_id=self.id,
+                sequence=self.event_sequence,
+                occurred_at=now,
+                refund=refund,
+            )
+        )
 
     def take_events(self) -> list[PaymentEvent]:
         events, self.pending_events = self.pending_events, []

@@ -9,9 +9,11 @@ from typing import Protocol, Self
 
 from server.domain.payment import Payment
 from server.domain.payment_method import PaymentMethod
+from server.domain.refund import Refund
 from server.domain.webhook_events import WebhookEvent
 from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
 from server.service.payment_queries import PaymentPage, PaymentQuery
+from server.service.refund_queries import RefundPage, RefundQuery
 
 
 class LiveOrderConflict(Exception):
@@ -51,6 +53,20 @@ class PaymentRepository(Protocol):
         """The payment the provider knows by `provider_payment_id`, if any."""
 
     async def list(self, query: PaymentQuery) -> PaymentPage: ...
+
+
+class RefundRepository(Protocol):
+    async def add(self, refund: Refund) -> None: ...
+
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None: ...
+
+    async def save(self, refund: Refund) -> None:
+        """Write state, provider id, failure and update time (events go through the payment)."""
+
+    async def reserved_amount(self, payment_id: str) -> int:
+        """The sum of the payment's PENDING and SUCCEEDED refunds."""
+
+    async def list(self, query: RefundQuery) -> RefundPage: ...
 
 
 class PaymentMethodRepository(Protocol):
@@ -127,6 +143,9 @@ class WebhookEventRepository(Protocol):
 class UnitOfWork(Protocol):
     @property
     def payments(self) -> PaymentRepository: ...
+
+    @property
+    def refunds(self) -> RefundRepository: ...
 
     @property
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...

@@ -21,6 +21,7 @@ POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 TABLES = (
+    "refunds",
     "payments",
     "idempotency_keys",
     "outbox",

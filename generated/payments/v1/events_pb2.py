@@ -24,31 +24,36 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from payments.v1 import payments_pb2 as payments_dot_v1_dot_payments__pb2
+from payments.v1 import refunds_pb2 as payments_dot_v1_dot_refunds__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18payments/v1/events.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apayments/v1/payments.proto\"\x8a\x05\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61ggregate_type\x18\x04 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x05 \x01(\t\x12\x10\n\x08sequence\x18\x06 \x01(\x03\x12\x36\n\x0fpayment_created\x18\n \x01(\x0b\x32\x1b.payments.v1.PaymentCreatedH\x00\x12<\n\x12payment_processing\x18\x0b \x01(\x0b\x32\x1e.payments.v1.PaymentProcessingH\x00\x12\x45\n\x17payment_requires_action\x18\x0c \x01(\x0b\x32\".payments.v1.PaymentRequiresActionH\x00\x12<\n\x12payment_authorized\x18\r \x01(\x0b\x32\x1e.payments.v1.PaymentAuthorizedH\x00\x12:\n\x11payment_succeeded\x18\x0e \x01(\x0b\x32\x1d.payments.v1.PaymentSucceededH\x00\x12\x34\n\x0epayment_failed\x18\x0f \x01(\x0b\x32\x1a.payments.v1.PaymentFailedH\x00\x12\x38\n\x10payment_canceled\x18\x10 \x01(\x0b\x32\x1c.payments.v1.PaymentCanceledH\x00\x12\x38\n\x10payment_captured\x18\x11 \x01(\x0b\x32\x1c.payments.v1.PaymentCapturedH\x00\x42\x07\n\x05\x65vent\"7\n\x0ePaymentCreated\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentProcessing\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\">\n\x15PaymentRequiresAction\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentAuthorized\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"9\n\x10PaymentSucceeded\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"6\n\rPaymentFailed\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"H\n\x0fPaymentCanceled\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\x0fPaymentCaptured\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Paymentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18payments/v1/events.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apayments/v1/payments.proto\x1a\x19payments/v1/refunds.proto\"\xf2\x05\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61ggregate_type\x18\x04 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x05 \x01(\t\x12\x10\n\x08sequence\x18\x06 \x01(\x03\x12\x36\n\x0fpayment_created\x18\n \x01(\x0b\x32\x1b.payments.v1.PaymentCreatedH\x00\x12<\n\x12payment_processing\x18\x0b \x01(\x0b\x32\x1e.payments.v1.PaymentProcessingH\x00\x12\x45\n\x17payment_requires_action\x18\x0c \x01(\x0b\x32\".payments.v1.PaymentRequiresActionH\x00\x12<\n\x12payment_authorized\x18\r \x01(\x0b\x32\x1e.payments.v1.PaymentAuthorizedH\x00\x12:\n\x11payment_succeeded\x18\x0e \x01(\x0b\x32\x1d.payments.v1.PaymentSucceededH\x00\x12\x34\n\x0epayment_failed\x18\x0f \x01(\x0b\x32\x1a.payments.v1.PaymentFailedH\x00\x12\x38\n\x10payment_canceled\x18\x10 \x01(\x0b\x32\x1c.payments.v1.PaymentCanceledH\x00\x12\x38\n\x10payment_captured\x18\x11 \x01(\x0b\x32\x1c.payments.v1.PaymentCapturedH\x00\x12\x32\n\rrefund_issued\x18\x12 \x01(\x0b\x32\x19.payments.v1.RefundIssuedH\x00\x12\x32\n\rrefund_failed\x18\x13 \x01(\x0b\x32\x19.payments.v1.RefundFailedH\x00\x42\x07\n\x05\x65vent\"7\n\x0ePaymentCreated\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentProcessing\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\">\n\x15PaymentRequiresAction\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentAuthorized\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"9\n\x10PaymentSucceeded\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"6\n\rPaymentFailed\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"H\n\x0fPaymentCanceled\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\x0fPaymentCaptured\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"Z\n\x0cRefundIssued\x12#\n\x06refund\x18\x01 \x01(\x0b\x32\x13.payments.v1.Refund\x12%\n\x07payment\x18\x02 \x01(\x0b\x32\x14.payments.v1.Payment\"Z\n\x0cRefundFailed\x12#\n\x06refund\x18\x01 \x01(\x0b\x32\x13.payments.v1.Refund\x12%\n\x07payment\x18\x02 \x01(\x0b\x32\x14.payments.v1.Paymentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'payments.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTENVELOPE']._serialized_start=103
-  _globals['_EVENTENVELOPE']._serialized_end=753
-  _globals['_PAYMENTCREATED']._serialized_start=755
-  _globals['_PAYMENTCREATED']._serialized_end=810
-  _globals['_PAYMENTPROCESSING']._serialized_start=812
-  _globals['_PAYMENTPROCESSING']._serialized_end=870
-  _globals['_PAYMENTREQUIRESACTION']._serialized_start=872
-  _globals['_PAYMENTREQUIRESACTION']._serialized_end=934
-  _globals['_PAYMENTAUTHORIZED']._serialized_start=936
-  _globals['_PAYMENTAUTHORIZED']._serialized_end=994
-  _globals['_PAYMENTSUCCEEDED']._serialized_start=996
-  _globals['_PAYMENTSUCCEEDED']._serialized_end=1053
-  _globals['_PAYMENTFAILED']._serialized_start=1055
-  _globals['_PAYMENTFAILED']._serialized_end=1109
-  _globals['_PAYMENTCANCELED']._serialized_start=1111
-  _globals['_PAYMENTCANCELED']._serialized_end=1183
-  _globals['_PAYMENTCAPTURED']._serialized_start=1185
-  _globals['_PAYMENTCAPTURED']._serialized_end=1241
+  _globals['_EVENTENVELOPE']._serialized_start=130
+  _globals['_EVENTENVELOPE']._serialized_end=884
+  _globals['_PAYMENTCREATED']._serialized_start=886
+  _globals['_PAYMENTCREATED']._serialized_end=941
+  _globals['_PAYMENTPROCESSING']._serialized_start=943
+  _globals['_PAYMENTPROCESSING']._serialized_end=1001
+  _globals['_PAYMENTREQUIRESACTION']._serialized_start=1003
+  _globals['_PAYMENTREQUIRESACTION']._serialized_end=1065
+  _globals['_PAYMENTAUTHORIZED']._serialized_start=1067
+  _globals['_PAYMENTAUTHORIZED']._serialized_end=1125
+  _globals['_PAYMENTSUCCEEDED']._serialized_start=1127
+  _globals['_PAYMENTSUCCEEDED']._serialized_end=1184
+  _globals['_PAYMENTFAILED']._serialized_start=1186
+  _globals['_PAYMENTFAILED']._serialized_end=1240
+  _globals['_PAYMENTCANCELED']._serialized_start=1242
+  _globals['_PAYMENTCANCELED']._serialized_end=1314
+  _globals['_PAYMENTCAPTURED']._serialized_start=1316
+  _globals['_PAYMENTCAPTURED']._serialized_end=1372
+  _globals['_REFUNDISSUED']._serialized_start=1374
+  _globals['_REFUNDISSUED']._serialized_end=1464
+  _globals['_REFUNDFAILED']._serialized_start=1466
+  _globals['_REFUNDFAILED']._serialized_end=1556
 # @@protoc_insertion_point(module_scope)

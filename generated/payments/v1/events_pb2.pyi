@@ -7,6 +7,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from payments.v1 import payments_pb2 as _payments_pb2
+from payments.v1 import refunds_pb2 as _refunds_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -40,6 +41,8 @@ class EventEnvelope(_message.Message):
     PAYMENT_FAILED_FIELD_NUMBER: _builtins.int
     PAYMENT_CANCELED_FIELD_NUMBER: _builtins.int
     PAYMENT_CAPTURED_FIELD_NUMBER: _builtins.int
+    REFUND_ISSUED_FIELD_NUMBER: _builtins.int
+    REFUND_FAILED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Stable, unique id of this event (a UUID); the same on every redelivery."""
     type: _builtins.str
@@ -86,6 +89,14 @@ class EventEnvelope(_message.Message):
     def payment_captured(self) -> Global___PaymentCaptured:
         """An authorized payment was captured, fully or in part ("payment.captured")."""
 
+    @_builtins.property
+    def refund_issued(self) -> Global___RefundIssued:
+        """The provider gave a refund's money back ("refund.issued")."""
+
+    @_builtins.property
+    def refund_failed(self) -> Global___RefundFailed:
+        """The provider refused a refund ("refund.failed")."""
+
     def __init__(
         self,
         *,
@@ -103,12 +114,14 @@ class EventEnvelope(_message.Message):
         payment_failed: Global___PaymentFailed | None = ...,
         payment_canceled: Global___PaymentCanceled | None = ...,
         payment_captured: Global___PaymentCaptured | None = ...,
+        refund_issued: Global___RefundIssued | None = ...,
+        refund_failed: Global___RefundFailed | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_id", b"aggregate_id", "aggregate_type", b"aggregate_type", "event", b"event", "event_id", b"event_id", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_id", b"aggregate_id", "aggregate_type", b"aggregate_type", "event", b"event", "event_id", b"event_id", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["payment_created", "payment_processing", "payment_requires_action", "payment_authorized", "payment_succeeded", "payment_failed", "payment_canceled", "payment_captured"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["payment_created", "payment_processing", "payment_requires_action", "payment_authorized", "payment_succeeded", "payment_failed", "payment_canceled", "payment_captured", "refund_issued", "refund_failed"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -309,3 +322,65 @@ class PaymentCaptured(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PaymentCaptured: _TypeAlias = PaymentCaptured  # noqa: Y015
+
+@_typing.final
+class RefundIssued(_message.Message):
+    """A refund succeeded: the money went back to the customer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refund(self) -> _refunds_pb2.Refund:
+        """The refund as it was right after the change."""
+
+    @_builtins.property
+    def payment(self) -> _payments_pb2.Payment:
+        """The refunded payment right after the change (PARTIALLY_REFUNDED or REFUNDED)."""
+
+    def __init__(
+        self,
+        *,
+        refund: _refunds_pb2.Refund | None = ...,
+        payment: _payments_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundIssued: _TypeAlias = RefundIssued  # noqa: Y015
+
+@_typing.final
+class RefundFailed(_message.Message):
+    """A refund failed; the refund carries failure_code and failure_message, and
+    its amount is free to be refunded again.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refund(self) -> _refunds_pb2.Refund:
+        """The refund as it was right after the change."""
+
+    @_builtins.property
+    def payment(self) -> _payments_pb2.Payment:
+        """The payment right after the change (its refunded amount unchanged)."""
+
+    def __init__(
+        self,
+        *,
+        refund: _refunds_pb2.Refund | None = ...,
+        payment: _payments_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundFailed: _TypeAlias = RefundFailed  # noqa: Y015

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.domain.refund import RefundState
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -222,4 +223,38 @@ webhook_events = sa.Table(
         sqlite_where=WEBHOOK_EVENT_FAILED,
     ),
     sa.Index("ix_webhook_events_payment_id", "payment_id"),
+)
+
+# Money given back for payments; the amounts of PENDING and SUCCEEDED ones never
+# add up to more than the payment captured (checked under the payment's row lock).
+REFUND_HAS_PROVIDER_ID = sa.text("provider_refund_id <> ''")
+_refund_states = ", ".join(f"'{s.value}'" for s in RefundState)
+
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("payment_id", sa.String(30), sa.ForeignKey("payments.id"), nullable=False),
+    sa.Column("currency_code", sa.String(3), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False, server_default=""),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_refund_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("failure_code", sa.String(64), nullable=False, server_default=""),
+    sa.Column("failure_message", sa.String(500), nullable=False, server_default=""),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("update_time", UTCDateTime, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint(f"state IN ({_refund_states})", name="state_known"),
+    # ListRefunds pages one payment's refunds in (create_time, id) order.
+    sa.Index("ix_refunds_payment_id_create_time_id", "payment_id", "create_time", "id"),
+    sa.Index(
+        "uq_refunds_provider_provider_refund_id",
+        "provider",
+        "provider_refund_id",
+        unique=True,
+        postgresql_where=REFUND_HAS_PROVIDER_ID,
+        sqlite_where=REFUND_HAS_PROVIDER_ID,
+    ),
 )

@@ -11,11 +11,13 @@ from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
+from server.adapters.db.refund_repository import SqlRefundRepository
 from server.adapters.db.webhook_event_repository import SqlWebhookEventRepository
 
 
 class SqlUnitOfWork:
     payments: SqlPaymentRepository
+    refunds: SqlRefundRepository
     idempotency_keys: SqlIdempotencyKeyRepository
     payment_methods: SqlPaymentMethodRepository
     customers: SqlCustomerRepository
@@ -34,6 +36,7 @@ class SqlUnitOfWork:
         else:
             await self._connection.begin()
         self.payments = SqlPaymentRepository(self._connection)
+        self.refunds = SqlRefundRepository(self._connection)
         self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
         self.payment_methods = SqlPaymentMethodRepository(self._connection)
         self.customers = SqlCustomerRepository(self._connection)

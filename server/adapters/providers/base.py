@@ -37,6 +37,24 @@ class ProviderPayment:
     client_secret: str = field(default="", repr=False)
 
 
+class ProviderRefundStatus(StrEnum):
+    """A provider refund's status, in Stripe's Refund vocabulary."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRefund:
+    """The provider's view of one refund after a call."""
+
+    provider_refund_id: str
+    status: ProviderRefundStatus
+    failure: Failure | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CreateAtProvider:
     """A payment to register at the provider; no money moves until it is confirmed."""
@@ -112,6 +130,11 @@ class PaymentProvider(Protocol):
     ) -> ProviderPayment: ...
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment: ...
+
+    async def refund_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderRefund:
+        """Give `amount` of a charged payment back; a refused refund comes back FAILED."""
 
     async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
         """Create the provider's customer for one of our users; returns its id."""

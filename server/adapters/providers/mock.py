@@ -31,6 +31,8 @@ from server.adapters.providers.base import (
     PaymentMethodDeclined,
     ProviderPayment,
     ProviderPaymentMethod,
+    ProviderRefund,
+    ProviderRefundStatus,
     ProviderRejected,
     ProviderStatus,
 )
@@ -88,7 +90,11 @@ OUTCOMES: dict[str, Outcome] = {
     "pm_card_threeDSecure2Required": Outcome(ProviderStatus.REQUIRES_ACTION),
     "pm_mock_processing": Outcome(ProviderStatus.PROCESSING),
     "pm_mock_timeout": _SUCCESS,
+    # Charges fine; every refund of the payment then fails with "refund_failed".
+    "pm_card_refundFail": _SUCCESS,
 }
+REFUND_FAILS = frozenset({"pm_card_refundFail"})
+_REFUND_FAILURE = Failure("refund_failed", "The refund could not be completed.")
 
 
 # Brand and last four digits of the test cards that can be attached (all expire 12/2030,
@@ -105,6 +111,8 @@ CARDS: dict[str, tuple[str, str]] = {
     "pm_card_threeDSecure2Required": ("visa", "3220"),
     "pm_mock_processing": ("visa", "4242"),
     "pm_mock_timeout": ("visa", "4242"),
+    # Stripe's refund-failure test card (4000 0000 0000 5126).
+    "pm_card_refundFail": ("visa", "5126"),
 }
 CARD_EXPIRY = (12, 2030)
 
@@ -126,6 +134,7 @@ class _Intent:
     amount_received: int = 0
     failure: Failure | None = None
     authenticated: bool = False
+    amount_refunded: int = 0
 
     def view(self) -> ProviderPayment:
         return ProviderPayment(
@@ -142,6 +151,7 @@ class MockProvider:
         self._ledger = ledger
         self._intents: dict[str, _Intent] = {}
         self._replies: dict[str, ProviderPayment] = {}
+        self._refunds: dict[str, ProviderRefund] = {}
 
     @classmethod
     def from_env(cls) -> MockProvider:
@@ -222,6 +232,28 @@ class MockProvider:
             return intent.view()
 
         return await self._idempotent(idempotency_key, cancel, "")
+
+    async def refund_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderRefund:
+        await self._wait()
+        reply = self._refunds.get(idempotency_key)
+        if reply is not None:
+            return reply
+        intent = self._intent(provider_payment_id)
+        if intent.status is not ProviderStatus.SUCCEEDED:
+            raise ProviderRejected(f"a {intent.status.value} payment cannot be refunded")
+        if not 0 < amount <= intent.amount_received - intent.amount_refunded:
+            raise ProviderRejected("amount exceeds what the payment can still refund")
+        refund_id = f"mock_re_{_token(idempotency_key)}"
+        if intent.payment_method_id in REFUND_FAILS:
+            reply = ProviderRefund(refund_id, ProviderRefundStatus.FAILED, _REFUND_FAILURE)
+        else:
+            intent.amount_refunded += amount
+            reply = ProviderRefund(refund_id, ProviderRefundStatus.SUCCEEDED)
+            self._write_ledger("refund", intent)
+        self._refunds[idempotency_key] = reply
+        return reply
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         await self._wait()

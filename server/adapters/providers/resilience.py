@@ -23,6 +23,7 @@ from server.adapters.providers.base import (
     PaymentProvider,
     ProviderPayment,
     ProviderPaymentMethod,
+    ProviderRefund,
     ProviderRejected,
 )
 from server.domain.errors import ProviderUnavailable
@@ -163,6 +164,13 @@ class ResilientProvider:
     ) -> ProviderPayment:
         return await self._call(
             lambda: self.inner.capture_payment(provider_payment_id, amount, idempotency_key)
+        )
+
+    async def refund_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderRefund:
+        return await self._call(
+            lambda: self.inner.refund_payment(provider_payment_id, amount, idempotency_key)
         )
 
     async def cancel_payment(

@@ -20,6 +20,8 @@ from server.adapters.providers.base import (
     PaymentMethodDeclined,
     ProviderPayment,
     ProviderPaymentMethod,
+    ProviderRefund,
+    ProviderRefundStatus,
     ProviderRejected,
     ProviderStatus,
 )
@@ -44,6 +46,10 @@ SAFE_MESSAGES = {
 }
 DEFAULT_SAFE_MESSAGE = "Your card was declined."
 _STATUSES = {status.value: status for status in ProviderStatus}
+# Stripe's refund statuses; requires_action (some bank transfers) waits like pending.
+_REFUND_STATUSES = {status.value: status for status in ProviderRefundStatus} | {
+    "requires_action": ProviderRefundStatus.PENDING
+}
 # Stripe's parameter names, as our request fields.
 _FIELDS = {"payment_method": "payment_method_id", "amount": "amount", "currency": "amount"}
 
@@ -140,6 +146,7 @@ class StripeProvider:
         self._intents = self._client.v1.payment_intents
         self._customers = self._client.v1.customers
         self._methods = self._client.v1.payment_methods
+        self._refunds = self._client.v1.refunds
 
     def ensure_available(self) -> None:
         """The resilience layer keeps the breaker."""
@@ -218,6 +225,22 @@ class StripeProvider:
             )
         )
         return view(intent)
+
+    async def refund_payment(
+        self, provider_payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderRefund:
+        refund = await translated(
+            lambda: self._refunds.create_async(
+                {"payment_intent": provider_payment_id, "amount": amount},
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        status = _REFUND_STATUSES.get(refund.status or "", ProviderRefundStatus.PENDING)
+        failure = None
+        if status is ProviderRefundStatus.FAILED:
+            reason = getattr(refund, "failure_reason", None) or "refund_failed"
+            failure = Failure(str(reason), "The refund could not be completed.")
+        return ProviderRefund(refund.id, status, failure)
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         return view(await self._retrieve(provider_payment_id))

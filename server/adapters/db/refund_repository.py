@@ -1,0 +1,111 @@
+"""Refunds in SQL; their events go to the outbox through the payment they belong to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.adapters.db.tables import refunds
+from server.domain.money import Money
+from server.domain.refund import RESERVING_STATES, Refund, RefundState
+from server.service.refund_queries import RefundPage, RefundQuery
+
+_INSERT = refunds.insert()
+_SELECT = refunds.select().where(refunds.c.id == sa.bindparam("b_id"))
+_SELECT_FOR_UPDATE = _SELECT.with_for_update()
+_SAVE = (
+    refunds.update()
+    .where(refunds.c.id == sa.bindparam("b_id"))
+    .values(
+        state=sa.bindparam("state"),
+        provider_refund_id=sa.bindparam("provider_refund_id"),
+        failure_code=sa.bindparam("failure_code"),
+        failure_message=sa.bindparam("failure_message"),
+        update_time=sa.bindparam("update_time", type_=refunds.c.update_time.type),
+    )
+)
+_RESERVED = sa.select(sa.func.coalesce(sa.func.sum(refunds.c.amount), 0)).where(
+    refunds.c.payment_id == sa.bindparam("b_payment_id"),
+    refunds.c.state.in_([s.value for s in sorted(RESERVING_STATES)]),
+)
+
+
+def _row_values(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "payment_id": refund.payment_id,
+        "currency_code": refund.amount.currency_code,
+        "amount": refund.amount.minor_units,
+        "state": refund.state.value,
+        "reason": refund.reason,
+        "provider": refund.provider,
+        "provider_refund_id": refund.provider_refund_id,
+        "failure_code": refund.failure_code,
+        "failure_message": refund.failure_message,
+        "create_time": refund.create_time,
+        "update_time": refund.update_time,
+    }
+
+
+def _from_row(row: sa.Row[Any]) -> Refund:
+    return Refund(
+        id=row.id,
+        payment_id=row.payment_id,
+        amount=Money(row.currency_code, row.amount),
+        state=RefundState(row.state),
+        provider=row.provider,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        reason=row.reason,
+        provider_refund_id=row.provider_refund_id,
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+    )
+
+
+class SqlRefundRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, refund: Refund) -> None:
+        await self._connection.execute(_INSERT, _row_values(refund))
+
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
+        statement = _SELECT_FOR_UPDATE if for_update else _SELECT
+        row = (await self._connection.execute(statement, {"b_id": refund_id})).first()
+        return _from_row(row) if row else None
+
+    async def save(self, refund: Refund) -> None:
+        await self._connection.execute(
+            _SAVE,
+            {
+                "b_id": refund.id,
+                "state": refund.state.value,
+                "provider_refund_id": refund.provider_refund_id,
+                "failure_code": refund.failure_code,
+                "failure_message": refund.failure_message,
+                "update_time": refund.update_time,
+            },
+        )
+
+    async def reserved_amount(self, payment_id: str) -> int:
+        result = await self._connection.execute(_RESERVED, {"b_payment_id": payment_id})
+        return int(result.scalar_one())
+
+    async def list(self, query: RefundQuery) -> RefundPage:
+        statement = refunds.select().where(refunds.c.payment_id == query.payment_id)
+        if query.after is not None:
+            key = sa.tuple_(refunds.c.create_time, refunds.c.id)
+            after = sa.tuple_(
+                sa.literal(query.after.create_time, refunds.c.create_time.type),
+                sa.literal(query.after.id),
+            )
+            statement = statement.where(key > after)
+        statement = statement.order_by(refunds.c.create_time, refunds.c.id).limit(
+            query.page_size + 1
+        )
+        rows = (await self._connection.execute(statement)).all()
+        found = [_from_row(row) for row in rows[: query.page_size]]
+        return RefundPage(found, more=len(rows) > query.page_size)
