@@ -3,9 +3,7 @@ CreatePayment does for a saved method."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 from server.domain.errors import FieldViolation, InvalidArgument, NotFound, Validator
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import PaymentMethod
+from server.service import page_tokens
 from server.service.commands import check_reference
 from server.service.payment_method_requests import check_method_id
 
@@ -60,32 +59,13 @@ def _user_tag(user_id: str) -> str:
 
 
 def encode_page_token(query: PaymentMethodQuery, cursor: MethodCursor) -> str:
-    raw = json.dumps(
-        {"t": cursor.create_time.isoformat(), "i": cursor.id, "u": _user_tag(query.user_id)}
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return page_tokens.encode(_user_tag(query.user_id), cursor.create_time.isoformat(), cursor.id)
 
 
 def decode_page_token(query: PaymentMethodQuery, token: str) -> MethodCursor:
     """The cursor in `token`; INVALID_ARGUMENT if it is not ours or not for this user."""
-    bad = InvalidArgument(
-        [FieldViolation("page_token", "is not a page token from this query; start without one")],
-        reason="INVALID_PAGE_TOKEN",
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        moment, last_id, tag = datetime.fromisoformat(raw["t"]), raw["i"], raw["u"]
-    except (ValueError, TypeError, KeyError):
-        raise bad from None
-    valid = (
-        tag == _user_tag(query.user_id)
-        and isinstance(last_id, str)
-        and PAYMENT_METHOD_ID.matches(last_id)
-        and moment.tzinfo is not None
-    )
-    if not valid:
-        raise bad
-    return MethodCursor(moment, last_id)
+    value, last_id = page_tokens.decode(_user_tag(query.user_id), token, PAYMENT_METHOD_ID)
+    return MethodCursor(page_tokens.decode_time(value), last_id)
 
 
 async def get_payment_method(uow_factory: UnitOfWorkFactory, method_id: str) -> PaymentMethod:

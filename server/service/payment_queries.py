@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
@@ -10,10 +9,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from server.domain.errors import FieldViolation, InvalidArgument, NotFound
+from server.domain.errors import NotFound
 from server.domain.ids import PAYMENT_ID
 from server.domain.payment import Payment
 from server.domain.payment_states import PaymentState
+from server.service import page_tokens
 
 if TYPE_CHECKING:
     from server.service.unit_of_work import UnitOfWorkFactory
@@ -80,35 +80,17 @@ def sort_value(payment: Payment, sort: SortKey) -> str | int:
 
 
 def encode_page_token(query: PaymentQuery, cursor: Cursor) -> str:
-    raw = json.dumps({"v": cursor.value, "i": cursor.id, "q": query.fingerprint()})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return page_tokens.encode(query.fingerprint(), cursor.value, cursor.id)
 
 
 def decode_page_token(query: PaymentQuery, token: str) -> Cursor:
     """The cursor in `token`; INVALID_ARGUMENT if it is not ours or not for this query."""
-    bad = InvalidArgument(
-        [FieldViolation("page_token", "is not a page token from this query; start without one")],
-        reason="INVALID_PAGE_TOKEN",
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        value, last_id, fingerprint = raw["v"], raw["i"], raw["q"]
-    except (ValueError, TypeError, KeyError):
-        raise bad from None
-    expected_type = int if query.sort is SortKey.AMOUNT else str
-    if (
-        fingerprint != query.fingerprint()
-        or not isinstance(value, expected_type)
-        or not isinstance(last_id, str)
-        or not PAYMENT_ID.matches(last_id)
-    ):
-        raise bad
-    if expected_type is str:
-        try:
-            datetime.fromisoformat(str(value))
-        except ValueError:
-            raise bad from None
-    return Cursor(value, last_id)
+    value, last_id = page_tokens.decode(query.fingerprint(), token, PAYMENT_ID)
+    if query.sort is SortKey.AMOUNT:
+        if not isinstance(value, int):
+            raise page_tokens.invalid_page_token()
+        return Cursor(value, last_id)
+    return Cursor(page_tokens.decode_time(value).isoformat(), last_id)
 
 
 async def get_payment(uow_factory: UnitOfWorkFactory, payment_id: str) -> Payment:

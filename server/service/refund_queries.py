@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from server.domain.errors import FieldViolation, InvalidArgument, NotFound, Validator
+from server.domain.errors import NotFound, Validator
 from server.domain.ids import REFUND_ID
 from server.domain.refund import Refund
+from server.service import page_tokens
 from server.service.commands import check_payment_id
 from server.service.payment_queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -55,27 +54,13 @@ def refund_query(payment_id: str, page_size: int) -> RefundQuery:
 
 
 def encode_page_token(query: RefundQuery, cursor: RefundCursor) -> str:
-    raw = json.dumps({"t": cursor.create_time.isoformat(), "i": cursor.id, "p": query.payment_id})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return page_tokens.encode(query.payment_id, cursor.create_time.isoformat(), cursor.id)
 
 
 def decode_page_token(query: RefundQuery, token: str) -> RefundCursor:
     """The cursor in `token`; INVALID_ARGUMENT if it is not ours or not for this payment."""
-    bad = InvalidArgument(
-        [FieldViolation("page_token", "is not a page token from this query; start without one")],
-        reason="INVALID_PAGE_TOKEN",
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        moment, last_id, payment_id = raw["t"], raw["i"], raw["p"]
-        cursor = RefundCursor(datetime.fromisoformat(str(moment)), str(last_id))
-    except (ValueError, TypeError, KeyError):
-        raise bad from None
-    if payment_id != query.payment_id or not REFUND_ID.matches(cursor.id):
-        raise bad
-    if cursor.create_time.tzinfo is None:
-        raise bad
-    return cursor
+    value, last_id = page_tokens.decode(query.payment_id, token, REFUND_ID)
+    return RefundCursor(page_tokens.decode_time(value), last_id)
 
 
 async def get_refund(uow_factory: UnitOfWorkFactory, refund_id: str) -> Refund:
