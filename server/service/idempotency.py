@@ -41,6 +41,17 @@ class Claim:
     resource_id: str | None = None
 
 
+def scope_of(caller: str, request_id: str, method: str, parameters: dict[str, Any]) -> Scope:
+    return Scope(caller, request_id, method, fingerprint(method, parameters))
+
+
+def optional_scope(
+    caller: str, request_id: str, method: str, parameters: dict[str, Any]
+) -> Scope | None:
+    """The scope of an optional request_id: None when the caller sent none."""
+    return scope_of(caller, request_id, method, parameters) if request_id else None
+
+
 def fingerprint(method: str, parameters: dict[str, Any]) -> str:
     canonical = json.dumps([method, parameters], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

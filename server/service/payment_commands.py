@@ -34,7 +34,7 @@ from server.service.commands import (
     validate_create,
 )
 from server.service.dependencies import Dependencies
-from server.service.idempotency import Scope, fingerprint
+from server.service.idempotency import optional_scope, scope_of
 from server.service.payment_method_queries import not_found, usable_method
 from server.service.provider_outcomes import apply_provider_outcome
 from server.service.unit_of_work import LiveOrderConflict, UnitOfWork
@@ -46,12 +46,6 @@ _CHARGEABLE = frozenset(
         PaymentState.PROCESSING,
     }
 )
-
-
-def _scope(caller: str, request_id: str, method: str, **parameters: object) -> Scope | None:
-    if not request_id:
-        return None
-    return Scope(caller, request_id, method, fingerprint(method, parameters))
 
 
 async def _load(uow: UnitOfWork, payment_id: str) -> Payment:
@@ -144,12 +138,7 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
     amount = validate_create(command)
     capture_method = command.capture_method
     assert capture_method is not None
-    scope = Scope(
-        caller,
-        command.request_id,
-        "CreatePayment",
-        fingerprint("CreatePayment", command.parameters()),
-    )
+    scope = scope_of(caller, command.request_id, "CreatePayment", command.parameters())
 
     new_id = PAYMENT_ID.new()
 
@@ -193,12 +182,11 @@ async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayme
     check_request_id(validator, command.request_id, required=False)
     check_payment_method(validator, command.payment_method_id)
     validator.raise_if_any()
-    scope = _scope(
+    scope = optional_scope(
         caller,
         command.request_id,
         "ConfirmPayment",
-        id=command.id,
-        payment_method_id=command.payment_method_id,
+        {"id": command.id, "payment_method_id": command.payment_method_id},
     )
 
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
@@ -232,12 +220,14 @@ async def capture_payment(deps: Dependencies, caller: str, command: CapturePayme
     if requested is not None:
         check_amount(validator, "amount_to_capture", requested.currency_code, requested.minor_units)
     validator.raise_if_any()
-    scope = _scope(
+    scope = optional_scope(
         caller,
         command.request_id,
         "CapturePayment",
-        id=command.id,
-        amount=[requested.currency_code, requested.minor_units] if requested else None,
+        {
+            "id": command.id,
+            "amount": [requested.currency_code, requested.minor_units] if requested else None,
+        },
     )
 
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
@@ -296,7 +286,9 @@ async def cancel_payment(deps: Dependencies, caller: str, command: CancelPayment
     check_request_id(validator, command.request_id, required=False)
     check_text(validator, "reason", command.reason, MAX_REASON)
     validator.raise_if_any()
-    scope = _scope(caller, command.request_id, "CancelPayment", id=command.id, r=command.reason)
+    scope = optional_scope(
+        caller, command.request_id, "CancelPayment", {"id": command.id, "r": command.reason}
+    )
 
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
         del resume_id
@@ -333,7 +325,9 @@ async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePay
     provider = deps.simulator
     if provider is None:
         raise Unimplemented("SimulatePayment needs the mock provider", reason="SIMULATION_DISABLED")
-    scope = _scope(caller, command.request_id, "SimulatePayment", id=command.id, s=command.succeed)
+    scope = optional_scope(
+        caller, command.request_id, "SimulatePayment", {"id": command.id, "s": command.succeed}
+    )
 
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
         del resume_id

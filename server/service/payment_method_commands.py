@@ -42,7 +42,7 @@ from server.domain.payment_method import (
     new_payment_method,
 )
 from server.service.dependencies import Dependencies
-from server.service.idempotency import Scope, claim, fingerprint
+from server.service.idempotency import Scope, claim, fingerprint, optional_scope, scope_of
 from server.service.payment_method_queries import not_found
 from server.service.payment_method_requests import (
     AttachPaymentMethod,
@@ -67,8 +67,16 @@ class MethodOutcome:
     replayed: bool = False
 
 
-def _scope(caller: str, request_id: str, method: str, parameters: dict[str, object]) -> Scope:
-    return Scope(caller, request_id, method, fingerprint(method, parameters))
+async def _replay_if_done(
+    deps: Dependencies, uow: UnitOfWork, scope: Scope | None, method_id: str
+) -> MethodOutcome | None:
+    """Claim the optional request_id; the stored outcome if this request already ran."""
+    if scope is None:
+        return None
+    claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, method_id)
+    if claimed.replay is None:
+        return None
+    return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
 
 
 async def _forget(deps: Dependencies, scope: Scope | None) -> None:
@@ -165,7 +173,7 @@ async def attach_payment_method(
     deps: Dependencies, caller: str, command: AttachPaymentMethod
 ) -> MethodOutcome:
     validate_attach(command)
-    scope = _scope(caller, command.request_id, "AttachPaymentMethod", command.parameters())
+    scope = scope_of(caller, command.request_id, "AttachPaymentMethod", command.parameters())
     provider = deps.provider
     async with deps.uow() as uow:
         new_id = PAYMENT_METHOD_ID.new()
@@ -256,16 +264,11 @@ async def update_payment_method(
     deps: Dependencies, caller: str, command: UpdatePaymentMethod
 ) -> MethodOutcome:
     paths = validate_update(command)
-    scope = (
-        _scope(caller, command.request_id, "UpdatePaymentMethod", command.parameters())
-        if command.request_id
-        else None
-    )
+    scope = optional_scope(caller, command.request_id, "UpdatePaymentMethod", command.parameters())
     async with deps.uow() as uow:
-        if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, command.id)
-            if claimed.replay is not None:
-                return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
+        replay = await _replay_if_done(deps, uow, scope, command.id)
+        if replay is not None:
+            return replay
         current = await _load_attached(deps, uow, command.id)
         incoming = command.billing_details or BillingDetails()
         billing = merge_billing(current.billing_details, incoming, paths)
@@ -312,16 +315,11 @@ async def detach_payment_method(
     deps: Dependencies, caller: str, command: DetachPaymentMethod
 ) -> MethodOutcome:
     validate_detach(command)
-    scope = (
-        _scope(caller, command.request_id, "DetachPaymentMethod", {"id": command.id})
-        if command.request_id
-        else None
-    )
+    scope = optional_scope(caller, command.request_id, "DetachPaymentMethod", {"id": command.id})
     async with deps.uow() as uow:
-        if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, command.id)
-            if claimed.replay is not None:
-                return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
+        replay = await _replay_if_done(deps, uow, scope, command.id)
+        if replay is not None:
+            return replay
         method = await _load_attached(deps, uow, command.id)
         deps.provider.ensure_available()
         await uow.commit()
