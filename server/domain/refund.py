@@ -76,6 +76,11 @@ class Refund:
         self.failure_message = message
         self.update_time = now
 
+    def cancel(self, provider_refund_id: str, now: datetime) -> None:
+        self.state = next_refund_state(self.state, RefundOp.CANCEL)
+        self.provider_refund_id = provider_refund_id or self.provider_refund_id
+        self.update_time = now
+
 
 def new_refund(
     *,

@@ -28,6 +28,7 @@ from server.domain.errors import FailedPrecondition
 from server.domain.payment import Payment
 from server.domain.payment_states import PaymentOp, PaymentState
 from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
+from server.service.apply_refund_event import REFUND_EVENTS, apply_refund_event
 from server.service.dependencies import Dependencies
 from server.service.provider_outcomes import apply_provider_outcome
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
@@ -36,8 +37,8 @@ _log = logging.getLogger(__name__)
 
 STRIPE = StripeProvider.name
 PAYMENT_FAILED = "payment_intent.payment_failed"
-# The PaymentIntent events that move a payment; everything else is stored as ignored.
-# Refunds (charge.refunded, refund.updated), invoices and subscriptions do not exist yet.
+# The PaymentIntent events that move a payment; refund events move a refund
+# (apply_refund_event.py); everything else is stored as ignored.
 PAYMENT_INTENT_EVENTS = frozenset(
     {
         "payment_intent.succeeded",
@@ -222,9 +223,14 @@ async def _record_failure(
 async def _apply(
     deps: Dependencies, uow: UnitOfWork, event: StripeEvent
 ) -> tuple[WebhookEventStatus, str]:
+    obj = event.data.get("data")
+    if event.type in REFUND_EVENTS:
+        refund = obj.get("object") if isinstance(obj, Mapping) else None
+        if not isinstance(refund, Mapping):
+            return WebhookEventStatus.IGNORED, ""
+        return await apply_refund_event(deps, uow, refund)
     if event.type not in PAYMENT_INTENT_EVENTS:
         return WebhookEventStatus.IGNORED, ""
-    obj = event.data.get("data")
     intent = obj.get("object") if isinstance(obj, Mapping) else None
     if not isinstance(intent, Mapping) or intent.get("object", "payment_intent") != (
         "payment_intent"

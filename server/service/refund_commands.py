@@ -40,6 +40,8 @@ from server.service.commands import (
 )
 from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, claim, fingerprint
+from server.service.reconcile_refunds import provider_key
+from server.service.refund_outcomes import apply_refund_outcome
 from server.service.unit_of_work import UnitOfWork
 
 
@@ -161,7 +163,7 @@ async def _settle(deps: Dependencies, scope: Scope, refund: Refund) -> RefundOut
             payment = await uow.payments.get(payment_id)
         assert payment is not None
         result = await deps.provider.refund_payment(
-            payment.provider_payment_id, refund.amount.minor_units, f"{refund.id}:refund"
+            payment.provider_payment_id, refund.amount.minor_units, provider_key(refund)
         )
     except ProviderRejected as rejected:
         refused = ProviderRefund(
@@ -198,24 +200,9 @@ async def _record(
         payment = await _locked_payment(uow, refund.payment_id)
         current = await uow.refunds.get(refund.id, for_update=True)
         assert current is not None
-        if current.state is RefundState.PENDING and result is not None:
+        if result is not None:
             expected = payment.event_sequence
-            if result.status is ProviderRefundStatus.SUCCEEDED:
-                current.succeed(result.provider_refund_id, now)
-                payment.refund(current.amount, now, refund=current)
-            elif result.status in (ProviderRefundStatus.FAILED, ProviderRefundStatus.CANCELED):
-                if rejected is not None:
-                    code, message = rejected.code or "provider_rejected", rejected.message
-                else:
-                    failure = result.failure
-                    code = failure.code if failure else "refund_failed"
-                    message = failure.message if failure else "The refund failed."
-                current.fail(result.provider_refund_id, code, message[:500], now)
-                payment.refund_failed(current, now)
-            else:
-                # Still pending at the provider: the amount stays reserved.
-                current.provider_refund_id = result.provider_refund_id
-                current.update_time = now
+            apply_refund_outcome(payment, current, result, now, rejected=rejected)
             await uow.refunds.save(current)
             if payment.pending_events:
                 await uow.payments.save(payment, expected)

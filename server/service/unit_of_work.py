@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -67,6 +68,13 @@ class RefundRepository(Protocol):
         """The sum of the payment's PENDING and SUCCEEDED refunds."""
 
     async def list(self, query: RefundQuery) -> RefundPage: ...
+
+    async def find_by_provider_refund_id(
+        self, provider: str, provider_refund_id: str
+    ) -> Refund | None: ...
+
+    async def pending_before(self, before: datetime, limit: int) -> Sequence[tuple[str, str]]:
+        """(refund id, payment id) of PENDING refunds last touched before `before`, oldest first."""
 
 
 class PaymentMethodRepository(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +31,20 @@ _SAVE = (
 _RESERVED = sa.select(sa.func.coalesce(sa.func.sum(refunds.c.amount), 0)).where(
     refunds.c.payment_id == sa.bindparam("b_payment_id"),
     refunds.c.state.in_([s.value for s in sorted(RESERVING_STATES)]),
+)
+
+_BY_PROVIDER_ID = refunds.select().where(
+    refunds.c.provider == sa.bindparam("b_provider"),
+    refunds.c.provider_refund_id == sa.bindparam("b_provider_refund_id"),
+)
+_PENDING_BEFORE = (
+    sa.select(refunds.c.id, refunds.c.payment_id)
+    .where(
+        refunds.c.state == RefundState.PENDING.value,
+        refunds.c.update_time < sa.bindparam("b_before", type_=refunds.c.update_time.type),
+    )
+    .order_by(refunds.c.update_time)
+    .limit(sa.bindparam("b_limit"))
 )
 
 
@@ -93,6 +109,23 @@ class SqlRefundRepository:
     async def reserved_amount(self, payment_id: str) -> int:
         result = await self._connection.execute(_RESERVED, {"b_payment_id": payment_id})
         return int(result.scalar_one())
+
+    async def find_by_provider_refund_id(
+        self, provider: str, provider_refund_id: str
+    ) -> Refund | None:
+        row = (
+            await self._connection.execute(
+                _BY_PROVIDER_ID,
+                {"b_provider": provider, "b_provider_refund_id": provider_refund_id},
+            )
+        ).first()
+        return _from_row(row) if row else None
+
+    async def pending_before(self, before: datetime, limit: int) -> Sequence[tuple[str, str]]:
+        rows = await self._connection.execute(
+            _PENDING_BEFORE, {"b_before": before, "b_limit": limit}
+        )
+        return [(row.id, row.payment_id) for row in rows]
 
     async def list(self, query: RefundQuery) -> RefundPage:
         statement = refunds.select().where(refunds.c.payment_id == query.payment_id)

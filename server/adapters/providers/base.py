@@ -136,6 +136,9 @@ class PaymentProvider(Protocol):
     ) -> ProviderRefund:
         """Give `amount` of a charged payment back; a refused refund comes back FAILED."""
 
+    async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
+        """The provider's current view of one refund (ProviderRejected if it has none)."""
+
     async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
         """Create the provider's customer for one of our users; returns its id."""
 

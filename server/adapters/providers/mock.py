@@ -255,6 +255,13 @@ class MockProvider:
         self._refunds[idempotency_key] = reply
         return reply
 
+    async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
+        await self._wait()
+        for reply in self._refunds.values():
+            if reply.provider_refund_id == provider_refund_id:
+                return reply
+        raise ProviderRejected(f"no such refund: {provider_refund_id}")
+
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         await self._wait()
         return self._intent(provider_payment_id).view()

@@ -173,6 +173,9 @@ class ResilientProvider:
             lambda: self.inner.refund_payment(provider_payment_id, amount, idempotency_key)
         )
 
+    async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
+        return await self._call(lambda: self.inner.retrieve_refund(provider_refund_id))
+
     async def cancel_payment(
         self, provider_payment_id: str, idempotency_key: str
     ) -> ProviderPayment:

@@ -92,6 +92,21 @@ def view_data(data: Mapping[str, Any]) -> ProviderPayment:
     )
 
 
+def refund_view(refund: stripe.Refund) -> ProviderRefund:
+    reason = getattr(refund, "failure_reason", None)
+    return refund_data_view({"id": refund.id, "status": refund.status, "failure_reason": reason})
+
+
+def refund_data_view(data: Mapping[str, Any]) -> ProviderRefund:
+    """A Stripe refund, from the SDK or from a webhook event's JSON."""
+    status = _REFUND_STATUSES.get(str(data.get("status") or ""), ProviderRefundStatus.PENDING)
+    failure = None
+    if status is ProviderRefundStatus.FAILED:
+        reason = data.get("failure_reason") or "refund_failed"
+        failure = Failure(str(reason), "The refund could not be completed.")
+    return ProviderRefund(str(data["id"]), status, failure)
+
+
 def method_view(method: stripe.PaymentMethod) -> ProviderPaymentMethod:
     data = method.to_dict()
     card = data.get("card") or {}
@@ -235,12 +250,12 @@ class StripeProvider:
                 {"idempotency_key": idempotency_key},
             )
         )
-        status = _REFUND_STATUSES.get(refund.status or "", ProviderRefundStatus.PENDING)
-        failure = None
-        if status is ProviderRefundStatus.FAILED:
-            reason = getattr(refund, "failure_reason", None) or "refund_failed"
-            failure = Failure(str(reason), "The refund could not be completed.")
-        return ProviderRefund(refund.id, status, failure)
+        return refund_view(refund)
+
+    async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
+        return refund_view(
+            await translated(lambda: self._refunds.retrieve_async(provider_refund_id))
+        )
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         return view(await self._retrieve(provider_payment_id))

@@ -23,10 +23,11 @@ from server.adapters.db.payment_repository import SqlPaymentRepository
 from server.adapters.db.tables import outbox, webhook_events
 from server.adapters.providers.base import PaymentProvider, ProviderPayment, ProviderStatus
 from server.cli import main
-from server.domain.ids import PAYMENT_ID
+from server.domain.ids import PAYMENT_ID, REFUND_ID
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment, new_payment
 from server.domain.payment_states import PaymentState
+from server.domain.refund import Refund, RefundState, new_refund
 from server.service.dependencies import Dependencies
 from tests.support.stripe_events import event_body, intent_object, signed_headers
 
@@ -490,3 +491,88 @@ async def test_health_and_readiness(client: httpx.AsyncClient, stripe_deps: Depe
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).status_code == 503
     await down.dispose()
+
+
+async def pending_refund(deps: Dependencies, payment: Payment, provider_refund_id: str) -> Refund:
+    """A captured Stripe payment with one refund of 400 waiting on Stripe."""
+    async with deps.uow() as uow:
+        locked = await uow.payments.get(payment.id, for_update=True)
+        assert locked is not None
+        locked.amount_captured = 1000
+        await uow.payments.save(locked, locked.event_sequence)
+        refund = new_refund(
+            refund_id=REFUND_ID.new(),
+            payment_id=payment.id,
+            amount=Money("USD", 400),
+            provider="stripe",
+            reason="",
+            now=datetime.now(UTC),
+        )
+        refund.provider_refund_id = provider_refund_id
+        await uow.refunds.add(refund)
+        await uow.commit()
+    return refund
+
+
+def refund_object(refund_id: str, status: str, failure_reason: str = "") -> dict[str, Any]:
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": 400,
+        "currency": "usd",
+        "status": status,
+        "failure_reason": failure_reason or None,
+        "payment_intent": "pi_any",
+    }
+
+
+async def test_refund_succeeded_event_settles_a_pending_refund_once(
+    client: httpx.AsyncClient, stripe_deps: Dependencies, engine: AsyncEngine
+) -> None:
+    payment = await seed(stripe_deps, PaymentState.SUCCEEDED)
+    refund = await pending_refund(stripe_deps, payment, "re_webhook_1")
+    body = event_body("refund.updated", refund_object("re_webhook_1", "succeeded"))
+    assert (await deliver(client, body)).json()["outcome"] == "applied"
+    assert (await deliver(client, body)).json()["outcome"] == "duplicate"
+    again = event_body("charge.refund.updated", refund_object("re_webhook_1", "succeeded"))
+    assert (await deliver(client, again)).json()["outcome"] == "stale"
+
+    after = await load(stripe_deps, payment.id)
+    assert after.state is PaymentState.PARTIALLY_REFUNDED
+    assert after.amount_refunded == 400
+    async with stripe_deps.uow() as uow:
+        settled = await uow.refunds.get(refund.id)
+    assert settled is not None
+    assert settled.state is RefundState.SUCCEEDED
+    assert (await outbox_types(engine, payment.id)).count("refund.issued") == 1
+    assert [row["payment_id"] for row in await stored(engine)] == [payment.id] * 2
+
+
+async def test_refund_failed_event_frees_the_amount(
+    client: httpx.AsyncClient, stripe_deps: Dependencies, engine: AsyncEngine
+) -> None:
+    payment = await seed(stripe_deps, PaymentState.SUCCEEDED)
+    refund = await pending_refund(stripe_deps, payment, "re_webhook_2")
+    body = event_body(
+        "refund.failed", refund_object("re_webhook_2", "failed", "expired_or_canceled_card")
+    )
+    assert (await deliver(client, body)).json()["outcome"] == "applied"
+    async with stripe_deps.uow() as uow:
+        failed = await uow.refunds.get(refund.id)
+        reserved = await uow.refunds.reserved_amount(payment.id)
+    assert failed is not None
+    assert failed.state is RefundState.FAILED
+    assert failed.failure_code == "expired_or_canceled_card"
+    assert reserved == 0
+    after = await load(stripe_deps, payment.id)
+    assert (after.state, after.amount_refunded) == (PaymentState.SUCCEEDED, 0)
+    assert (await outbox_types(engine, payment.id))[-1] == "refund.failed"
+
+
+async def test_refund_event_for_an_unknown_refund_is_ignored(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    for obj in (refund_object("re_nobody", "succeeded"), {"id": "ch_1", "object": "charge"}):
+        reply = await deliver(client, event_body("refund.updated", obj))
+        assert reply.json()["outcome"] == "ignored"
+    assert [row["status"] for row in await stored(engine)] == ["ignored"] * 2

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.codec import encode_refund
 from server.adapters.db.tables import idempotency_keys, outbox, refunds
+from server.adapters.providers.base import ProviderRefundStatus
 from server.adapters.providers.resilience import (
     CircuitBreaker,
     ResiliencePolicy,
@@ -254,3 +255,7 @@ async def test_stripe_refund_through_localstripe(deps: Dependencies, localstripe
     payment = await get_payment(stripe_deps.uow, payment_id)
     assert payment.state is PaymentState.REFUNDED
     assert payment.amount_refunded == 1000
+    # The refund janitor's lookup reads the same refund back from Stripe.
+    looked_up = await provider.retrieve_refund(part.provider_refund_id)
+    assert looked_up.status is ProviderRefundStatus.SUCCEEDED
+    assert looked_up.provider_refund_id == part.provider_refund_id
