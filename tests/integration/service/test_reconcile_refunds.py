@@ -67,14 +67,20 @@ def refunds_in_ledger(ledger: Path) -> int:
     return sum(json.loads(line)["kind"] == "refund" for line in lines)
 
 
+async def lost_answer(deps: Dependencies, request_id: str, amount: int) -> str:
+    """A paid payment whose refund reached the provider but whose answer was lost."""
+    payment_id = await paid(deps, amount=1000)
+    with pytest.raises(ProviderUnavailable):
+        await create_refund(deps, CALLER, refund(payment_id, request_id, amount))
+    return payment_id
+
+
 async def test_lost_answer_is_settled_by_resending_with_the_same_key(
     deps: Dependencies, engine: AsyncEngine, clock: ManualClock, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "lost.jsonl"
     deps = with_provider(deps, AnswerLost(ledger=ledger), clock)
-    payment_id = await paid(deps, amount=1000)
-    with pytest.raises(ProviderUnavailable):
-        await create_refund(deps, CALLER, refund(payment_id, "lost-1", 400))
+    payment_id = await lost_answer(deps, "lost-1", 400)
     [pending] = await refund_rows(engine)
     assert pending.state == "PENDING"
     assert pending.provider_refund_id == ""
@@ -128,9 +134,7 @@ async def test_provider_still_silent_is_asked_again_one_interval_later(
 ) -> None:
     provider = AnswerLost(ledger=tmp_path / "l.jsonl")
     deps = with_provider(deps, provider, clock)
-    payment_id = await paid(deps, amount=1000)
-    with pytest.raises(ProviderUnavailable):
-        await create_refund(deps, CALLER, refund(payment_id, "quiet-1", 100))
+    await lost_answer(deps, "quiet-1", 100)
     provider.answered = False  # the resend times out too
     clock.advance(STALE_AFTER + timedelta(seconds=1))
     report = await reconcile_refunds(deps)
@@ -146,9 +150,7 @@ async def test_past_the_provider_key_lifetime_it_is_left_to_an_operator(
 ) -> None:
     ledger = tmp_path / "old.jsonl"
     deps = with_provider(deps, AnswerLost(ledger=ledger), clock)
-    payment_id = await paid(deps, amount=1000)
-    with pytest.raises(ProviderUnavailable):
-        await create_refund(deps, CALLER, refund(payment_id, "old-1", 100))
+    await lost_answer(deps, "old-1", 100)
     clock.advance(RESEND_WITHIN + timedelta(minutes=1))
     report = await reconcile_refunds(deps)
     assert report.checked == 1
@@ -166,10 +168,8 @@ async def test_two_janitors_at_once_settle_each_refund_once(
     deps = with_provider(deps, provider, clock)
     payment_ids = []
     for i in range(4):
-        payment_ids.append(await paid(deps, amount=1000))
         provider.answered = False
-        with pytest.raises(ProviderUnavailable):
-            await create_refund(deps, CALLER, refund(payment_ids[-1], f"race-{i}", 250))
+        payment_ids.append(await lost_answer(deps, f"race-{i}", 250))
     provider.answered = True
     clock.advance(STALE_AFTER + timedelta(seconds=1))
     reports = await asyncio.gather(reconcile_refunds(deps), reconcile_refunds(deps))
