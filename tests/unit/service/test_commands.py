@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.domain.card_numbers import luhn_valid
 from server.domain.currencies import MINOR_UNIT_EXPONENTS
 from server.domain.errors import InvalidArgument
 from server.domain.money import Money
@@ -247,3 +248,25 @@ def test_arbitrary_commands_raise_nothing_but_invalid_argument(command: CreatePa
     with pytest.raises(InvalidArgument) as caught:
         validate_create(command)
     assert {violation.field for violation in caught.value.violations} == bad
+
+
+luhn_cards = (
+    st.integers(min_value=12, max_value=18)
+    .flatmap(lambda n: st.text(alphabet=string.digits, min_size=n, max_size=n))
+    .map(lambda body: next(body + d for d in string.digits if luhn_valid(body + d)))
+)
+
+
+@given(card=luhn_cards, where=st.sampled_from(["description", "metadata value", "metadata key"]))
+def test_a_card_number_in_description_or_metadata_is_refused(card: str, where: str) -> None:
+    text = f"paid {card}"[:40]
+    if where == "description":
+        command = dataclasses.replace(VALID, description=text)
+        expected = ["description"]
+    elif where == "metadata value":
+        command = dataclasses.replace(VALID, metadata={"note": text})
+        expected = ["metadata[note]"]
+    else:
+        command = dataclasses.replace(VALID, metadata={text: "x"})
+        expected = ["metadata"]
+    assert fields_of(command) == expected
