@@ -80,7 +80,7 @@ class TlsServer(ServerProcess):
                 )
             except grpc.RpcError:
                 return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 @pytest.fixture(scope="module")
