@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -9,12 +10,14 @@ import grpc
 from grpc import aio
 
 from server.adapters.rate_limit import RateLimiter
-from server.domain.errors import PermissionDenied, RateLimited
+from server.domain.errors import DomainError, PermissionDenied, RateLimited
 from server.domain.principal import ANONYMOUS, Principal
 from server.grpc.auth.policy import RULES, is_open
 from server.grpc.auth.tokens import TokenVerifier
 from server.grpc.caller import CURRENT
 from server.grpc.errors import Handler
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     _Interceptor = aio.ServerInterceptor[Any, Any]
@@ -61,7 +64,13 @@ class AuthInterceptor(_Interceptor):
 
     def _guard(self, method: str, handler: Handler) -> Handler:
         async def guarded(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            principal = await self._authorize(method, context)
+            try:
+                principal = await self._authorize(method, context)
+            except DomainError as error:
+                # Says why, never with the token: messages never quote it.
+                _log.info("refused %s: %s", method, error.message)
+                raise
+            _log.debug("%s by %s (%s)", method, principal.scope, ",".join(sorted(principal.roles)))
             token = CURRENT.set(principal)
             try:
                 return await handler(request, context)
