@@ -41,6 +41,8 @@ class TokenVerifier:
             if settings.jwks_url
             else None
         )
+        # Parsed public keys by kid: the hot path skips the thread and the key parsing.
+        self._keys: dict[str, tuple[float, object]] = {}
 
     async def principal(self, authorization: Sequence[str]) -> Principal:
         """The verified caller of a request with these `authorization` values, or
@@ -89,6 +91,10 @@ class TokenVerifier:
 
     async def _public_key(self, token: str) -> object:
         assert self._jwks is not None
+        kid = jwt.get_unverified_header(token).get("kid")
+        cached = self._keys.get(kid) if isinstance(kid, str) else None
+        if cached is not None and time.monotonic() - cached[0] < JWKS_LIFESPAN_SECONDS:
+            return cached[1]
         try:
             # urllib underneath: keep the event loop free while the JWKS is fetched.
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
@@ -97,6 +103,9 @@ class TokenVerifier:
             raise Unauthenticated("cannot verify the token now, try again") from None
         except jwt.PyJWTError:
             raise Unauthenticated("token signed with an unknown key") from None
+        if isinstance(kid, str):
+            # Only kids the JWKS holds get here, so the cache stays as small as the key set.
+            self._keys[kid] = (time.monotonic(), signing_key.key)
         return signing_key.key
 
 
