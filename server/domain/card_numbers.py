@@ -43,8 +43,15 @@ def _candidates(run: str) -> list[str]:
 
 
 def contains_card_number(text: str) -> bool:
-    return any(
-        luhn_valid(candidate)
-        for match in _RUN.finditer(text)
-        for candidate in _candidates(match.group())
+    return any(any(map(luhn_valid, _candidates(match.group()))) for match in _RUN.finditer(text))
+
+
+MASK = "[card number]"
+
+
+def mask_card_numbers(text: str) -> str:
+    """`text` with every digit run that holds a card number replaced by MASK (for logs)."""
+    return _RUN.sub(
+        lambda match: MASK if any(map(luhn_valid, _candidates(match.group()))) else match.group(),
+        text,
     )

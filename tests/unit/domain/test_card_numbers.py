@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.domain.card_numbers import contains_card_number, luhn_valid
+from server.domain.card_numbers import MASK, contains_card_number, luhn_valid, mask_card_numbers
 
 
 def with_check_digit(body: str) -> str:
@@ -71,3 +71,17 @@ def test_ordinary_text(text: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=1, max_size=40))
 def test_luhn_agrees_with_the_check_digit_construction(digits: str) -> None:
     assert luhn_valid(with_check_digit(digits))
+
+
+@given(cards, words, words, st.sampled_from([" ", "-", ""]))
+def test_masking_leaves_no_card_number(card: str, before: str, after: str, sep: str) -> None:
+    text = f"{before} {grouped(card, 4, sep) if sep else card} {after}"
+    masked = mask_card_numbers(text)
+    assert not contains_card_number(masked)
+    assert MASK in masked
+    assert masked.startswith(before)
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + " -:", max_size=60))
+def test_masking_changes_only_what_holds_a_card_number(text: str) -> None:
+    assert (mask_card_numbers(text) == text) == (not contains_card_number(text))

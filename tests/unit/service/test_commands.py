@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from server.domain.card_numbers import luhn_valid
 from server.domain.currencies import MINOR_UNIT_EXPONENTS
-from server.domain.errors import InvalidArgument
+from server.domain.errors import InvalidArgument, Validator
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod
-from server.service.commands import AmountInput, CreatePayment, validate_create
+from server.service.commands import AmountInput, CreatePayment, check_text, validate_create
 
 PM_CHARS = set(string.ascii_letters + string.digits + "_")
 VALID = CreatePayment(
@@ -270,3 +270,10 @@ def test_a_card_number_in_description_or_metadata_is_refused(card: str, where: s
         command = dataclasses.replace(VALID, metadata={text: "x"})
         expected = ["metadata"]
     assert fields_of(command) == expected
+
+
+@pytest.mark.parametrize("name", ["reason", "description", "billing_details.name"])
+def test_every_free_text_field_refuses_card_numbers(name: str) -> None:
+    validator = Validator()
+    check_text(validator, name, "refund to 4000 0566 5566 5556 please", 500)
+    assert [v.field for v in validator.violations] == [name]
