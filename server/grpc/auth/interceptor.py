@@ -70,7 +70,10 @@ class AuthInterceptor(_Interceptor):
                 # Says why, never with the token: messages never quote it.
                 _log.info("refused %s: %s", method, error.message)
                 raise
-            _log.debug("%s by %s (%s)", method, principal.scope, ",".join(sorted(principal.roles)))
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug(
+                    "%s by %s (%s)", method, principal.scope, ",".join(sorted(principal.roles))
+                )
             token = CURRENT.set(principal)
             try:
                 return await handler(request, context)
