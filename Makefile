@@ -23,7 +23,7 @@ run: $(VENV)/.installed-run
 
 ## test: lint, type-check, contract checks, then the whole suite on SQLite and PostgreSQL
 test: $(VENV)/.installed-dev
-	$(SERVICES) postgres rabbitmq
+	$(SERVICES) postgres redis rabbitmq
 	$(MAKE) lint
 	$(VENV)/bin/pytest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +15,10 @@ from server.adapters.providers.base import PaymentProvider
 from server.adapters.providers.mock import MockProvider
 from server.adapters.providers.resilience import CircuitBreaker, ResilientProvider
 from server.adapters.providers.stripe_provider import StripeProvider
+from server.adapters.rate_limit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from server.config import Settings
+from server.grpc.auth.interceptor import AuthInterceptor
+from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
@@ -57,3 +61,27 @@ def build_outbox_relay(
     if settings.broker_url is None:
         return None
     return OutboxRelay(SqlOutboxStore(engine), RabbitPublisher(settings.broker_url), deps.clock)
+
+
+SIMULATE_PAYMENT = "/payments.v1.PaymentService/SimulatePayment"
+
+
+def build_rate_limiter(settings: Settings) -> RateLimiter | None:
+    """Per-principal token buckets; shared through Redis when PAYMENTS_REDIS_URL is set."""
+    rate = settings.rate_limit_per_second
+    if rate <= 0:
+        return None
+    burst = settings.rate_limit_burst or max(1, math.ceil(rate))
+    if settings.redis_url:
+        return RedisTokenBucket(settings.redis_url, rate, burst)
+    return LocalTokenBucket(rate, burst)
+
+
+def build_auth(settings: Settings) -> AuthInterceptor:
+    """Token checks when auth is configured (else every caller is anonymous), rate limits,
+    and SimulatePayment only where simulation is enabled."""
+    return AuthInterceptor(
+        TokenVerifier(settings.auth) if settings.auth.enabled else None,
+        build_rate_limiter(settings),
+        hidden=frozenset() if settings.simulation_enabled else frozenset({SIMULATE_PAYMENT}),
+    )

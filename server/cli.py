@@ -21,9 +21,10 @@ from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.providers.resilience import ResilientProvider
-from server.bootstrap import build_dependencies, build_outbox_relay
+from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
 from server.config import ConfigError, Settings
 from server.grpc.app import EVENTS_HEALTH, GrpcServer, stop_signal
+from server.grpc.auth.tokens import mint_token
 from server.jobs.key_reaper import reap_expired_keys
 from server.jobs.outbox_relay import prune_outbox
 from server.jobs.reconciler import reconcile_due_payments, reconcile_pending_refunds
@@ -79,7 +80,7 @@ async def _check_schema(settings: Settings) -> None:
 async def serve(settings: Settings, *, jobs: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
-    server = GrpcServer(deps, settings.grpc_address)
+    server = GrpcServer(deps, settings.grpc_address, build_auth(settings), settings.tls)
     if isinstance(deps.provider, ResilientProvider):
         server.follow_breaker(deps.provider.breaker)
     stopping = stop_signal()
@@ -139,6 +140,16 @@ async def replay_webhooks(settings: Settings, limit: int) -> None:
     )
 
 
+def _warn_if_open(settings: Settings) -> None:
+    if not settings.auth.enabled:
+        _log.warning(
+            "AUTHENTICATION IS OFF (PAYMENTS_ENV=%s): anyone who can reach this port can read, "
+            "take and refund any payment. Set PAYMENTS_AUTH_JWT_SECRET or PAYMENTS_AUTH_JWKS_URL "
+            "for anything but local development.",
+            settings.environment,
+        )
+
+
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop: asyncpg and the gRPC callbacks spend much less time in the loop."""
     uvloop.run(main)
@@ -162,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, default=100, help="at most this many events (default 100)"
     )
     commands.add_parser("migrate", help="upgrade the database schema to the newest")
+    token_parser = commands.add_parser(
+        "token", help="print an HS256 bearer token signed with PAYMENTS_AUTH_JWT_SECRET"
+    )
+    token_parser.add_argument("--subject", required=True, help="the user or service id (sub)")
+    token_parser.add_argument(
+        "--role", action="append", default=[], help="a role such as admin or service (repeat)"
+    )
+    token_parser.add_argument("--ttl", type=int, default=3600, help="seconds valid (3600)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("PAYMENTS_LOG_LEVEL", "INFO").upper(),
@@ -177,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(settings.database_url)
             _log.info("database schema is up to date")
         elif args.command == "serve":
+            settings.check_serving_security()
+            _warn_if_open(settings)
             # The embedded default must work with zero set-up: create and migrate it.
             if is_sqlite(settings.database_url):
                 upgrade(settings.database_url)
@@ -189,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             if is_sqlite(settings.database_url):
                 upgrade(settings.database_url)
             _run(gateway(settings))
+        elif args.command == "token":
+            if not settings.auth.jwt_secret:
+                raise ConfigError("payments token needs PAYMENTS_AUTH_JWT_SECRET (or _FILE)")
+            if args.ttl < 1:
+                raise ConfigError("--ttl must be at least 1")
+            print(mint_token(settings.auth, args.subject, args.role, args.ttl))
         elif args.command == "webhooks":
             if args.limit < 1:
                 raise ConfigError("--limit must be at least 1")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from server.adapters.providers.resilience import ResiliencePolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
 ENVIRONMENTS = ("development", "test", "staging", "production")
 PROVIDERS = ("mock", "stripe")
+# Where the service may run without authentication (with a loud warning).
+OPEN_ENVIRONMENTS = ("development", "test")
+# HS256 is only as strong as its secret (RFC 7518 3.2: at least the hash size).
+MIN_JWT_SECRET_BYTES = 32
 
 
 def database_url() -> str:
@@ -41,6 +46,20 @@ class Settings:
     outbox_retention: timedelta = timedelta(hours=72)
     # Endpoint secrets (whsec_...); several while one is being rolled.
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings())
+    tls: TlsSettings | None = None
+    # Token bucket per principal on mutating RPCs; 0 turns rate limiting off.
+    rate_limit_per_second: float = 0
+    rate_limit_burst: int = 0
+    redis_url: str | None = field(default=None, repr=False)
+
+    def check_serving_security(self) -> None:
+        """Outside development and test, refuse to serve money to anyone who can connect."""
+        if not self.auth.enabled and self.environment not in OPEN_ENVIRONMENTS:
+            raise ConfigError(
+                f"PAYMENTS_ENV={self.environment} refuses to start without authentication: "
+                "set PAYMENTS_AUTH_JWT_SECRET (or _FILE) or PAYMENTS_AUTH_JWKS_URL"
+            )
 
     @property
     def simulation_enabled(self) -> bool:
@@ -55,7 +74,7 @@ class Settings:
         provider = env.get("PAYMENTS_PROVIDER", "mock")
         if provider not in PROVIDERS:
             raise ConfigError(f"PAYMENTS_PROVIDER must be one of {', '.join(PROVIDERS)}")
-        stripe_api_key = env.get("STRIPE_API_KEY", "")
+        stripe_api_key = secret(env, "STRIPE_API_KEY")
         if provider == "stripe" and not stripe_api_key:
             raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY")
         return cls(
@@ -88,14 +107,96 @@ class Settings:
                 hours=_number(env, "PAYMENTS_OUTBOX_RETENTION_HOURS", 72, minimum=1)
             ),
             stripe_webhook_secrets=tuple(
-                secret.strip()
-                for secret in env.get("STRIPE_WEBHOOK_SECRET", "").split(",")
-                if secret.strip()
+                one.strip()
+                for one in secret(env, "STRIPE_WEBHOOK_SECRET").split(",")
+                if one.strip()
             ),
+            auth=AuthSettings.from_env(env),
+            tls=TlsSettings.from_env(env),
+            rate_limit_per_second=_number(env, "PAYMENTS_RATE_LIMIT_PER_SECOND", 0, minimum=0),
+            rate_limit_burst=int(_number(env, "PAYMENTS_RATE_LIMIT_BURST", 0, minimum=0)),
+            redis_url=env.get("PAYMENTS_REDIS_URL") or None,
         )
 
 
-def _number(env: os._Environ[str], name: str, default: float, minimum: float) -> float:
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Bearer JWT verification: an HS256 secret, a JWKS URL (RS256/ES256), or both."""
+
+    jwt_secret: str = field(default="", repr=False)
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    admin_role: str = "admin"
+    service_role: str = "service"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.jwt_secret or self.jwks_url)
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str]) -> AuthSettings:
+        jwt_secret = secret(env, "PAYMENTS_AUTH_JWT_SECRET")
+        if jwt_secret and len(jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ConfigError(
+                f"PAYMENTS_AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            )
+        jwks_url = env.get("PAYMENTS_AUTH_JWKS_URL") or None
+        if jwks_url and not jwks_url.startswith(("https://", "http://")):
+            raise ConfigError("PAYMENTS_AUTH_JWKS_URL must be an http(s) URL")
+        return cls(
+            jwt_secret=jwt_secret,
+            jwks_url=jwks_url,
+            issuer=env.get("PAYMENTS_AUTH_ISSUER") or None,
+            audience=env.get("PAYMENTS_AUTH_AUDIENCE") or None,
+            admin_role=env.get("PAYMENTS_AUTH_ADMIN_ROLE") or "admin",
+            service_role=env.get("PAYMENTS_AUTH_SERVICE_ROLE") or "service",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """The server's certificate and key (PEM), and the CA its clients' certificates need."""
+
+    certificate: bytes = field(repr=False)
+    private_key: bytes = field(repr=False)
+    client_ca: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str]) -> TlsSettings | None:
+        cert, key = env.get("PAYMENTS_TLS_CERT_FILE"), env.get("PAYMENTS_TLS_KEY_FILE")
+        ca = env.get("PAYMENTS_TLS_CLIENT_CA_FILE")
+        if not (cert or key or ca):
+            return None
+        if not (cert and key):
+            raise ConfigError("TLS needs both PAYMENTS_TLS_CERT_FILE and PAYMENTS_TLS_KEY_FILE")
+        return cls(
+            _read(cert, "PAYMENTS_TLS_CERT_FILE"),
+            _read(key, "PAYMENTS_TLS_KEY_FILE"),
+            _read(ca, "PAYMENTS_TLS_CLIENT_CA_FILE") if ca else None,
+        )
+
+
+def secret(env: os._Environ[str] | dict[str, str], name: str) -> str:
+    """A secret from `name`, or from the file named by `name`_FILE (Docker/Kubernetes secrets)."""
+    value = env.get(name, "")
+    path = env.get(f"{name}_FILE", "")
+    if value and path:
+        raise ConfigError(f"set {name} or {name}_FILE, not both")
+    return _read(path, f"{name}_FILE").decode().strip() if path else value
+
+
+def _read(path: str, name: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        # The path is configuration, not a secret; the content never appears in messages.
+        raise ConfigError(f"{name}: cannot read {path}: {error.strerror}") from None
+
+
+def _number(
+    env: os._Environ[str] | dict[str, str], name: str, default: float, minimum: float
+) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default

@@ -81,6 +81,28 @@ class Unimplemented(DomainError):
     reason = "UNIMPLEMENTED"
 
 
+class Unauthenticated(DomainError):
+    """No valid credentials: missing, malformed, expired or wrongly signed token."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this."""
+
+    reason = "PERMISSION_DENIED"
+
+
+class RateLimited(DomainError):
+    """The caller spent its request budget; `retry_after` seconds refill enough for one."""
+
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Validator:
     """Collects field violations so that one response names every bad field at once."""
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,6 +21,8 @@ from payments.v1 import (
 )
 
 from server.adapters.providers.resilience import BreakerState, CircuitBreaker
+from server.config import TlsSettings
+from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.errors import ErrorMappingInterceptor
 from server.grpc.payment_method_servicer import PaymentMethodServicer
 from server.grpc.payment_servicer import PaymentServicer
@@ -40,11 +43,28 @@ PROVIDER_HEALTH = "payments.provider"
 EVENTS_HEALTH = "payments.events"
 
 
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """TLS; mutual TLS (a client certificate signed by the CA is required) with a client CA."""
+    return grpc.ssl_server_credentials(
+        [(tls.private_key, tls.certificate)],
+        root_certificates=tls.client_ca,
+        require_client_auth=tls.client_ca is not None,
+    )
+
+
 class GrpcServer:
-    def __init__(self, deps: Dependencies, address: str) -> None:
+    def __init__(
+        self,
+        deps: Dependencies,
+        address: str,
+        auth: AuthInterceptor | None = None,
+        tls: TlsSettings | None = None,
+    ) -> None:
         # so_reuseport off: a second server on a taken port must fail, not share it.
+        # Auth runs inside the error mapping, so that its refusals are rich statuses too.
         self.server = aio.server(
-            interceptors=[ErrorMappingInterceptor()], options=[("grpc.so_reuseport", 0)]
+            interceptors=[ErrorMappingInterceptor(), auth or AuthInterceptor(None)],
+            options=[("grpc.so_reuseport", 0)],
         )
         payments_pb2_grpc.add_PaymentServiceServicer_to_server(PaymentServicer(deps), self.server)
         payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server(
@@ -56,7 +76,11 @@ class GrpcServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
-        self.port = self.server.add_insecure_port(address)
+        self.port = (
+            self.server.add_secure_port(address, server_credentials(tls))
+            if tls
+            else self.server.add_insecure_port(address)
+        )
         if self.port == 0:
             raise OSError(f"cannot listen on {address}")
         self.address = address.rsplit(":", 1)[0] + f":{self.port}"

@@ -1,16 +1,23 @@
-"""Who is calling: the scope of idempotency keys."""
+"""Who is calling: the principal the auth interceptor verified for this call."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from grpc import aio
 
-# Until authentication exists every caller shares one scope; the principal
-# from the verified token takes its place then.
-ANONYMOUS = "anonymous"
+from server.domain.principal import ANONYMOUS, Principal
+
+# Set by server.grpc.auth.interceptor around each call; ANONYMOUS in open development mode.
+CURRENT: ContextVar[Principal] = ContextVar("principal", default=ANONYMOUS)
+
+
+def principal_of(context: aio.ServicerContext[Any, Any]) -> Principal:
+    del context  # the call's task carries it
+    return CURRENT.get()
 
 
 def caller_of(context: aio.ServicerContext[Any, Any]) -> str:
-    del context
-    return ANONYMOUS
+    """The scope of the caller's idempotency keys."""
+    return principal_of(context).scope

@@ -25,6 +25,9 @@ _CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.IdempotencyKeyInUse: grpc.StatusCode.ABORTED,
     errors.ProviderUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -41,8 +44,10 @@ def rich_status(
     reason: str,
     metadata: dict[str, str] | None = None,
     violations: tuple[errors.FieldViolation, ...] = (),
+    retry_after: float | None = None,
 ) -> status_pb2.Status:
-    """A Status with exactly one ErrorInfo, and a BadRequest when fields are at fault."""
+    """A Status with exactly one ErrorInfo, a BadRequest when fields are at fault, and a
+    RetryInfo when the caller should wait before trying again."""
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata))
     packed = [info]
@@ -57,6 +62,12 @@ def rich_status(
         )
         item = any_pb2.Any()
         item.Pack(bad_request)
+        packed.append(item)
+    if retry_after is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromNanoseconds(max(1, round(retry_after * 1e9)))
+        item = any_pb2.Any()
+        item.Pack(retry)
         packed.append(item)
     return status_pb2.Status(code=code.value[0], message=message, details=packed)
 
@@ -75,8 +86,14 @@ _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 def status_for(error: errors.DomainError) -> status_pb2.Status:
     violations = error.violations if isinstance(error, errors.InvalidArgument) else ()
+    retry_after = error.retry_after if isinstance(error, errors.RateLimited) else None
     return rich_status(
-        status_code_for(error), error.message, error.reason, dict(error.metadata), violations
+        status_code_for(error),
+        error.message,
+        error.reason,
+        dict(error.metadata),
+        violations,
+        retry_after,
     )
 
 

@@ -9,9 +9,10 @@ from payments.v1 import payment_methods_pb2 as pb
 from payments.v1 import payment_methods_pb2_grpc
 
 from server.adapters.payment_method_codec import billing_from_proto, payment_method_to_proto
-from server.grpc.caller import caller_of
+from server.grpc.caller import caller_of, principal_of
 from server.service import payment_method_commands, payment_method_queries
 from server.service.dependencies import Dependencies
+from server.service.ownership import require_own_method, user_id_for
 from server.service.payment_method_commands import MethodOutcome
 from server.service.payment_method_requests import (
     AttachPaymentMethod,
@@ -38,7 +39,7 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
     ) -> pb.PaymentMethod:
         command = AttachPaymentMethod(
             request_id=request.request_id,
-            user_id=request.user_id,
+            user_id=user_id_for(principal_of(context).owner, request.user_id),
             provider_payment_method_id=request.provider_payment_method_id,
             set_default=request.set_default,
             billing_details=billing_from_proto(request.billing_details),
@@ -51,14 +52,19 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
     async def GetPaymentMethod(
         self, request: pb.GetPaymentMethodRequest, context: Context
     ) -> pb.PaymentMethod:
-        method = await payment_method_queries.get_payment_method(self._deps.uow, request.id)
+        method = await payment_method_queries.get_payment_method(
+            self._deps.uow, request.id, principal_of(context).owner
+        )
         return payment_method_to_proto(method)
 
     async def ListPaymentMethods(
         self, request: pb.ListPaymentMethodsRequest, context: Context
     ) -> pb.ListPaymentMethodsResponse:
         found, token = await payment_method_queries.list_payment_methods(
-            self._deps.uow, request.user_id, request.page_size, request.page_token
+            self._deps.uow,
+            user_id_for(principal_of(context).owner, request.user_id),
+            request.page_size,
+            request.page_token,
         )
         return pb.ListPaymentMethodsResponse(
             payment_methods=[payment_method_to_proto(m) for m in found], next_page_token=token
@@ -68,6 +74,7 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
         self, request: pb.UpdatePaymentMethodRequest, context: Context
     ) -> pb.PaymentMethod:
         changes = request.payment_method
+        await require_own_method(self._deps.uow, changes.id, principal_of(context).owner)
         command = UpdatePaymentMethod(
             id=changes.id,
             request_id=request.request_id,
@@ -87,6 +94,7 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
     async def DetachPaymentMethod(
         self, request: pb.DetachPaymentMethodRequest, context: Context
     ) -> pb.PaymentMethod:
+        await require_own_method(self._deps.uow, request.id, principal_of(context).owner)
         command = DetachPaymentMethod(request.id, request.request_id)
         outcome = await payment_method_commands.detach_payment_method(
             self._deps, caller_of(context), command

@@ -9,7 +9,7 @@ from payments.v1 import payments_pb2, payments_pb2_grpc
 
 from server.adapters.codec import capture_method_from_proto, payment_to_proto
 from server.domain.errors import FieldViolation, InvalidArgument
-from server.grpc.caller import caller_of
+from server.grpc.caller import caller_of, principal_of
 from server.grpc.list_payments_query import query_from_request
 from server.service import payment_commands, payment_queries
 from server.service.command_runner import Outcome
@@ -22,6 +22,7 @@ from server.service.commands import (
     SimulatePayment,
 )
 from server.service.dependencies import Dependencies
+from server.service.ownership import require_own_payment, user_id_for
 from server.service.reconcile_payments import reconcile_payments
 
 Context = aio.ServicerContext[Any, Any]
@@ -36,7 +37,8 @@ def _respond(context: Context, outcome: Outcome) -> payments_pb2.Payment:
     if outcome.replayed:
         context.set_trailing_metadata(REPLAYED)
     message = payment_to_proto(outcome.payment)
-    message.client_secret = outcome.client_secret
+    if principal_of(context).may_see_client_secret_of(outcome.payment.user_id):
+        message.client_secret = outcome.client_secret
     return message
 
 
@@ -44,13 +46,16 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     def __init__(self, deps: Dependencies) -> None:
         self._deps = deps
 
+    async def _require_own(self, payment_id: str, context: Context) -> None:
+        await require_own_payment(self._deps.uow, payment_id, principal_of(context).owner)
+
     async def CreatePayment(
         self, request: payments_pb2.CreatePaymentRequest, context: Context
     ) -> payments_pb2.Payment:
         command = CreatePayment(
             request_id=request.request_id,
             order_id=request.order_id,
-            user_id=request.user_id,
+            user_id=user_id_for(principal_of(context).owner, request.user_id),
             amount=AmountInput(request.amount.currency_code, request.amount.minor_units)
             if request.HasField("amount")
             else None,
@@ -67,7 +72,9 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
         self, request: payments_pb2.GetPaymentRequest, context: Context
     ) -> payments_pb2.Payment:
         payment_commands.require_payment_id(request.id)
-        payment = await payment_queries.get_payment(self._deps.uow, request.id)
+        payment = await payment_queries.get_payment(
+            self._deps.uow, request.id, principal_of(context).owner
+        )
         return payment_to_proto(payment)
 
     async def ListPayments(
@@ -75,7 +82,7 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     ) -> payments_pb2.ListPaymentsResponse:
         query = query_from_request(request)
         found, token = await payment_queries.list_payments(
-            self._deps.uow, query, request.page_token
+            self._deps.uow, query, request.page_token, principal_of(context).owner
         )
         return payments_pb2.ListPaymentsResponse(
             payments=[payment_to_proto(p) for p in found], next_page_token=token
@@ -84,6 +91,7 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     async def ConfirmPayment(
         self, request: payments_pb2.ConfirmPaymentRequest, context: Context
     ) -> payments_pb2.Payment:
+        await self._require_own(request.id, context)
         command = ConfirmPayment(request.id, request.request_id, request.payment_method_id)
         outcome = await payment_commands.confirm_payment(self._deps, caller_of(context), command)
         return _respond(context, outcome)
@@ -91,6 +99,7 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     async def CapturePayment(
         self, request: payments_pb2.CapturePaymentRequest, context: Context
     ) -> payments_pb2.Payment:
+        await self._require_own(request.id, context)
         amount = request.amount_to_capture
         command = CapturePayment(
             request.id,
@@ -105,6 +114,7 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     async def CancelPayment(
         self, request: payments_pb2.CancelPaymentRequest, context: Context
     ) -> payments_pb2.Payment:
+        await self._require_own(request.id, context)
         command = CancelPayment(request.id, request.request_id, request.reason)
         outcome = await payment_commands.cancel_payment(self._deps, caller_of(context), command)
         return _respond(context, outcome)

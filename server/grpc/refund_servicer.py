@@ -8,7 +8,7 @@ from grpc import aio
 from payments.v1 import refunds_pb2, refunds_pb2_grpc
 
 from server.adapters.codec import refund_to_proto
-from server.grpc.caller import caller_of
+from server.grpc.caller import caller_of, principal_of
 from server.service import refund_queries
 from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
@@ -41,14 +41,18 @@ class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
     async def GetRefund(
         self, request: refunds_pb2.GetRefundRequest, context: Context
     ) -> refunds_pb2.Refund:
-        refund = await refund_queries.get_refund(self._deps.uow, request.id)
+        refund = await refund_queries.get_refund(
+            self._deps.uow, request.id, principal_of(context).owner
+        )
         return refund_to_proto(refund)
 
     async def ListRefunds(
         self, request: refunds_pb2.ListRefundsRequest, context: Context
     ) -> refunds_pb2.ListRefundsResponse:
         query = refund_queries.refund_query(request.payment_id, request.page_size)
-        found, token = await refund_queries.list_refunds(self._deps.uow, query, request.page_token)
+        found, token = await refund_queries.list_refunds(
+            self._deps.uow, query, request.page_token, principal_of(context).owner
+        )
         return refunds_pb2.ListRefundsResponse(
             refunds=[refund_to_proto(r) for r in found], next_page_token=token
         )

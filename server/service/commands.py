@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from server.domain.card_numbers import contains_card_number
 from server.domain.errors import Validator
 from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
 from server.domain.money import Money, check_amount
@@ -118,6 +119,11 @@ def check_payment_method(validator: Validator, value: str) -> None:
 def check_text(validator: Validator, name: str, value: str, limit: int) -> None:
     validator.check(len(value) <= limit, name, f"must be at most {limit} characters")
     validator.check("\x00" not in value, name, "must not contain NUL characters")
+    validator.check(
+        not contains_card_number(value),
+        name,
+        "must not contain a card number; the provider keeps the card",
+    )
 
 
 def check_metadata(validator: Validator, metadata: dict[str, str]) -> None:
@@ -131,6 +137,8 @@ def check_metadata(validator: Validator, metadata: dict[str, str]) -> None:
             0 < len(key) <= MAX_METADATA_KEY and "\x00" not in key,
             "metadata",
             f"keys must be 1 to {MAX_METADATA_KEY} characters",
+        ) and validator.check(
+            not contains_card_number(key), "metadata", "keys must not contain a card number"
         )
         if ok:
             check_text(validator, f"metadata[{key}]", value, MAX_METADATA_VALUE)

@@ -68,14 +68,17 @@ def decode_page_token(query: PaymentMethodQuery, token: str) -> MethodCursor:
     return MethodCursor(page_tokens.decode_time(value), last_id)
 
 
-async def get_payment_method(uow_factory: UnitOfWorkFactory, method_id: str) -> PaymentMethod:
-    """Detached methods too: they stay readable for the record."""
+async def get_payment_method(
+    uow_factory: UnitOfWorkFactory, method_id: str, owner: str | None = None
+) -> PaymentMethod:
+    """Detached methods too: they stay readable for the record. NOT_FOUND also when
+    `owner` is set and the method is another user's."""
     validator = Validator()
     check_method_id(validator, method_id)
     validator.raise_if_any()
     async with uow_factory(read_only=True) as uow:
         method = await uow.payment_methods.get(method_id)
-    if method is None:
+    if method is None or (owner is not None and method.user_id != owner):
         raise not_found(method_id)
     return method
 
@@ -102,12 +105,11 @@ async def usable_method(
 ) -> PaymentMethod:
     """The saved method a payment of `user_id` may charge, or the error that says why not."""
     method = await uow.payment_methods.get(method_id)
-    if method is None:
+    # Another user's method looks exactly like a missing one: ids must not leak.
+    if method is None or method.user_id != user_id:
         raise not_found(method_id)
     problem = ""
-    if method.user_id != user_id:
-        problem = "is not a payment method of this user_id"
-    elif not method.attached:
+    if not method.attached:
         problem = "was detached and can no longer be used"
     elif method.provider != provider:
         problem = f"was saved with the {method.provider} provider, not {provider}"

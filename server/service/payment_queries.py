@@ -93,18 +93,35 @@ def decode_page_token(query: PaymentQuery, token: str) -> Cursor:
     return Cursor(page_tokens.decode_time(value).isoformat(), last_id)
 
 
-async def get_payment(uow_factory: UnitOfWorkFactory, payment_id: str) -> Payment:
+def payment_not_found(payment_id: str) -> NotFound:
+    return NotFound(f"payment {payment_id} not found", reason="PAYMENT_NOT_FOUND")
+
+
+async def get_payment(
+    uow_factory: UnitOfWorkFactory, payment_id: str, owner: str | None = None
+) -> Payment:
+    """The payment; NOT_FOUND also when `owner` is set and it is another user's."""
     async with uow_factory(read_only=True) as uow:
         payment = await uow.payments.get(payment_id)
-    if payment is None:
-        raise NotFound(f"payment {payment_id} not found", reason="PAYMENT_NOT_FOUND")
+    if payment is None or (owner is not None and payment.user_id != owner):
+        raise payment_not_found(payment_id)
     return payment
 
 
 async def list_payments(
-    uow_factory: UnitOfWorkFactory, query: PaymentQuery, page_token: str = ""
+    uow_factory: UnitOfWorkFactory,
+    query: PaymentQuery,
+    page_token: str = "",
+    owner: str | None = None,
 ) -> tuple[list[Payment], str]:
-    """One page of payments and the token of the next ("" on the last page)."""
+    """One page of payments and the token of the next ("" on the last page).
+
+    With `owner`, only that user's payments: a filter on another user_id finds none.
+    """
+    if owner is not None:
+        if query.user_id not in (None, owner):
+            return [], ""
+        query = replace(query, user_id=owner)
     if page_token:
         query = replace(query, after=decode_page_token(query, page_token))
     async with uow_factory(read_only=True) as uow:

@@ -11,7 +11,7 @@ from server.domain.ids import REFUND_ID
 from server.domain.refund import Refund
 from server.service import page_tokens
 from server.service.commands import check_payment_id
-from server.service.payment_queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from server.service.payment_queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, get_payment
 
 if TYPE_CHECKING:
     from server.service.unit_of_work import UnitOfWorkFactory
@@ -63,21 +63,33 @@ def decode_page_token(query: RefundQuery, token: str) -> RefundCursor:
     return RefundCursor(page_tokens.decode_time(value), last_id)
 
 
-async def get_refund(uow_factory: UnitOfWorkFactory, refund_id: str) -> Refund:
+async def get_refund(
+    uow_factory: UnitOfWorkFactory, refund_id: str, owner: str | None = None
+) -> Refund:
+    """The refund; NOT_FOUND also when `owner` is set and its payment is another user's."""
     validator = Validator()
     check_refund_id(validator, refund_id)
     validator.raise_if_any()
     async with uow_factory(read_only=True) as uow:
         refund = await uow.refunds.get(refund_id)
-    if refund is None:
+        payment = await uow.payments.get(refund.payment_id) if refund and owner else None
+    if refund is None or (owner is not None and (payment is None or payment.user_id != owner)):
         raise NotFound(f"refund {refund_id} not found", reason="REFUND_NOT_FOUND")
     return refund
 
 
 async def list_refunds(
-    uow_factory: UnitOfWorkFactory, query: RefundQuery, page_token: str = ""
+    uow_factory: UnitOfWorkFactory,
+    query: RefundQuery,
+    page_token: str = "",
+    owner: str | None = None,
 ) -> tuple[list[Refund], str]:
-    """One page of the payment's refunds, oldest first, and the next token ("" on the last)."""
+    """One page of the payment's refunds, oldest first, and the next token ("" on the last).
+
+    With `owner`, another user's payment is NOT_FOUND.
+    """
+    if owner is not None:
+        await get_payment(uow_factory, query.payment_id, owner)
     if page_token:
         query = replace(query, after=decode_page_token(query, page_token))
     async with uow_factory(read_only=True) as uow:

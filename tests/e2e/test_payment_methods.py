@@ -224,8 +224,9 @@ def test_errors_are_rich_statuses(methods: Methods, payments: Payments) -> None:
             ),
             timeout=10,
         )
-    assert foreign.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error_info(foreign.value)[1] == ["payment_method_id"]
+    # Another user's method looks exactly like a missing one: no existence leak.
+    assert foreign.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_info(foreign.value)[0].reason == "PAYMENT_METHOD_NOT_FOUND"
 
     with pytest.raises(grpc.RpcError) as bad_mask:
         methods.UpdatePaymentMethod(

@@ -391,9 +391,9 @@ async def test_create_payment_refuses_methods_it_may_not_use(
     deps: Dependencies, engine: AsyncEngine
 ) -> None:
     mine = (await attach_payment_method(deps, CALLER, attach())).method
-    with pytest.raises(InvalidArgument) as foreign:
+    with pytest.raises(NotFound) as foreign:
         await create_payment(deps, CALLER, pay(mine.id, 1, user_id="user-2"))
-    assert [v.field for v in foreign.value.violations] == ["payment_method_id"]
+    assert foreign.value.reason == "PAYMENT_METHOD_NOT_FOUND"  # another user's: no existence leak
     with pytest.raises(NotFound):
         await create_payment(deps, CALLER, pay(PAYMENT_METHOD_ID.new(), 2))
     await detach_payment_method(deps, CALLER, DetachPaymentMethod(mine.id))

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.domain.card_numbers import luhn_valid
 from server.domain.currencies import MINOR_UNIT_EXPONENTS
-from server.domain.errors import InvalidArgument
+from server.domain.errors import InvalidArgument, Validator
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod
-from server.service.commands import AmountInput, CreatePayment, validate_create
+from server.service.commands import AmountInput, CreatePayment, check_text, validate_create
 
 PM_CHARS = set(string.ascii_letters + string.digits + "_")
 VALID = CreatePayment(
@@ -247,3 +248,32 @@ def test_arbitrary_commands_raise_nothing_but_invalid_argument(command: CreatePa
     with pytest.raises(InvalidArgument) as caught:
         validate_create(command)
     assert {violation.field for violation in caught.value.violations} == bad
+
+
+luhn_cards = (
+    st.integers(min_value=12, max_value=18)
+    .flatmap(lambda n: st.text(alphabet=string.digits, min_size=n, max_size=n))
+    .map(lambda body: next(body + d for d in string.digits if luhn_valid(body + d)))
+)
+
+
+@given(card=luhn_cards, where=st.sampled_from(["description", "metadata value", "metadata key"]))
+def test_a_card_number_in_description_or_metadata_is_refused(card: str, where: str) -> None:
+    text = f"paid {card}"[:40]
+    if where == "description":
+        command = dataclasses.replace(VALID, description=text)
+        expected = ["description"]
+    elif where == "metadata value":
+        command = dataclasses.replace(VALID, metadata={"note": text})
+        expected = ["metadata[note]"]
+    else:
+        command = dataclasses.replace(VALID, metadata={text: "x"})
+        expected = ["metadata"]
+    assert fields_of(command) == expected
+
+
+@pytest.mark.parametrize("name", ["reason", "description", "billing_details.name"])
+def test_every_free_text_field_refuses_card_numbers(name: str) -> None:
+    validator = Validator()
+    check_text(validator, name, "refund to 4000 0566 5566 5556 please", 500)
+    assert [v.field for v in validator.violations] == [name]

@@ -1,0 +1,1 @@
+"""Who may call what: bearer tokens, the RPC -> roles table, rate limits."""

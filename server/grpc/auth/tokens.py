@@ -1,0 +1,130 @@
+"""Bearer JWT verification: HS256 with a shared secret, RS256/ES256 with keys from a JWKS URL.
+
+The algorithm in the token's header only chooses between the keys we were given;
+a token can never make us verify an HS256 signature with a public key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import jwt
+
+from server.config import AuthSettings
+from server.domain.errors import Unauthenticated
+from server.domain.principal import Principal, principal_from_claims
+
+_log = logging.getLogger(__name__)
+ASYMMETRIC = ("RS256", "ES256")
+# Clocks of issuer and server drift a little.
+LEEWAY_SECONDS = 30
+# Keys cached this long; an unknown `kid` refetches at most this often (key rotation).
+JWKS_LIFESPAN_SECONDS = 300
+JWKS_COOLDOWN_SECONDS = 30
+
+
+class TokenVerifier:
+    def __init__(
+        self, settings: AuthSettings, jwks_cooldown: float = JWKS_COOLDOWN_SECONDS
+    ) -> None:
+        self._settings = settings
+        self._jwks = (
+            jwt.PyJWKClient(
+                settings.jwks_url,
+                lifespan=JWKS_LIFESPAN_SECONDS,
+                timeout=5,
+                cooldown_duration=jwks_cooldown,
+            )
+            if settings.jwks_url
+            else None
+        )
+        # Parsed public keys by kid: the hot path skips the thread and the key parsing.
+        self._keys: dict[str, tuple[float, object]] = {}
+
+    async def principal(self, authorization: Sequence[str]) -> Principal:
+        """The verified caller of a request with these `authorization` values, or
+        Unauthenticated."""
+        token = bearer_token(authorization)
+        claims = await self._claims(token)
+        return principal_from_claims(
+            claims,
+            admin_role=self._settings.admin_role,
+            service_role=self._settings.service_role,
+        )
+
+    async def _claims(self, token: str) -> dict[str, object]:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed bearer token") from None
+        key: object
+        if algorithm == "HS256" and self._settings.jwt_secret:
+            key = self._settings.jwt_secret
+        elif algorithm in ASYMMETRIC and self._jwks is not None:
+            key = await self._public_key(token)
+        else:
+            raise Unauthenticated("token signed with an algorithm this server does not accept")
+        audience = self._settings.audience
+        try:
+            claims: dict[str, object] = jwt.decode(
+                token,
+                key,  # type: ignore[arg-type]
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=self._settings.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "sub"], "verify_aud": audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("token not valid yet") from None
+        except jwt.PyJWTError as error:
+            # PyJWT's messages name claims, never the token or the key.
+            raise Unauthenticated(f"invalid token: {error}") from None
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise Unauthenticated("invalid token: sub must be a non-empty string")
+        return claims
+
+    async def _public_key(self, token: str) -> object:
+        assert self._jwks is not None
+        kid = jwt.get_unverified_header(token).get("kid")
+        cached = self._keys.get(kid) if isinstance(kid, str) else None
+        if cached is not None and time.monotonic() - cached[0] < JWKS_LIFESPAN_SECONDS:
+            return cached[1]
+        try:
+            # urllib underneath: keep the event loop free while the JWKS is fetched.
+            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as error:
+            _log.warning("cannot fetch the JWKS: %s", error)
+            raise Unauthenticated("cannot verify the token now, try again") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("token signed with an unknown key") from None
+        if isinstance(kid, str):
+            # Only kids the JWKS holds get here, so the cache stays as small as the key set.
+            self._keys[kid] = (time.monotonic(), signing_key.key)
+        return signing_key.key
+
+
+def bearer_token(authorization: Sequence[str]) -> str:
+    if not authorization:
+        raise Unauthenticated("missing bearer token in the authorization metadata")
+    scheme, _, token = authorization[0].partition(" ")
+    if len(authorization) > 1 or scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+def mint_token(settings: AuthSettings, subject: str, roles: Sequence[str], ttl_seconds: int) -> str:
+    """An HS256 token for development and operations (`payments token`)."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": subject, "iat": now, "nbf": now, "exp": now + ttl_seconds}
+    claims["roles"] = list(roles)
+    if settings.issuer:
+        claims["iss"] = settings.issuer
+    if settings.audience:
+        claims["aud"] = settings.audience
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

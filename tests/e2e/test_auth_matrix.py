@@ -1,0 +1,359 @@
+"""Who may do what, through a real server with HS256 auth: every RPC x every kind of caller.
+
+The table below must name every method the server offers (read by reflection), so a new
+RPC cannot ship without saying who may call it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool, field_mask_pb2, message
+from google.rpc import error_details_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from grpc_status import rpc_status
+from payments.v1 import money_pb2, payment_methods_pb2, payments_pb2, refunds_pb2
+
+from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, bearer, hs256_token
+from tests.support.server_process import ServerProcess
+
+Code = grpc.StatusCode
+OK, PD, NF, UNAUTH = Code.OK, Code.PERMISSION_DENIED, Code.NOT_FOUND, Code.UNAUTHENTICATED
+AUTH_ENV = {
+    "PAYMENTS_DATABASE_URL": "",
+    "PAYMENTS_ENV": "test",
+    "PAYMENTS_AUTH_JWT_SECRET": JWT_SECRET,
+    "PAYMENTS_AUTH_ISSUER": ISSUER,
+    "PAYMENTS_AUTH_AUDIENCE": AUDIENCE,
+}
+CALLERS: dict[str, Callable[[], tuple[tuple[str, str], ...]]] = {
+    "no token": lambda: (),
+    "bad token": lambda: bearer(hs256_token("user-a", secret="not-the-server-secret-0123456789ab")),
+    "expired token": lambda: bearer(hs256_token("user-a", ttl=-300)),
+    "customer A": lambda: bearer(hs256_token("user-a")),
+    "customer B": lambda: bearer(hs256_token("user-b")),
+    "service": lambda: bearer(hs256_token("checkout", ("service",))),
+    "admin": lambda: bearer(hs256_token("ops", ("admin",))),
+}
+ADMIN = CALLERS["admin"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("auth"), env=AUTH_ENV).start()
+    yield server
+    assert server.stop() == 0, server.log
+
+
+def usd(minor: int) -> money_pb2.Money:
+    return money_pb2.Money(currency_code="USD", minor_units=minor)
+
+
+@dataclass
+class World:
+    """Customer A's payments, refunds and saved methods, made fresh where a call uses one up."""
+
+    channel: grpc.Channel
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def call(
+        self, method: str, request: message.Message, metadata: tuple[tuple[str, str], ...]
+    ) -> tuple[Code, Any, grpc.RpcError | None]:
+        response_type = RESPONSES[method]
+        rpc = self.channel.unary_unary(
+            f"/payments.v1.{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_type.FromString,
+        )
+        try:
+            return OK, rpc(request, metadata=metadata, timeout=15), None
+        except grpc.RpcError as error:
+            return error.code(), None, error
+
+    def admin(self, method: str, request: message.Message) -> Any:
+        code, response, error = self.call(method, request, ADMIN())
+        assert code is OK, error
+        return response
+
+    def uid(self, prefix: str) -> str:
+        return f"{prefix}-{next(self.counter)}"
+
+    def payment(
+        self, *, confirm: bool = True, manual: bool = False, pm: str = "pm_card_visa"
+    ) -> str:
+        request = payments_pb2.CreatePaymentRequest(
+            request_id=self.uid("seed"),
+            order_id=self.uid("order"),
+            user_id="user-a",
+            amount=usd(2500),
+            payment_method_id=pm,
+            confirm=confirm,
+            capture_method=payments_pb2.CAPTURE_METHOD_MANUAL
+            if manual
+            else payments_pb2.CAPTURE_METHOD_AUTOMATIC,
+        )
+        return str(self.admin("PaymentService/CreatePayment", request).id)
+
+    def refund(self, payment_id: str) -> str:
+        request = refunds_pb2.CreateRefundRequest(
+            request_id=self.uid("seed-refund"), payment_id=payment_id, amount=usd(100)
+        )
+        return str(self.admin("RefundService/CreateRefund", request).id)
+
+    def method(self) -> str:
+        request = payment_methods_pb2.AttachPaymentMethodRequest(
+            request_id=self.uid("seed-method"),
+            user_id="user-a",
+            provider_payment_method_id="pm_card_visa",
+        )
+        return str(self.admin("PaymentMethodService/AttachPaymentMethod", request).id)
+
+
+RESPONSES: dict[str, type[message.Message]] = {
+    "PaymentService/CreatePayment": payments_pb2.Payment,
+    "PaymentService/GetPayment": payments_pb2.Payment,
+    "PaymentService/ListPayments": payments_pb2.ListPaymentsResponse,
+    "PaymentService/ConfirmPayment": payments_pb2.Payment,
+    "PaymentService/CapturePayment": payments_pb2.Payment,
+    "PaymentService/CancelPayment": payments_pb2.Payment,
+    "PaymentService/SimulatePayment": payments_pb2.Payment,
+    "PaymentService/ReconcilePayments": payments_pb2.ReconcilePaymentsResponse,
+    "RefundService/CreateRefund": refunds_pb2.Refund,
+    "RefundService/GetRefund": refunds_pb2.Refund,
+    "RefundService/ListRefunds": refunds_pb2.ListRefundsResponse,
+    "PaymentMethodService/AttachPaymentMethod": payment_methods_pb2.PaymentMethod,
+    "PaymentMethodService/GetPaymentMethod": payment_methods_pb2.PaymentMethod,
+    "PaymentMethodService/ListPaymentMethods": payment_methods_pb2.ListPaymentMethodsResponse,
+    "PaymentMethodService/UpdatePaymentMethod": payment_methods_pb2.PaymentMethod,
+    "PaymentMethodService/DetachPaymentMethod": payment_methods_pb2.PaymentMethod,
+}
+
+Request = Callable[[World], message.Message]
+# RPC -> (a request on customer A's data, expected code for A, B, service, admin).
+CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
+    "PaymentService/CreatePayment": (
+        lambda w: payments_pb2.CreatePaymentRequest(
+            request_id=w.uid("create"),
+            order_id=w.uid("order"),
+            user_id="user-a",
+            amount=usd(1000),
+            payment_method_id="pm_card_visa",
+            confirm=True,
+        ),
+        (OK, PD, OK, OK),  # B may not pay on A's behalf
+    ),
+    "PaymentService/GetPayment": (
+        lambda w: payments_pb2.GetPaymentRequest(id=w.payment()),
+        (OK, NF, OK, OK),
+    ),
+    "PaymentService/ListPayments": (
+        lambda w: payments_pb2.ListPaymentsRequest(),
+        (OK, OK, PD, OK),  # B's list simply holds none of A's payments
+    ),
+    "PaymentService/ConfirmPayment": (
+        lambda w: payments_pb2.ConfirmPaymentRequest(
+            id=w.payment(confirm=False), request_id=w.uid("confirm")
+        ),
+        (OK, NF, OK, OK),
+    ),
+    "PaymentService/CapturePayment": (
+        lambda w: payments_pb2.CapturePaymentRequest(
+            id=w.payment(manual=True), request_id=w.uid("capture")
+        ),
+        (OK, NF, OK, OK),
+    ),
+    "PaymentService/CancelPayment": (
+        lambda w: payments_pb2.CancelPaymentRequest(
+            id=w.payment(confirm=False), request_id=w.uid("cancel")
+        ),
+        (OK, NF, OK, OK),
+    ),
+    "PaymentService/SimulatePayment": (
+        lambda w: payments_pb2.SimulatePaymentRequest(
+            id=w.payment(pm="pm_card_authenticationRequired"),
+            request_id=w.uid("simulate"),
+            outcome=payments_pb2.SIMULATED_OUTCOME_SUCCEEDED,
+        ),
+        (PD, PD, PD, OK),
+    ),
+    "PaymentService/ReconcilePayments": (
+        lambda w: payments_pb2.ReconcilePaymentsRequest(),
+        (PD, PD, PD, OK),
+    ),
+    "RefundService/CreateRefund": (
+        lambda w: refunds_pb2.CreateRefundRequest(
+            request_id=w.uid("refund"), payment_id=w.payment(), amount=usd(500)
+        ),
+        (PD, PD, PD, OK),
+    ),
+    "RefundService/GetRefund": (
+        lambda w: refunds_pb2.GetRefundRequest(id=w.refund(w.payment())),
+        (OK, NF, PD, OK),
+    ),
+    "RefundService/ListRefunds": (
+        lambda w: refunds_pb2.ListRefundsRequest(payment_id=w.payment()),
+        (OK, NF, PD, OK),
+    ),
+    "PaymentMethodService/AttachPaymentMethod": (
+        lambda w: payment_methods_pb2.AttachPaymentMethodRequest(
+            request_id=w.uid("attach"), user_id="user-a", provider_payment_method_id="pm_card_visa"
+        ),
+        (OK, PD, PD, OK),
+    ),
+    "PaymentMethodService/GetPaymentMethod": (
+        lambda w: payment_methods_pb2.GetPaymentMethodRequest(id=w.method()),
+        (OK, NF, PD, OK),
+    ),
+    "PaymentMethodService/ListPaymentMethods": (
+        lambda w: payment_methods_pb2.ListPaymentMethodsRequest(user_id="user-a"),
+        (OK, PD, PD, OK),
+    ),
+    "PaymentMethodService/UpdatePaymentMethod": (
+        lambda w: payment_methods_pb2.UpdatePaymentMethodRequest(
+            payment_method=payment_methods_pb2.PaymentMethod(id=w.method(), default=True),
+            update_mask=field_mask_pb2.FieldMask(paths=["default"]),
+            request_id=w.uid("update"),
+        ),
+        (OK, NF, PD, OK),
+    ),
+    "PaymentMethodService/DetachPaymentMethod": (
+        lambda w: payment_methods_pb2.DetachPaymentMethodRequest(
+            id=w.method(), request_id=w.uid("detach")
+        ),
+        (OK, NF, PD, OK),
+    ),
+}
+
+
+def expected(method: str, caller: str) -> Code:
+    if caller in ("no token", "bad token", "expired token"):
+        return UNAUTH
+    a, b, service, admin = CASES[method][1]
+    return {"customer A": a, "customer B": b, "service": service, "admin": admin}[caller]
+
+
+@pytest.fixture(scope="module")
+def world(server: ServerProcess) -> Iterator[World]:
+    with grpc.insecure_channel(server.address) as channel:
+        yield World(channel)
+
+
+def test_the_table_covers_every_method_the_server_offers(world: World) -> None:
+    database = ProtoReflectionDescriptorDatabase(world.channel)
+    pool = descriptor_pool.DescriptorPool(database)
+    offered = {
+        f"{service.rsplit('.', 1)[-1]}/{method.name}"
+        for service in database.get_services()
+        if service.startswith("payments.")
+        for method in pool.FindServiceByName(service).methods
+    }
+    assert offered == set(CASES)
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    infos = [item for item in status.details if item.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    assert len(infos) == 1
+    info = error_details_pb2.ErrorInfo()
+    infos[0].Unpack(info)
+    assert info.domain == "payments.v1"
+    return info
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize("method", list(CASES))
+def test_who_may_call_what(world: World, method: str, caller: str) -> None:
+    request = CASES[method][0](world)
+    code, response, error = world.call(method, request, CALLERS[caller]())
+    assert code is expected(method, caller), error
+    if error is not None:
+        info = error_info(error)
+        assert code is not PD or info.reason in ("PERMISSION_DENIED", "USER_ID_NOT_CALLER")
+    if method == "PaymentService/ListPayments" and caller == "customer B":
+        assert list(response.payments) == []
+
+
+def list_payments(world: World, caller: str, filter: str = "") -> list[payments_pb2.Payment]:
+    code, response, error = world.call(
+        "PaymentService/ListPayments",
+        payments_pb2.ListPaymentsRequest(filter=filter, page_size=100),
+        CALLERS[caller](),
+    )
+    assert code is OK, error
+    return list(response.payments)
+
+
+def test_a_customer_sees_only_their_own_payments_by_list_or_filter(world: World) -> None:
+    world.payment()
+    mine = payments_pb2.CreatePaymentRequest(
+        request_id="b-own-1", order_id="b-order-1", user_id="", amount=usd(700)
+    )
+    code, own, error = world.call("PaymentService/CreatePayment", mine, CALLERS["customer B"]())
+    assert code is OK, error
+    assert own.user_id == "user-b"  # an empty user_id is the caller's own
+    assert {p.user_id for p in list_payments(world, "customer A")} == {"user-a"}
+    assert [p.id for p in list_payments(world, "customer B")] == [own.id]
+    assert list_payments(world, "customer B", 'user_id = "user-a"') == []
+    assert [p.id for p in list_payments(world, "customer B", 'user_id = "user-b"')] == [own.id]
+    everyone = {p.user_id for p in list_payments(world, "admin")}
+    assert {"user-a", "user-b"} <= everyone
+
+
+def test_a_customer_lists_only_their_own_payment_methods(world: World) -> None:
+    method_id = world.method()
+    code, response, error = world.call(
+        "PaymentMethodService/ListPaymentMethods",
+        payment_methods_pb2.ListPaymentMethodsRequest(),
+        CALLERS["customer B"](),
+    )
+    assert code is OK, error
+    assert list(response.payment_methods) == []
+    code, response, error = world.call(
+        "PaymentMethodService/ListPaymentMethods",
+        payment_methods_pb2.ListPaymentMethodsRequest(page_size=100),
+        CALLERS["customer A"](),
+    )
+    assert code is OK, error
+    assert method_id in {m.id for m in response.payment_methods}
+
+
+def test_a_customer_cannot_pay_with_another_customers_saved_method(world: World) -> None:
+    request = payments_pb2.CreatePaymentRequest(
+        request_id="b-steal-1",
+        order_id="b-steal-order-1",
+        amount=usd(900),
+        payment_method_id=world.method(),
+        confirm=True,
+    )
+    code, _, error = world.call("PaymentService/CreatePayment", request, CALLERS["customer B"]())
+    assert code is NF, error
+
+
+def test_idempotency_keys_are_scoped_per_caller(world: World) -> None:
+    def create(caller: str, order: str) -> tuple[str, bool]:
+        request = payments_pb2.CreatePaymentRequest(
+            request_id="shared-key", order_id=order, amount=usd(1200)
+        )
+        rpc = world.channel.unary_unary(
+            "/payments.v1.PaymentService/CreatePayment",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=payments_pb2.Payment.FromString,
+        )
+        response, call = rpc.with_call(request, metadata=CALLERS[caller](), timeout=15)
+        replayed = ("idempotent-replayed", "true") in (call.trailing_metadata() or ())
+        return str(response.id), replayed
+
+    a_first, a_replayed = create("customer A", "shared-order-a")
+    b_first, b_replayed = create("customer B", "shared-order-b")
+    assert a_first != b_first
+    assert not a_replayed
+    assert not b_replayed  # B never gets A's response for the same key
+    assert create("customer A", "shared-order-a") == (a_first, True)

@@ -1,0 +1,156 @@
+"""Bearer token verification: HS256 secrets and RS256/ES256 keys from a real JWKS endpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import jwt
+import pytest
+
+from server.config import AuthSettings
+from server.domain.errors import Unauthenticated
+from server.domain.principal import Role
+from server.grpc.auth.tokens import TokenVerifier, bearer_token, mint_token
+from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, JwksServer, SigningKey, hs256_token
+
+HS = AuthSettings(jwt_secret=JWT_SECRET, issuer=ISSUER, audience=AUDIENCE)
+
+
+def header(token: str) -> list[str]:
+    return [f"Bearer {token}"]
+
+
+async def test_a_good_hs256_token_names_its_caller() -> None:
+    principal = await TokenVerifier(HS).principal(header(hs256_token("user-a")))
+    assert principal.subject == "user-a"
+    assert principal.roles == {Role.CUSTOMER}
+    assert principal.owner == "user-a"
+    assert principal.scope == f"{ISSUER}|user-a"
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        (("service",), {Role.SERVICE}),
+        (("admin",), {Role.ADMIN}),
+        (("admin", "service"), {Role.ADMIN, Role.SERVICE}),
+        (("offline_access",), {Role.CUSTOMER}),
+    ],
+)
+async def test_plain_roles_claim(roles: tuple[str, ...], expected: set[Role]) -> None:
+    principal = await TokenVerifier(HS).principal(header(hs256_token("svc", roles)))
+    assert principal.roles == expected
+    assert (principal.owner is None) == (Role.CUSTOMER not in expected)
+
+
+def refused(reason_part: str) -> pytest.RaisesExc[Unauthenticated]:
+    return pytest.raises(Unauthenticated, match=reason_part)
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        (hs256_token("a", ttl=-120), "expired"),
+        (hs256_token("a", nbf=int(time.time()) + 600), "not valid yet"),
+        (hs256_token("a", secret="another-secret-0123456789abcdef0123"), "invalid token"),
+        (hs256_token("a", issuer="https://evil.example/realms/shop"), "invalid token"),
+        (hs256_token("a", audience="someone-else"), "invalid token"),
+        (jwt.encode({"sub": "a", "iss": ISSUER, "aud": AUDIENCE}, JWT_SECRET), "invalid token"),
+        (jwt.encode({"sub": "a", "exp": 9e9}, key="", algorithm="none"), "algorithm"),
+        ("not.a.token", "malformed"),
+        (hs256_token(""), "sub"),
+    ],
+    ids=["expired", "nbf", "wrong-secret", "issuer", "audience", "no-exp", "none", "junk", "sub"],
+)
+async def test_bad_tokens_are_unauthenticated(token: str, why: str) -> None:
+    with refused(why):
+        await TokenVerifier(HS).principal(header(token))
+
+
+@pytest.mark.parametrize(
+    "values", [[], ["Basic dXNlcjpwYXNz"], ["Bearer "], ["Bearer a", "Bearer b"]]
+)
+def test_the_authorization_metadata_must_be_one_bearer_token(values: list[str]) -> None:
+    with refused("authorization|missing"):
+        bearer_token(values)
+
+
+def test_the_scheme_is_case_insensitive() -> None:
+    assert bearer_token(["bearer abc"]) == "abc"
+
+
+@pytest.fixture
+def keys() -> list[SigningKey]:
+    return [SigningKey("RS256"), SigningKey("ES256")]
+
+
+@pytest.fixture
+def jwks(keys: list[SigningKey]) -> Iterator[JwksServer]:
+    with JwksServer(keys) as server:
+        yield server
+
+
+def jwks_settings(jwks: JwksServer, **extra: str) -> AuthSettings:
+    return AuthSettings(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE, **extra)
+
+
+async def test_keycloak_tokens_work_as_they_come(keys: list[SigningKey], jwks: JwksServer) -> None:
+    verifier = TokenVerifier(jwks_settings(jwks))
+    for key in keys:
+        admin = await verifier.principal(header(key.keycloak_token("f3a1-ops", ("admin",))))
+        assert admin.roles == {Role.ADMIN}
+        customer = await verifier.principal(header(key.keycloak_token("9c2e-user")))
+        assert customer.roles == {Role.CUSTOMER}
+        assert customer.owner == "9c2e-user"
+    assert jwks.fetches == 1  # the key set is cached
+
+
+async def test_an_unknown_kid_refetches_the_key_set(
+    keys: list[SigningKey], jwks: JwksServer
+) -> None:
+    verifier = TokenVerifier(jwks_settings(jwks), jwks_cooldown=0)
+    await verifier.principal(header(keys[0].keycloak_token("u")))
+    rotated = SigningKey("RS256")
+    jwks.keys.append(rotated)
+    principal = await verifier.principal(header(rotated.keycloak_token("u2", ("service",))))
+    assert principal.roles == {Role.SERVICE}
+    assert jwks.fetches == 2
+
+
+async def test_keys_outside_the_key_set_are_refused(jwks: JwksServer) -> None:
+    stranger = SigningKey("ES256")
+    with refused("unknown key"):
+        await TokenVerifier(jwks_settings(jwks), jwks_cooldown=0).principal(
+            header(stranger.keycloak_token("u"))
+        )
+
+
+async def test_an_hs256_token_signed_with_a_public_key_is_refused(
+    keys: list[SigningKey], jwks: JwksServer
+) -> None:
+    """Algorithm confusion: without a shared secret, HS256 is not accepted at all."""
+    public_pem = keys[0].jwk()["n"]
+    token = jwt.encode({"sub": "a", "exp": time.time() + 60}, public_pem, algorithm="HS256")
+    with refused("algorithm"):
+        await TokenVerifier(jwks_settings(jwks)).principal(header(token))
+
+
+async def test_a_role_name_mapping_is_configurable(
+    keys: list[SigningKey], jwks: JwksServer
+) -> None:
+    settings = jwks_settings(jwks, admin_role="payments-admin", service_role="payments-service")
+    verifier = TokenVerifier(settings)
+    principal = await verifier.principal(
+        header(keys[0].keycloak_token("ops", ("payments-admin", "admin")))
+    )
+    assert principal.roles == {Role.ADMIN}
+    plain = await verifier.principal(header(keys[1].keycloak_token("u", ("admin",))))
+    assert plain.roles == {Role.CUSTOMER}
+
+
+async def test_minted_tokens_verify() -> None:
+    token = mint_token(HS, "ops-1", ["admin"], 60)
+    principal = await TokenVerifier(HS).principal(header(token))
+    assert principal.roles == {Role.ADMIN}
+    assert principal.issuer == ISSUER

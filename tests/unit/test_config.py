@@ -1,0 +1,100 @@
+"""Security settings from the environment: auth, TLS, rate limits, secrets from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, Settings
+
+SECRET = "s" * 32
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "PAYMENTS_ENV",
+        "PAYMENTS_AUTH_JWT_SECRET",
+        "PAYMENTS_AUTH_JWT_SECRET_FILE",
+        "PAYMENTS_AUTH_JWKS_URL",
+        "PAYMENTS_TLS_CERT_FILE",
+        "PAYMENTS_TLS_KEY_FILE",
+        "PAYMENTS_TLS_CLIENT_CA_FILE",
+        "STRIPE_API_KEY",
+        "STRIPE_API_KEY_FILE",
+        "PAYMENTS_PROVIDER",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_outside_development_auth_is_required(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    monkeypatch.setenv("PAYMENTS_ENV", environment)
+    with pytest.raises(ConfigError, match="refuses to start without authentication"):
+        Settings.from_env().check_serving_security()
+    monkeypatch.setenv("PAYMENTS_AUTH_JWKS_URL", "https://sso.example.test/certs")
+    Settings.from_env().check_serving_security()
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_development_and_test_may_run_open(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    monkeypatch.setenv("PAYMENTS_ENV", environment)
+    settings = Settings.from_env()
+    settings.check_serving_security()
+    assert not settings.auth.enabled
+
+
+def test_secrets_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "jwt").write_text(SECRET + "\n")
+    (tmp_path / "stripe").write_text("sk_test_from_file")
+    monkeypatch.setenv("PAYMENTS_AUTH_JWT_SECRET_FILE", str(tmp_path / "jwt"))
+    monkeypatch.setenv("STRIPE_API_KEY_FILE", str(tmp_path / "stripe"))
+    monkeypatch.setenv("PAYMENTS_PROVIDER", "stripe")
+    settings = Settings.from_env()
+    assert settings.auth.jwt_secret == SECRET
+    assert settings.stripe_api_key == "sk_test_from_file"
+    assert SECRET not in repr(settings)
+    assert "sk_test_from_file" not in repr(settings)
+
+
+def test_a_secret_and_its_file_together_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "jwt").write_text(SECRET)
+    monkeypatch.setenv("PAYMENTS_AUTH_JWT_SECRET", SECRET)
+    monkeypatch.setenv("PAYMENTS_AUTH_JWT_SECRET_FILE", str(tmp_path / "jwt"))
+    with pytest.raises(ConfigError, match="not both"):
+        Settings.from_env()
+
+
+def test_an_unreadable_secret_file_names_the_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_AUTH_JWT_SECRET_FILE", "/nonexistent/jwt")
+    with pytest.raises(ConfigError, match="/nonexistent/jwt"):
+        Settings.from_env()
+
+
+def test_short_secrets_are_refused_without_being_repeated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYMENTS_AUTH_JWT_SECRET", "tiny-secret-value")
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env()
+    assert "tiny-secret-value" not in str(refused.value)
+
+
+def test_tls_needs_certificate_and_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_bytes(b"ca")
+    monkeypatch.setenv("PAYMENTS_TLS_CLIENT_CA_FILE", str(tmp_path / "ca.pem"))
+    with pytest.raises(ConfigError, match="PAYMENTS_TLS_CERT_FILE and PAYMENTS_TLS_KEY_FILE"):
+        Settings.from_env()
+
+
+def test_the_jwks_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_AUTH_JWKS_URL", "file:///etc/passwd")
+    with pytest.raises(ConfigError, match="http"):
+        Settings.from_env()
