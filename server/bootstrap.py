@@ -46,6 +46,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
             retention=settings.idempotency_retention, lease=settings.idempotency_lease
         ),
         simulation_enabled=settings.simulation_enabled,
+        dunning=settings.dunning,
     )
     return deps, engine
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from server.adapters.providers.resilience import ResiliencePolicy
+from server.domain.subscription import DEFAULT_DUNNING
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -41,6 +42,9 @@ class Settings:
     outbox_retention: timedelta = timedelta(hours=72)
     # Endpoint secrets (whsec_...); several while one is being rolled.
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    renewal_interval_seconds: float = 60
+    # Retries of a failed renewal charge, counted from the period start.
+    dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
 
     @property
     def simulation_enabled(self) -> bool:
@@ -92,6 +96,10 @@ class Settings:
                 for secret in env.get("STRIPE_WEBHOOK_SECRET", "").split(",")
                 if secret.strip()
             ),
+            renewal_interval_seconds=_number(
+                env, "PAYMENTS_RENEWAL_INTERVAL_SECONDS", 60, minimum=0.1
+            ),
+            dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
         )
 
 
@@ -106,3 +114,18 @@ def _number(env: os._Environ[str], name: str, default: float, minimum: float) ->
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _dunning(raw: str | None) -> tuple[timedelta, ...]:
+    """PAYMENTS_DUNNING_DAYS, e.g. "1,3,5": increasing days after the period start; "" none."""
+    if raw is None:
+        return DEFAULT_DUNNING
+    try:
+        days = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"PAYMENTS_DUNNING_DAYS must be numbers like 1,3,5, got {raw!r}"
+        ) from None
+    if any(day <= 0 for day in days) or days != sorted(set(days)):
+        raise ConfigError("PAYMENTS_DUNNING_DAYS must be positive and increasing, like 1,3,5")
+    return tuple(timedelta(days=day) for day in days)

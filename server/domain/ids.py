@@ -43,3 +43,5 @@ PAYMENT_ID = IdKind("pay")
 # "pm_" is Stripe's prefix for its payment methods; ours must never be mistaken for one.
 PAYMENT_METHOD_ID = IdKind("pmt")
 REFUND_ID = IdKind("ref")
+PLAN_ID = IdKind("plan")
+SUBSCRIPTION_ID = IdKind("sub")
