@@ -137,7 +137,7 @@ class Plan(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     ARCHIVE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Unique id, "plan_" followed by a ULID."""
+    """Unique id, "pln_" followed by a ULID."""
     name: _builtins.str
     """Display name, for example "Premium monthly"."""
     interval: Global___PlanInterval.ValueType
