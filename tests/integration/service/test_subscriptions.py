@@ -413,7 +413,8 @@ async def test_create_subscription_replays_and_rejects_a_reused_key(
     command = CreateSubscription("same-key", "user-1", plan_id, method)
     first = await create_subscription(billing, CALLER, command)
     again = await create_subscription(billing, CALLER, command)
-    assert again.replayed and again.subscription.id == first.subscription.id
+    assert again.replayed
+    assert again.subscription.id == first.subscription.id
     assert again.subscription.state is SubscriptionState.ACTIVE
     assert len(await charges(engine, first.subscription.id)) == 1
     with pytest.raises(IdempotencyKeyReused):
@@ -423,7 +424,8 @@ async def test_create_subscription_replays_and_rejects_a_reused_key(
 async def test_plans_list_hides_archived_ones_which_stay_readable(billing: Dependencies) -> None:
     ids = [await a_plan(billing, price=100 + n) for n in range(5)]
     archived = (await archive_plan(billing, CALLER, ids[1], "archive-1")).plan
-    assert archived.state.value == "ARCHIVED" and archived.archive_time is not None
+    assert archived.state.value == "ARCHIVED"
+    assert archived.archive_time is not None
     assert (await get_plan(billing.uow, ids[1])).state.value == "ARCHIVED"
     first, token = await list_plans(billing.uow, False, 2, "")
     second, last_token = await list_plans(billing.uow, False, 2, token)
@@ -441,7 +443,8 @@ async def test_subscriptions_are_listed_per_user(billing: Dependencies) -> None:
     await subscribe(billing, plan_id, user_id="user-2")
     page, token = await list_subscriptions(billing.uow, "user-1", 2, "")
     rest, end = await list_subscriptions(billing.uow, "user-1", 2, token)
-    assert [s.id for s in page + rest] == mine and end == ""
+    assert [s.id for s in page + rest] == mine
+    assert end == ""
     with pytest.raises(InvalidArgument):
         await list_subscriptions(billing.uow, "user-2", 2, token)
 
