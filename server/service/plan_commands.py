@@ -42,7 +42,8 @@ def check_trial_days(validator: Validator, trial_days: int) -> None:
     )
 
 
-def _validate(command: CreatePlan) -> Money:
+def validate_plan(command: CreatePlan) -> Money:
+    """Every violation at once; the validated price when there are none."""
     validator = Validator()
     check_request_id(validator, command.request_id, required=True)
     name = command.name
@@ -73,7 +74,7 @@ def _validate(command: CreatePlan) -> Money:
 
 
 async def create_plan(deps: Dependencies, caller: str, command: CreatePlan) -> PlanOutcome:
-    price = _validate(command)
+    price = validate_plan(command)
     assert command.interval is not None
     scope = scope_of(
         caller,
