@@ -197,6 +197,39 @@ class Subscription:
             self.payment_method_id = payment_method_id
         self.update_time = now
 
+    # The provider bills (Stripe): its webhooks move the subscription, never the renewal job.
+
+    def provider_period_paid(self, start: datetime, end: datetime, now: datetime) -> bool:
+        """An invoice for [start, end) was paid; False if that period is known paid already."""
+        if self.state is S.ACTIVE and self.current_period_start >= start:
+            return False
+        self.state = next_subscription_state(self.state, SubscriptionOp.PERIOD_PAID)
+        self.current_period_start, self.current_period_end = start, end
+        self.periods_paid += 1
+        self.failed_attempts = 0
+        self._emit(SUBSCRIPTION_RENEWED, now)
+        return True
+
+    def provider_payment_failed(self, now: datetime) -> None:
+        self.state = next_subscription_state(self.state, SubscriptionOp.PAYMENT_FAILED)
+        if self.state is S.PAST_DUE:
+            self.failed_attempts += 1
+            self._emit(SUBSCRIPTION_PAST_DUE, now)
+        self.update_time = now
+
+    def provider_ended(self, status: str, now: datetime) -> bool:
+        """Stripe ended it ("canceled" or "incomplete_expired"); False if it had ended already."""
+        if self.state in ENDED_STATES:
+            return False
+        if status == "incomplete_expired":
+            self._end(SubscriptionOp.EXPIRE, "incomplete_expired", now)
+        elif self.state is S.PAST_DUE and not self.cancel_at_period_end:
+            self._end(SubscriptionOp.DUNNING_EXHAUSTED, "payment_failed", now)
+        else:
+            reason = "period_end" if self.cancel_at_period_end else "requested"
+            self._end(SubscriptionOp.CANCEL, reason, now)
+        return True
+
     def take_events(self) -> list[SubscriptionEvent]:
         events, self.pending_events = self.pending_events, []
         return events

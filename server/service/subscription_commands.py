@@ -9,6 +9,9 @@ the caller hanging up) and the outcome recorded: ACTIVE if it succeeded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -56,6 +59,12 @@ class CancelSubscription:
     id: str
     request_id: str = ""
     at_period_end: bool = False
+
+
+# Change the locked subscription (in the transaction of `uow`).
+Change = Callable[["UnitOfWork", Subscription], Awaitable[None]]
+# Make the same change at the provider that bills the subscription.
+Remote = Callable[[Subscription], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +136,81 @@ async def create_subscription(
                 trial_days=trial_days,
                 now=now,
             )
+            if deps.billing is not None:
+                subscription.due_time = None  # the provider bills; its webhooks report
             await uow.subscriptions.add(subscription)
         plan = await load_plan(uow, subscription.plan_id)
+        at_provider = deps.billing is not None and not subscription.provider_subscription_id
         first_charge = subscription.state is SubscriptionState.INCOMPLETE
-        if first_charge:
+        if at_provider or first_charge:
             deps.provider.ensure_available()
         else:
             await _complete(uow, scope, subscription)
         await uow.commit()
-    if not first_charge:
+    if at_provider:
+        settle = _start_at_provider(deps, scope, subscription, plan)
+    elif first_charge and deps.billing is None:
+        settle = _first_charge(deps, scope, subscription, plan)
+    else:
         return SubscriptionOutcome(subscription)
-    settle = _first_charge(deps, scope, subscription, plan)
     return await asyncio.shield(asyncio.ensure_future(settle))
+
+
+async def _release(deps: Dependencies, scope: Scope | None) -> None:
+    """Let a retry with the same request_id resume at once."""
+    if scope is None:
+        return
+    async with deps.uow() as uow:
+        await uow.idempotency_keys.release(scope.caller, scope.request_id)
+        await uow.commit()
+
+
+async def _start_at_provider(
+    deps: Dependencies, scope: Scope, subscription: Subscription, plan: Plan
+) -> SubscriptionOutcome:
+    """Create the subscription at the provider, which charges it; record what it says."""
+    billing = deps.billing
+    assert billing is not None
+    trial_days = 0
+    if subscription.trial_end is not None:
+        trial_days = (subscription.trial_end - subscription.create_time).days
+    try:
+        async with deps.uow(read_only=True) as uow:
+            method = await uow.payment_methods.get(subscription.payment_method_id)
+        assert method is not None
+        provider_plan_id = await billing.ensure_plan(
+            plan.id, plan.name, plan.price, plan.interval.value, plan.interval_count
+        )
+        remote = await billing.create_subscription(
+            subscription_id=subscription.id,
+            customer_id=method.provider_customer_id,
+            provider_plan_id=provider_plan_id,
+            provider_payment_method_id=method.provider_payment_method_id,
+            trial_days=trial_days,
+            idempotency_key=f"{subscription.id}:create",
+        )
+    except BaseException:
+        await _release(deps, scope)
+        raise
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        current = await uow.subscriptions.get(subscription.id, for_update=True)
+        assert current is not None
+        current.provider_subscription_id = remote.provider_subscription_id
+        current.cancel_at_period_end = remote.cancel_at_period_end
+        current.update_time = now
+        if remote.status == "active":
+            current.provider_period_paid(
+                remote.current_period_start, remote.current_period_end, now
+            )
+        elif remote.status in ("canceled", "incomplete_expired"):
+            current.provider_ended(remote.status, now)
+        elif remote.status == "trialing" or current.state is SubscriptionState.TRIALING:
+            current.current_period_end = remote.current_period_end
+        await uow.subscriptions.save(current)
+        await _complete(uow, scope, current)
+        await uow.commit()
+    return SubscriptionOutcome(current)
 
 
 async def _first_charge(
@@ -148,9 +220,7 @@ async def _first_charge(
         payment = await charge(deps, subscription, plan)
     except BaseException:
         # Outcome unknown or in other hands: a retry with the same request_id resumes.
-        async with deps.uow() as uow:
-            await uow.idempotency_keys.release(scope.caller, scope.request_id)
-            await uow.commit()
+        await _release(deps, scope)
         raise
     recorded, _ = await record_charge(deps, subscription, plan, payment)
     async with deps.uow() as uow:
@@ -170,9 +240,14 @@ async def _change(
     deps: Dependencies,
     scope: Scope | None,
     subscription_id: str,
-    change: Callable[[UnitOfWork, Subscription], Awaitable[None]],
+    change: Change,
+    remote: Remote | None = None,
 ) -> SubscriptionOutcome:
-    """Claim the key, lock the subscription, change it, store it and the response."""
+    """Claim the key, lock the subscription, change it, store it and the response.
+
+    A subscription the provider bills is changed there first (`remote`), between
+    a transaction that checks the change is allowed and one that records it.
+    """
     async with deps.uow() as uow:
         if scope is not None:
             claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, subscription_id)
@@ -181,11 +256,32 @@ async def _change(
         subscription = await uow.subscriptions.get(subscription_id, for_update=True)
         if subscription is None:
             raise subscription_not_found(subscription_id)
-        await change(uow, subscription)
-        await uow.subscriptions.save(subscription)
-        await _complete(uow, scope, subscription)
+        at_provider = remote is not None and bool(subscription.provider_subscription_id)
+        if not at_provider:
+            await change(uow, subscription)
+            await uow.subscriptions.save(subscription)
+            await _complete(uow, scope, subscription)
+            await uow.commit()
+            return SubscriptionOutcome(subscription)
+        await change(uow, copy.deepcopy(subscription))  # allowed? (raises if not)
+        deps.provider.ensure_available()
         await uow.commit()
-    return SubscriptionOutcome(subscription)
+    assert remote is not None
+    try:
+        await remote(subscription)
+    except BaseException:
+        await _release(deps, scope)
+        raise
+    async with deps.uow() as uow:
+        current = await uow.subscriptions.get(subscription_id, for_update=True)
+        assert current is not None
+        with contextlib.suppress(FailedPrecondition):
+            # Refused only when a webhook got there first (it ended meanwhile): that stands.
+            await change(uow, current)
+        await uow.subscriptions.save(current)
+        await _complete(uow, scope, current)
+        await uow.commit()
+    return SubscriptionOutcome(current)
 
 
 async def update_subscription(
@@ -218,6 +314,15 @@ async def update_subscription(
             await usable_method(
                 uow, command.payment_method_id, subscription.user_id, subscription.provider
             )
+        if subscription.provider_subscription_id and command.plan_id not in (
+            None,
+            subscription.plan_id,
+        ):
+            raise FailedPrecondition(
+                "changing the plan of a subscription the provider bills is not supported yet",
+                reason="PLAN_CHANGE_NOT_SUPPORTED",
+                metadata={"provider": subscription.provider},
+            )
         subscription.update(
             deps.clock.now(),
             plan_id=command.plan_id,
@@ -225,7 +330,23 @@ async def update_subscription(
             payment_method_id=command.payment_method_id,
         )
 
-    return await _change(deps, scope, command.id, change)
+    async def remote(subscription: Subscription) -> None:
+        billing = deps.billing
+        assert billing is not None
+        key = f"{subscription.id}:{command.request_id or uuid.uuid4().hex}"
+        if command.payment_method_id is not None:
+            async with deps.uow(read_only=True) as uow:
+                method = await uow.payment_methods.get(command.payment_method_id)
+            assert method is not None
+            await billing.set_payment_method(
+                method.provider_customer_id, method.provider_payment_method_id, f"{key}:method"
+            )
+        if command.cancel_at_period_end is not None:
+            await billing.set_cancel_at_period_end(
+                subscription.provider_subscription_id, command.cancel_at_period_end, f"{key}:cape"
+            )
+
+    return await _change(deps, scope, command.id, change, remote if deps.billing else None)
 
 
 async def cancel_subscription(
@@ -250,4 +371,17 @@ async def cancel_subscription(
         else:
             subscription.cancel(now)
 
-    return await _change(deps, scope, command.id, change)
+    async def remote(subscription: Subscription) -> None:
+        billing = deps.billing
+        assert billing is not None
+        key = f"{subscription.id}:{command.request_id or uuid.uuid4().hex}"
+        if command.at_period_end:
+            await billing.set_cancel_at_period_end(
+                subscription.provider_subscription_id, True, f"{key}:cancel-at-period-end"
+            )
+        else:
+            await billing.cancel_subscription(
+                subscription.provider_subscription_id, f"{key}:cancel"
+            )
+
+    return await _change(deps, scope, command.id, change, remote if deps.billing else None)
