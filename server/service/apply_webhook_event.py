@@ -30,6 +30,7 @@ from server.domain.payment_states import PaymentOp, PaymentState
 from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
 from server.service.dependencies import Dependencies
 from server.service.provider_outcomes import apply_provider_outcome
+from server.service.subscription_webhooks import SUBSCRIPTION_WEBHOOKS, apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ _log = logging.getLogger(__name__)
 STRIPE = StripeProvider.name
 PAYMENT_FAILED = "payment_intent.payment_failed"
 # The PaymentIntent events that move a payment; everything else is stored as ignored.
-# Refunds (charge.refunded, refund.updated), invoices and subscriptions do not exist yet.
+# Refunds (charge.refunded, refund.updated) are not followed yet; invoices and
+# subscriptions go to subscription_webhooks.
 PAYMENT_INTENT_EVENTS = frozenset(
     {
         "payment_intent.succeeded",
@@ -222,6 +224,9 @@ async def _record_failure(
 async def _apply(
     deps: Dependencies, uow: UnitOfWork, event: StripeEvent
 ) -> tuple[WebhookEventStatus, str]:
+    if event.type in SUBSCRIPTION_WEBHOOKS:
+        status = await apply_subscription_event(uow, event.type, event.data, deps.clock.now())
+        return status, ""
     if event.type not in PAYMENT_INTENT_EVENTS:
         return WebhookEventStatus.IGNORED, ""
     obj = event.data.get("data")

@@ -205,7 +205,7 @@ async def _start_at_provider(
             )
         elif remote.status in ("canceled", "incomplete_expired"):
             current.provider_ended(remote.status, now)
-        elif remote.status == "trialing" or current.state is SubscriptionState.TRIALING:
+        elif remote.status == "trialing":
             current.current_period_end = remote.current_period_end
         await uow.subscriptions.save(current)
         await _complete(uow, scope, current)

@@ -100,6 +100,10 @@ class SubscriptionRepository(Protocol):
     async def save(self, subscription: Subscription) -> None:
         """Write every change and the pending events; the caller holds the row lock."""
 
+    async def find_by_provider_subscription_id(
+        self, provider: str, provider_subscription_id: str, *, for_update: bool = False
+    ) -> Subscription | None: ...
+
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Ids of subscriptions whose due_time has come, the most overdue first."""
 

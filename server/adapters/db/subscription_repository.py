@@ -75,6 +75,20 @@ class SqlSubscriptionRepository:
         await self._connection.execute(_SAVE, values)
         await self._write_events(subscription)
 
+    async def find_by_provider_subscription_id(
+        self, provider: str, provider_subscription_id: str, *, for_update: bool = False
+    ) -> Subscription | None:
+        if not provider_subscription_id:
+            return None
+        statement = subscriptions.select().where(
+            subscriptions.c.provider == provider,
+            subscriptions.c.provider_subscription_id == provider_subscription_id,
+        )
+        if for_update:
+            statement = statement.with_for_update()
+        row = (await self._connection.execute(statement)).first()
+        return _from_row(row) if row else None
+
     async def due(self, now: datetime, limit: int) -> list[str]:
         result = await self._connection.execute(_DUE, {"b_now": now, "b_limit": limit})
         return list(result.scalars())
