@@ -4,22 +4,27 @@ localstripe creates and charges the subscription and its first invoice, and
 cancels it; it never renews on its own (no clock), and it sends webhooks only
 to a configured endpoint. So the webhook events here are built from the
 objects localstripe holds (retrieved through the SDK), with the period moved
-on for a renewal, and applied through the same service function the sidecar calls.
+on for a renewal, signed, and posted to the webhook sidecar's app.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.app import create_app
+from server.adapters.db.engine import ping
 from server.adapters.db.tables import outbox
 from server.adapters.providers.resilience import (
     CircuitBreaker,
@@ -32,7 +37,6 @@ from server.domain.billing_period import Interval
 from server.domain.errors import FailedPrecondition
 from server.domain.subscription import SubscriptionState
 from server.jobs.renewals import renew_due_subscriptions
-from server.service.apply_webhook_event import WebhookOutcome, parse_event, receive_webhook_event
 from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
 from server.service.payment_method_commands import attach_payment_method
@@ -47,11 +51,12 @@ from server.service.subscription_commands import (
     update_subscription,
 )
 from server.service.subscription_queries import get_subscription
-from tests.support.stripe_events import event_body
+from tests.support.stripe_events import event_body, signed_headers
 
 API_KEY = "sk_test_local"
 CALLER = "billing-admin"
 MONTH = 31 * 24 * 3600
+SECRET = "whsec_subscriptions"
 
 
 @pytest.fixture
@@ -90,8 +95,25 @@ async def subscribe(deps: Dependencies, card: str, trial_days: int | None = None
     return created.subscription.id
 
 
-async def deliver(deps: Dependencies, event_type: str, obj: dict[str, Any]) -> WebhookOutcome:
-    return await receive_webhook_event(deps, parse_event(event_body(event_type, obj)))
+@pytest.fixture
+async def gateway(
+    stripe_deps: Dependencies, engine: AsyncEngine
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(stripe_deps, [SECRET], database_ready=partial(ping, engine))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        yield http
+
+
+async def deliver(gateway: httpx.AsyncClient, event_type: str, obj: dict[str, Any]) -> str:
+    """POST the signed event to /webhooks/stripe; the outcome the sidecar reports."""
+    body = event_body(event_type, obj)
+    reply = await gateway.post(
+        "/webhooks/stripe", content=body, headers=signed_headers(body, SECRET)
+    )
+    assert reply.status_code == 200, reply.text
+    outcome: str = reply.json()["outcome"]
+    return outcome
 
 
 async def latest_invoice(client: stripe.StripeClient, provider_id: str) -> dict[str, Any]:
@@ -124,7 +146,10 @@ async def event_types(engine: AsyncEngine, subscription_id: str) -> list[str]:
 
 
 async def test_a_stripe_subscription_follows_its_webhooks(
-    stripe_deps: Dependencies, stripe_client: stripe.StripeClient, engine: AsyncEngine
+    stripe_deps: Dependencies,
+    stripe_client: stripe.StripeClient,
+    engine: AsyncEngine,
+    gateway: httpx.AsyncClient,
 ) -> None:
     sub_id = await subscribe(stripe_deps, "pm_card_visa")
     active = await get_subscription(stripe_deps.uow, sub_id)
@@ -140,16 +165,14 @@ async def test_a_stripe_subscription_follows_its_webhooks(
     assert first["amount_paid"] == 1200
 
     # The first invoice's own event, late: already known.
-    assert await deliver(stripe_deps, "invoice.payment_succeeded", first) is WebhookOutcome.APPLIED
+    assert await deliver(gateway, "invoice.payment_succeeded", first) == "applied"
     assert (await get_subscription(stripe_deps.uow, sub_id)).periods_paid == 1
 
     renewal = next_period(first)
-    assert await deliver(stripe_deps, "invoice.payment_failed", renewal) is WebhookOutcome.APPLIED
+    assert await deliver(gateway, "invoice.payment_failed", renewal) == "applied"
     past_due = await get_subscription(stripe_deps.uow, sub_id)
     assert past_due.state is SubscriptionState.PAST_DUE
-    assert await deliver(stripe_deps, "invoice.payment_succeeded", renewal) is (
-        WebhookOutcome.APPLIED
-    )
+    assert await deliver(gateway, "invoice.payment_succeeded", renewal) == "applied"
     renewed = await get_subscription(stripe_deps.uow, sub_id)
     assert renewed.state is SubscriptionState.ACTIVE
     assert renewed.current_period_start == active.current_period_end
@@ -163,12 +186,10 @@ async def test_a_stripe_subscription_follows_its_webhooks(
     # Stripe ends it at the period end; localstripe ends it when told to.
     ended = await stripe_client.v1.subscriptions.cancel_async(active.provider_subscription_id)
     body = json.loads(json.dumps(ended.to_dict()))
-    assert await deliver(stripe_deps, "customer.subscription.deleted", body) is (
-        WebhookOutcome.APPLIED
-    )
+    assert await deliver(gateway, "customer.subscription.deleted", body) == "applied"
     canceled = await get_subscription(stripe_deps.uow, sub_id)
     assert (canceled.state, canceled.end_reason) == (SubscriptionState.CANCELED, "period_end")
-    assert await deliver(stripe_deps, "invoice.payment_failed", renewal) is WebhookOutcome.STALE
+    assert await deliver(gateway, "invoice.payment_failed", renewal) == "stale"
     assert await event_types(engine, sub_id) == [
         "subscription.created",
         "subscription.renewed",
