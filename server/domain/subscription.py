@@ -157,10 +157,10 @@ class Subscription:
             self.due_time = min(now + INCOMPLETE_RECHECK, self.create_time + INCOMPLETE_WINDOW)
             return
         self.failed_attempts += 1
+        self.state = next_subscription_state(self.state, SubscriptionOp.PAYMENT_FAILED)
         if self.failed_attempts > len(dunning):
             self._end(SubscriptionOp.DUNNING_EXHAUSTED, "payment_failed", now)
             return
-        self.state = next_subscription_state(self.state, SubscriptionOp.PAYMENT_FAILED)
         self.next_retry_time = self.next_period_start(plan) + dunning[self.failed_attempts - 1]
         self.due_time = self.next_retry_time
         self._emit(SUBSCRIPTION_PAST_DUE, now, payment_id)
