@@ -28,6 +28,7 @@ from server.service.dependencies import Dependencies
 from server.service.payment_method_commands import attach_payment_method
 from server.service.payment_method_requests import AttachPaymentMethod
 from server.service.plan_commands import CreatePlan, archive_plan, create_plan
+from server.service.subscription_billing import charge
 from server.service.subscription_commands import (
     CancelSubscription,
     CreateSubscription,
@@ -453,3 +454,22 @@ def test_the_proto_states_match_the_domain_states() -> None:
     names = {v.name for v in subscriptions_pb2.SubscriptionState.DESCRIPTOR.values}
     expected = {f"SUBSCRIPTION_STATE_{s.value}" for s in SubscriptionState}
     assert names == expected | {"SUBSCRIPTION_STATE_UNSPECIFIED"}
+
+
+async def test_a_charge_whose_outcome_was_never_recorded_is_not_made_again(
+    billing: Dependencies, clock: ManualClock, engine: AsyncEngine
+) -> None:
+    """A worker that died between the charge and recording it: the next pass finds the payment."""
+    plan_id = await a_plan(billing)
+    sub_id = await subscribe(billing, plan_id)
+    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
+    subscription = await get_subscription(billing.uow, sub_id)
+    plan = await get_plan(billing.uow, plan_id)
+    paid = await charge(billing, subscription, plan)  # ... and then the worker died
+    assert paid is not None
+    report = await renew_due_subscriptions(billing)
+    assert report.paid == 1
+    renewed = await get_subscription(billing.uow, sub_id)
+    assert renewed.latest_payment_id == paid.id
+    assert renewed.current_period_end == datetime(2027, 2, 1, tzinfo=UTC)
+    assert len(await charges(engine, sub_id)) == 2
