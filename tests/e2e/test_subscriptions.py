@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from payments.v1 import money_pb2
+from payments.v1 import subscriptions_pb2 as pb
+from payments.v1 import subscriptions_pb2_grpc as pb_grpc
 
 from tests.support.server_process import ServerProcess, grpcurl
 
@@ -96,3 +107,98 @@ def test_bad_and_unknown_requests_get_precise_statuses(sqlite_server: ServerProc
     )
     assert "NotFound" in unknown.stderr
     assert "SUBSCRIPTION_NOT_FOUND" in unknown.stderr
+
+
+def one_error_info(error: grpc.RpcError) -> tuple[str, list[str]]:
+    """The single ErrorInfo's reason and the BadRequest fields of a failed call."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert isinstance(status, status_pb2.Status)
+    reasons, fields = [], []
+    for item in status.details:
+        if item.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            item.Unpack(info)
+            assert info.domain == "payments.v1"
+            reasons.append(info.reason)
+        elif item.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            item.Unpack(bad)
+            fields += [v.field for v in bad.field_violations]
+    assert len(reasons) == 1, "exactly one ErrorInfo"
+    return reasons[0], fields
+
+
+@pytest.fixture(scope="module")
+def stub(sqlite_server: ServerProcess) -> Iterator[pb_grpc.SubscriptionServiceStub]:
+    with grpc.insecure_channel(sqlite_server.address) as channel:
+        yield pb_grpc.SubscriptionServiceStub(channel)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.text(max_size=220),
+    currency=st.text(max_size=4),
+    minor_units=st.integers(-(2**63), 2**63 - 1),
+    interval=st.integers(-1, 6),
+    interval_count=st.integers(-(2**31), 2**31 - 1),
+    trial_days=st.integers(-(2**31), 2**31 - 1),
+)
+def test_arbitrary_plans_are_created_or_refused_with_their_fields_named(
+    stub: pb_grpc.SubscriptionServiceStub,
+    name: str,
+    currency: str,
+    minor_units: int,
+    interval: int,
+    interval_count: int,
+    trial_days: int,
+) -> None:
+    request = pb.CreatePlanRequest(
+        request_id=f"fuzz-{uuid.uuid4().hex}",
+        name=name,
+        price=money_pb2.Money(currency_code=currency, minor_units=minor_units),
+        interval=interval,  # type: ignore[arg-type]
+        interval_count=interval_count,
+        trial_days=trial_days,
+    )
+    try:
+        created = stub.CreatePlan(request, timeout=10)
+    except grpc.RpcError as error:
+        failure = error
+    else:
+        assert created.name == name
+        return
+    assert failure.code() == grpc.StatusCode.INVALID_ARGUMENT, failure.details()
+    reason, fields = one_error_info(failure)
+    assert reason == "INVALID_ARGUMENT"
+    assert fields
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    user_id=st.text(max_size=260),
+    plan_id=st.text(max_size=40),
+    method=st.text(max_size=40),
+    trial_days=st.none() | st.integers(-(2**31), 2**31 - 1),
+)
+def test_arbitrary_subscriptions_never_fail_as_unknown_or_internal(
+    stub: pb_grpc.SubscriptionServiceStub,
+    user_id: str,
+    plan_id: str,
+    method: str,
+    trial_days: int | None,
+) -> None:
+    request = pb.CreateSubscriptionRequest(
+        request_id=f"fuzz-{uuid.uuid4().hex}",
+        user_id=user_id,
+        plan_id=plan_id,
+        payment_method_id=method,
+        trial_days=trial_days,
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.CreateSubscription(request, timeout=10)
+    assert raised.value.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
+    one_error_info(raised.value)
