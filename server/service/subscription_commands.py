@@ -141,7 +141,8 @@ async def create_subscription(
             await uow.subscriptions.add(subscription)
         plan = await load_plan(uow, subscription.plan_id)
         at_provider = deps.billing is not None and not subscription.provider_subscription_id
-        first_charge = subscription.state is SubscriptionState.INCOMPLETE
+        # We bill ourselves: charge the first period unless a trial comes first.
+        first_charge = deps.billing is None and subscription.state is SubscriptionState.INCOMPLETE
         if at_provider or first_charge:
             deps.provider.ensure_available()
         else:
@@ -149,7 +150,7 @@ async def create_subscription(
         await uow.commit()
     if at_provider:
         settle = _start_at_provider(deps, scope, subscription, plan)
-    elif first_charge and deps.billing is None:
+    elif first_charge:
         settle = _first_charge(deps, scope, subscription, plan)
     else:
         return SubscriptionOutcome(subscription)
