@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -100,12 +101,16 @@ async def subscribe(
 
 
 async def charges(engine: AsyncEngine, subscription_id: str) -> list[tuple[str, str, int]]:
-    """(order_id, state, amount) of the subscription's payments, oldest first."""
+    """(order_id, state, amount) of the subscription's payments, by period, oldest first.
+
+    The order id ends in the period start, so it sorts by period even when a
+    catching-up job made several payments at the same clock time.
+    """
     async with engine.connect() as connection:
         rows = await connection.execute(
             sa.select(payments.c.order_id, payments.c.state, payments.c.amount)
             .where(payments.c.order_id.like(f"{subscription_id}:%"))
-            .order_by(payments.c.create_time, payments.c.id)
+            .order_by(payments.c.order_id, payments.c.create_time)
         )
         return [(r.order_id, r.state, r.amount) for r in rows]
 
@@ -422,8 +427,21 @@ async def test_create_subscription_replays_and_rejects_a_reused_key(
         await create_subscription(billing, CALLER, replace(command, trial_days=3))
 
 
-async def test_plans_list_hides_archived_ones_which_stay_readable(billing: Dependencies) -> None:
-    ids = [await a_plan(billing, price=100 + n) for n in range(5)]
+async def created_one_second_apart(
+    clock: ManualClock, make: Callable[[], Awaitable[str]], n: int
+) -> list[str]:
+    """Ids of `n` new rows, one clock second apart, so "oldest first" has one answer."""
+    ids = []
+    for _ in range(n):
+        clock.advance(timedelta(seconds=1))
+        ids.append(await make())
+    return ids
+
+
+async def test_plans_list_hides_archived_ones_which_stay_readable(
+    billing: Dependencies, clock: ManualClock
+) -> None:
+    ids = await created_one_second_apart(clock, lambda: a_plan(billing), 5)
     archived = (await archive_plan(billing, CALLER, ids[1], "archive-1")).plan
     assert archived.state.value == "ARCHIVED"
     assert archived.archive_time is not None
@@ -438,9 +456,9 @@ async def test_plans_list_hides_archived_ones_which_stay_readable(billing: Depen
         await list_plans(billing.uow, True, 2, token)
 
 
-async def test_subscriptions_are_listed_per_user(billing: Dependencies) -> None:
+async def test_subscriptions_are_listed_per_user(billing: Dependencies, clock: ManualClock) -> None:
     plan_id = await a_plan(billing, trial_days=3)
-    mine = [await subscribe(billing, plan_id) for _ in range(3)]
+    mine = await created_one_second_apart(clock, lambda: subscribe(billing, plan_id), 3)
     await subscribe(billing, plan_id, user_id="user-2")
     page, token = await list_subscriptions(billing.uow, "user-1", 2, "")
     rest, end = await list_subscriptions(billing.uow, "user-1", 2, token)
