@@ -14,6 +14,7 @@ from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.base import PaymentProvider
 from server.adapters.providers.mock import MockProvider
 from server.adapters.providers.resilience import CircuitBreaker, ResilientProvider
+from server.adapters.providers.stripe_billing import StripeBilling
 from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.rate_limit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from server.config import Settings
@@ -42,6 +43,14 @@ def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     engine = create_engine(settings.database_url)
     provider, mock = build_provider(settings)
+    billing = None
+    if settings.provider == "stripe":
+        billing = StripeBilling(
+            settings.stripe_api_key,
+            settings.stripe_api_base,
+            provider,
+            settings.provider_policy.call_timeout_s,
+        )
     deps = Dependencies(
         uow=partial(SqlUnitOfWork, engine),
         provider=provider,
@@ -50,6 +59,8 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
             retention=settings.idempotency_retention, lease=settings.idempotency_lease
         ),
         simulation_enabled=settings.simulation_enabled,
+        dunning=settings.dunning,
+        billing=billing,
     )
     return deps, engine
 

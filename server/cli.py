@@ -28,6 +28,7 @@ from server.grpc.auth.tokens import mint_token
 from server.jobs.key_reaper import reap_expired_keys
 from server.jobs.outbox_relay import prune_outbox
 from server.jobs.reconciler import reconcile_due_payments, reconcile_pending_refunds
+from server.jobs.renewals import renew_due_subscriptions
 from server.jobs.schedule import every, stop
 from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
@@ -49,6 +50,7 @@ def _start_jobs(
             "key-reaper",
         ),
         (settings.reconcile_interval_seconds, lambda: reconcile_due_payments(deps), "reconciler"),
+        (settings.renewal_interval_seconds, lambda: renew_due_subscriptions(deps), "renewals"),
         (
             settings.reconcile_interval_seconds,
             lambda: reconcile_pending_refunds(deps),

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from server.adapters.providers.resilience import ResiliencePolicy
+from server.domain.subscription import DEFAULT_DUNNING
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -52,6 +53,9 @@ class Settings:
     rate_limit_per_second: float = 0
     rate_limit_burst: int = 0
     redis_url: str | None = field(default=None, repr=False)
+    renewal_interval_seconds: float = 60
+    # Retries of a failed renewal charge, counted from the period start.
+    dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -116,6 +120,10 @@ class Settings:
             rate_limit_per_second=_number(env, "PAYMENTS_RATE_LIMIT_PER_SECOND", 0, minimum=0),
             rate_limit_burst=int(_number(env, "PAYMENTS_RATE_LIMIT_BURST", 0, minimum=0)),
             redis_url=env.get("PAYMENTS_REDIS_URL") or None,
+            renewal_interval_seconds=_number(
+                env, "PAYMENTS_RENEWAL_INTERVAL_SECONDS", 60, minimum=0.1
+            ),
+            dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
         )
 
 
@@ -207,3 +215,18 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _dunning(raw: str | None) -> tuple[timedelta, ...]:
+    """PAYMENTS_DUNNING_DAYS, e.g. "1,3,5": increasing days after the period start; "" none."""
+    if raw is None:
+        return DEFAULT_DUNNING
+    try:
+        days = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"PAYMENTS_DUNNING_DAYS must be numbers like 1,3,5, got {raw!r}"
+        ) from None
+    if any(day <= 0 for day in days) or days != sorted(set(days)):
+        raise ConfigError("PAYMENTS_DUNNING_DAYS must be positive and increasing, like 1,3,5")
+    return tuple(timedelta(days=day) for day in days)

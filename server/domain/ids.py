@@ -43,3 +43,6 @@ PAYMENT_ID = IdKind("pay")
 # "pm_" is Stripe's prefix for its payment methods; ours must never be mistaken for one.
 PAYMENT_METHOD_ID = IdKind("pmt")
 REFUND_ID = IdKind("ref")
+# Three letters like the others, so every id fits the 30-character id columns.
+PLAN_ID = IdKind("pln")
+SUBSCRIPTION_ID = IdKind("sub")

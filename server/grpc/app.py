@@ -18,6 +18,8 @@ from payments.v1 import (
     payments_pb2_grpc,
     refunds_pb2,
     refunds_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
 )
 
 from server.adapters.providers.resilience import BreakerState, CircuitBreaker
@@ -27,6 +29,7 @@ from server.grpc.errors import ErrorMappingInterceptor
 from server.grpc.payment_method_servicer import PaymentMethodServicer
 from server.grpc.payment_servicer import PaymentServicer
 from server.grpc.refund_servicer import RefundServicer
+from server.grpc.subscription_servicer import SubscriptionServicer
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ SERVICE_NAMES = (
     payments_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name,
     payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"].full_name,
     refunds_pb2.DESCRIPTOR.services_by_name["RefundService"].full_name,
+    subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name,
 )
 # Health entry that follows the provider's circuit breaker; the overall status
 # does not, since every instance shares the provider and draining would not help.
@@ -71,6 +75,9 @@ class GrpcServer:
             PaymentMethodServicer(deps), self.server
         )
         refunds_pb2_grpc.add_RefundServiceServicer_to_server(RefundServicer(deps), self.server)
+        subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(
+            SubscriptionServicer(deps), self.server
+        )
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

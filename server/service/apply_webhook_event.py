@@ -31,6 +31,7 @@ from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
 from server.service.apply_refund_event import REFUND_EVENTS, apply_refund_event
 from server.service.dependencies import Dependencies
 from server.service.provider_outcomes import apply_provider_outcome
+from server.service.subscription_webhooks import SUBSCRIPTION_WEBHOOKS, apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ _log = logging.getLogger(__name__)
 STRIPE = StripeProvider.name
 PAYMENT_FAILED = "payment_intent.payment_failed"
 # The PaymentIntent events that move a payment; refund events move a refund
-# (apply_refund_event.py); everything else is stored as ignored.
+# (apply_refund_event.py); invoices and subscriptions go to subscription_webhooks;
+# everything else is stored as ignored.
 PAYMENT_INTENT_EVENTS = frozenset(
     {
         "payment_intent.succeeded",
@@ -223,6 +225,9 @@ async def _record_failure(
 async def _apply(
     deps: Dependencies, uow: UnitOfWork, event: StripeEvent
 ) -> tuple[WebhookEventStatus, str]:
+    if event.type in SUBSCRIPTION_WEBHOOKS:
+        status = await apply_subscription_event(uow, event.type, event.data, deps.clock.now())
+        return status, ""
     obj = event.data.get("data")
     if event.type in REFUND_EVENTS:
         refund = obj.get("object") if isinstance(obj, Mapping) else None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from server.adapters.clock import Clock, SystemClock
-from server.adapters.providers.base import PaymentProvider
+from server.adapters.providers.base import PaymentProvider, SubscriptionBilling
 from server.adapters.providers.mock import MockProvider
+from server.domain.subscription import DEFAULT_DUNNING
 from server.service.idempotency import IdempotencyPolicy
 from server.service.unit_of_work import UnitOfWorkFactory
 
@@ -20,3 +22,7 @@ class Dependencies:
     # SimulatePayment exists only in development and test environments, with the mock.
     simulation_enabled: bool = False
     simulator: MockProvider | None = None
+    # When a failed renewal charge is tried again, counted from the period start.
+    dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
+    # Set when the provider bills subscriptions itself (Stripe); None: the renewal job bills.
+    billing: SubscriptionBilling | None = None

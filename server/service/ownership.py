@@ -9,6 +9,7 @@ from server.domain.errors import PermissionDenied
 from server.service.payment_commands import require_payment_id
 from server.service.payment_method_queries import get_payment_method
 from server.service.payment_queries import get_payment
+from server.service.subscription_queries import get_subscription
 
 if TYPE_CHECKING:
     from server.service.unit_of_work import UnitOfWorkFactory
@@ -40,3 +41,11 @@ async def require_own_method(
     """NOT_FOUND when a customer names a saved payment method that is not theirs."""
     if owner is not None:
         await get_payment_method(uow_factory, method_id, owner)
+
+
+async def require_own_subscription(
+    uow_factory: UnitOfWorkFactory, subscription_id: str, owner: str | None
+) -> None:
+    """NOT_FOUND when a customer names a subscription that is not theirs."""
+    if owner is not None:
+        await get_subscription(uow_factory, subscription_id, owner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import datetime
 
@@ -50,3 +51,8 @@ def decode_time(value: str | int) -> datetime:
     if moment is None or moment.tzinfo is None:
         raise invalid_page_token()
     return moment
+
+
+def user_tag(user_id: str) -> str:
+    """Binds a token to its user, without putting the user id itself in the token."""
+    return hashlib.sha256(user_id.encode()).hexdigest()[:16]

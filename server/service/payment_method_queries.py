@@ -3,7 +3,6 @@ CreatePayment does for a saved method."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -53,18 +52,17 @@ def not_found(method_id: str) -> NotFound:
     )
 
 
-def _user_tag(user_id: str) -> str:
-    # Binds a token to its user, without putting the user id itself in the token.
-    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
-
-
 def encode_page_token(query: PaymentMethodQuery, cursor: MethodCursor) -> str:
-    return page_tokens.encode(_user_tag(query.user_id), cursor.create_time.isoformat(), cursor.id)
+    return page_tokens.encode(
+        page_tokens.user_tag(query.user_id), cursor.create_time.isoformat(), cursor.id
+    )
 
 
 def decode_page_token(query: PaymentMethodQuery, token: str) -> MethodCursor:
     """The cursor in `token`; INVALID_ARGUMENT if it is not ours or not for this user."""
-    value, last_id = page_tokens.decode(_user_tag(query.user_id), token, PAYMENT_METHOD_ID)
+    value, last_id = page_tokens.decode(
+        page_tokens.user_tag(query.user_id), token, PAYMENT_METHOD_ID
+    )
     return MethodCursor(page_tokens.decode_time(value), last_id)
 
 

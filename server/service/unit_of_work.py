@@ -10,11 +10,19 @@ from typing import Protocol, Self
 
 from server.domain.payment import Payment
 from server.domain.payment_method import PaymentMethod
+from server.domain.plan import Plan
 from server.domain.refund import Refund
+from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEvent
 from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
 from server.service.payment_queries import PaymentPage, PaymentQuery
 from server.service.refund_queries import RefundPage, RefundQuery
+from server.service.subscription_queries import (
+    PlanPage,
+    PlanQuery,
+    SubscriptionPage,
+    SubscriptionQuery,
+)
 
 
 class LiveOrderConflict(Exception):
@@ -75,6 +83,39 @@ class RefundRepository(Protocol):
 
     async def pending_before(self, before: datetime, limit: int) -> Sequence[tuple[str, str]]:
         """(refund id, payment id) of PENDING refunds last touched before `before`, oldest first."""
+
+
+class PlanRepository(Protocol):
+    async def add(self, plan: Plan) -> None: ...
+
+    async def get(self, plan_id: str) -> Plan | None: ...
+
+    async def save(self, plan: Plan) -> None:
+        """Write state and archive time (nothing else of a plan ever changes)."""
+
+    async def list(self, query: PlanQuery) -> PlanPage: ...
+
+
+class SubscriptionRepository(Protocol):
+    async def add(self, subscription: Subscription) -> None:
+        """Insert the subscription and its pending events."""
+
+    async def get(
+        self, subscription_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> Subscription | None:
+        """With `skip_locked`, None also when another transaction holds the row."""
+
+    async def save(self, subscription: Subscription) -> None:
+        """Write every change and the pending events; the caller holds the row lock."""
+
+    async def find_by_provider_subscription_id(
+        self, provider: str, provider_subscription_id: str, *, for_update: bool = False
+    ) -> Subscription | None: ...
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of subscriptions whose due_time has come, the most overdue first."""
+
+    async def list(self, query: SubscriptionQuery) -> SubscriptionPage: ...
 
 
 class PaymentMethodRepository(Protocol):
@@ -154,6 +195,12 @@ class UnitOfWork(Protocol):
 
     @property
     def refunds(self) -> RefundRepository: ...
+
+    @property
+    def plans(self) -> PlanRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
 
     @property
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...

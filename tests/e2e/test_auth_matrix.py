@@ -19,7 +19,13 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 from grpc_status import rpc_status
-from payments.v1 import money_pb2, payment_methods_pb2, payments_pb2, refunds_pb2
+from payments.v1 import (
+    money_pb2,
+    payment_methods_pb2,
+    payments_pb2,
+    refunds_pb2,
+    subscriptions_pb2,
+)
 
 from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, bearer, hs256_token
 from tests.support.server_process import ServerProcess
@@ -115,6 +121,25 @@ class World:
         )
         return str(self.admin("PaymentMethodService/AttachPaymentMethod", request).id)
 
+    def plan(self) -> str:
+        request = subscriptions_pb2.CreatePlanRequest(
+            request_id=self.uid("seed-plan"),
+            name="Premium",
+            price=usd(999),
+            interval=subscriptions_pb2.PLAN_INTERVAL_MONTH,
+            interval_count=1,
+        )
+        return str(self.admin("SubscriptionService/CreatePlan", request).id)
+
+    def subscription(self) -> str:
+        request = subscriptions_pb2.CreateSubscriptionRequest(
+            request_id=self.uid("seed-subscription"),
+            user_id="user-a",
+            plan_id=self.plan(),
+            payment_method_id=self.method(),
+        )
+        return str(self.admin("SubscriptionService/CreateSubscription", request).id)
+
 
 RESPONSES: dict[str, type[message.Message]] = {
     "PaymentService/CreatePayment": payments_pb2.Payment,
@@ -133,6 +158,15 @@ RESPONSES: dict[str, type[message.Message]] = {
     "PaymentMethodService/ListPaymentMethods": payment_methods_pb2.ListPaymentMethodsResponse,
     "PaymentMethodService/UpdatePaymentMethod": payment_methods_pb2.PaymentMethod,
     "PaymentMethodService/DetachPaymentMethod": payment_methods_pb2.PaymentMethod,
+    "SubscriptionService/CreatePlan": subscriptions_pb2.Plan,
+    "SubscriptionService/GetPlan": subscriptions_pb2.Plan,
+    "SubscriptionService/ListPlans": subscriptions_pb2.ListPlansResponse,
+    "SubscriptionService/ArchivePlan": subscriptions_pb2.Plan,
+    "SubscriptionService/CreateSubscription": subscriptions_pb2.Subscription,
+    "SubscriptionService/GetSubscription": subscriptions_pb2.Subscription,
+    "SubscriptionService/ListSubscriptions": subscriptions_pb2.ListSubscriptionsResponse,
+    "SubscriptionService/UpdateSubscription": subscriptions_pb2.Subscription,
+    "SubscriptionService/CancelSubscription": subscriptions_pb2.Subscription,
 }
 
 Request = Callable[[World], message.Message]
@@ -226,6 +260,57 @@ CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
     "PaymentMethodService/DetachPaymentMethod": (
         lambda w: payment_methods_pb2.DetachPaymentMethodRequest(
             id=w.method(), request_id=w.uid("detach")
+        ),
+        (OK, NF, PD, OK),
+    ),
+    "SubscriptionService/CreatePlan": (
+        lambda w: subscriptions_pb2.CreatePlanRequest(
+            request_id=w.uid("plan"),
+            name="Basic",
+            price=usd(499),
+            interval=subscriptions_pb2.PLAN_INTERVAL_MONTH,
+            interval_count=1,
+        ),
+        (PD, PD, PD, OK),
+    ),
+    "SubscriptionService/ArchivePlan": (
+        lambda w: subscriptions_pb2.ArchivePlanRequest(id=w.plan(), request_id=w.uid("archive")),
+        (PD, PD, PD, OK),
+    ),
+    "SubscriptionService/GetPlan": (
+        lambda w: subscriptions_pb2.GetPlanRequest(id=w.plan()),
+        (OK, OK, OK, OK),
+    ),
+    "SubscriptionService/ListPlans": (
+        lambda w: subscriptions_pb2.ListPlansRequest(),
+        (OK, OK, OK, OK),
+    ),
+    "SubscriptionService/CreateSubscription": (
+        lambda w: subscriptions_pb2.CreateSubscriptionRequest(
+            request_id=w.uid("subscribe"),
+            user_id="user-a",
+            plan_id=w.plan(),
+            payment_method_id=w.method(),
+        ),
+        (OK, PD, PD, OK),
+    ),
+    "SubscriptionService/GetSubscription": (
+        lambda w: subscriptions_pb2.GetSubscriptionRequest(id=w.subscription()),
+        (OK, NF, PD, OK),
+    ),
+    "SubscriptionService/ListSubscriptions": (
+        lambda w: subscriptions_pb2.ListSubscriptionsRequest(user_id="user-a"),
+        (OK, PD, PD, OK),
+    ),
+    "SubscriptionService/UpdateSubscription": (
+        lambda w: subscriptions_pb2.UpdateSubscriptionRequest(
+            id=w.subscription(), request_id=w.uid("update-sub"), cancel_at_period_end=True
+        ),
+        (OK, NF, PD, OK),
+    ),
+    "SubscriptionService/CancelSubscription": (
+        lambda w: subscriptions_pb2.CancelSubscriptionRequest(
+            id=w.subscription(), request_id=w.uid("cancel-sub")
         ),
         (OK, NF, PD, OK),
     ),

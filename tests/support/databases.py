@@ -21,6 +21,8 @@ POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 TABLES = (
+    "subscriptions",
+    "plans",
     "refunds",
     "payments",
     "idempotency_keys",

@@ -8,6 +8,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from payments.v1 import payments_pb2 as _payments_pb2
 from payments.v1 import refunds_pb2 as _refunds_pb2
+from payments.v1 import subscriptions_pb2 as _subscriptions_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -43,6 +44,10 @@ class EventEnvelope(_message.Message):
     PAYMENT_CAPTURED_FIELD_NUMBER: _builtins.int
     REFUND_ISSUED_FIELD_NUMBER: _builtins.int
     REFUND_FAILED_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_CREATED_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_RENEWED_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_PAST_DUE_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_CANCELED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Stable, unique id of this event (a UUID); the same on every redelivery."""
     type: _builtins.str
@@ -97,6 +102,22 @@ class EventEnvelope(_message.Message):
     def refund_failed(self) -> Global___RefundFailed:
         """The provider refused a refund ("refund.failed")."""
 
+    @_builtins.property
+    def subscription_created(self) -> Global___SubscriptionCreated:
+        """A subscription was recorded, TRIALING or INCOMPLETE ("subscription.created")."""
+
+    @_builtins.property
+    def subscription_renewed(self) -> Global___SubscriptionRenewed:
+        """A billing period was paid and began, the first one included ("subscription.renewed")."""
+
+    @_builtins.property
+    def subscription_past_due(self) -> Global___SubscriptionPastDue:
+        """A charge failed; retries follow the dunning schedule ("subscription.past_due")."""
+
+    @_builtins.property
+    def subscription_canceled(self) -> Global___SubscriptionCanceled:
+        """A subscription ended: canceled or expired ("subscription.canceled")."""
+
     def __init__(
         self,
         *,
@@ -116,12 +137,16 @@ class EventEnvelope(_message.Message):
         payment_captured: Global___PaymentCaptured | None = ...,
         refund_issued: Global___RefundIssued | None = ...,
         refund_failed: Global___RefundFailed | None = ...,
+        subscription_created: Global___SubscriptionCreated | None = ...,
+        subscription_renewed: Global___SubscriptionRenewed | None = ...,
+        subscription_past_due: Global___SubscriptionPastDue | None = ...,
+        subscription_canceled: Global___SubscriptionCanceled | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "subscription_canceled", b"subscription_canceled", "subscription_created", b"subscription_created", "subscription_past_due", b"subscription_past_due", "subscription_renewed", b"subscription_renewed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_id", b"aggregate_id", "aggregate_type", b"aggregate_type", "event", b"event", "event_id", b"event_id", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_id", b"aggregate_id", "aggregate_type", b"aggregate_type", "event", b"event", "event_id", b"event_id", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "sequence", b"sequence", "subscription_canceled", b"subscription_canceled", "subscription_created", b"subscription_created", "subscription_past_due", b"subscription_past_due", "subscription_renewed", b"subscription_renewed", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["payment_created", "payment_processing", "payment_requires_action", "payment_authorized", "payment_succeeded", "payment_failed", "payment_canceled", "payment_captured", "refund_issued", "refund_failed"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["payment_created", "payment_processing", "payment_requires_action", "payment_authorized", "payment_succeeded", "payment_failed", "payment_canceled", "payment_captured", "refund_issued", "refund_failed", "subscription_created", "subscription_renewed", "subscription_past_due", "subscription_canceled"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -384,3 +409,107 @@ class RefundFailed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RefundFailed: _TypeAlias = RefundFailed  # noqa: Y015
+
+@_typing.final
+class SubscriptionCreated(_message.Message):
+    """A subscription was recorded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subscription(self) -> _subscriptions_pb2.Subscription:
+        """The subscription as it was right after the change."""
+
+    def __init__(
+        self,
+        *,
+        subscription: _subscriptions_pb2.Subscription | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subscription", b"subscription"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subscription", b"subscription"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionCreated: _TypeAlias = SubscriptionCreated  # noqa: Y015
+
+@_typing.final
+class SubscriptionRenewed(_message.Message):
+    """A billing period was paid; the subscription carries the new period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """The payment that paid the period."""
+    @_builtins.property
+    def subscription(self) -> _subscriptions_pb2.Subscription:
+        """The subscription as it was right after the change."""
+
+    def __init__(
+        self,
+        *,
+        subscription: _subscriptions_pb2.Subscription | None = ...,
+        payment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subscription", b"subscription"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id", "subscription", b"subscription"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionRenewed: _TypeAlias = SubscriptionRenewed  # noqa: Y015
+
+@_typing.final
+class SubscriptionPastDue(_message.Message):
+    """A charge of a subscription failed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """The payment that failed."""
+    @_builtins.property
+    def subscription(self) -> _subscriptions_pb2.Subscription:
+        """The subscription as it was right after the change (failed_attempts, next_retry_time)."""
+
+    def __init__(
+        self,
+        *,
+        subscription: _subscriptions_pb2.Subscription | None = ...,
+        payment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subscription", b"subscription"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id", "subscription", b"subscription"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionPastDue: _TypeAlias = SubscriptionPastDue  # noqa: Y015
+
+@_typing.final
+class SubscriptionCanceled(_message.Message):
+    """A subscription ended (CANCELED or INCOMPLETE_EXPIRED); end_reason says why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subscription(self) -> _subscriptions_pb2.Subscription:
+        """The subscription as it was right after the change."""
+
+    def __init__(
+        self,
+        *,
+        subscription: _subscriptions_pb2.Subscription | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subscription", b"subscription"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["subscription", b"subscription"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionCanceled: _TypeAlias = SubscriptionCanceled  # noqa: Y015

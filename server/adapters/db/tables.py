@@ -8,8 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from server.domain.billing_period import Interval
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.domain.plan import PlanState
 from server.domain.refund import RefundState
+from server.domain.subscription import SubscriptionState
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -257,4 +260,73 @@ refunds = sa.Table(
         postgresql_where=REFUND_HAS_PROVIDER_ID,
         sqlite_where=REFUND_HAS_PROVIDER_ID,
     ),
+)
+
+_intervals = ", ".join(f"'{i.value}'" for i in Interval)
+_plan_states = ", ".join(f"'{s.value}'" for s in PlanState)
+
+# What a subscription costs per period; never deleted, archived ones stay readable.
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("currency_code", sa.String(3), nullable=False),
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("interval", sa.String(8), nullable=False),
+    sa.Column("interval_count", sa.Integer, nullable=False),
+    sa.Column("trial_days", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("archive_time", UTCDateTime, nullable=True),
+    sa.CheckConstraint("price > 0", name="price_positive"),
+    sa.CheckConstraint(f"interval IN ({_intervals})", name="interval_known"),
+    sa.CheckConstraint("interval_count >= 1", name="interval_count_positive"),
+    sa.CheckConstraint("trial_days >= 0", name="trial_days_not_negative"),
+    sa.CheckConstraint(f"state IN ({_plan_states})", name="state_known"),
+    sa.Index("ix_plans_create_time_id", "create_time", "id"),
+)
+
+_subscription_states = ", ".join(f"'{s.value}'" for s in SubscriptionState)
+SUBSCRIPTION_DUE = sa.text("due_time IS NOT NULL")
+
+# Users paying for plans; period k starts at the plan's k-th boundary after billing_anchor.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("plan_id", sa.String(30), sa.ForeignKey("plans.id"), nullable=False),
+    sa.Column("pending_plan_id", sa.String(30), nullable=False, server_default=""),
+    sa.Column("payment_method_id", sa.String(30), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_subscription_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("billing_anchor", UTCDateTime, nullable=False),
+    sa.Column("periods_paid", sa.Integer, nullable=False),
+    sa.Column("current_period_start", UTCDateTime, nullable=False),
+    sa.Column("current_period_end", UTCDateTime, nullable=False),
+    sa.Column("trial_end", UTCDateTime, nullable=True),
+    sa.Column("cancel_at_period_end", sa.Boolean, nullable=False),
+    sa.Column("latest_payment_id", sa.String(30), nullable=False, server_default=""),
+    sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_retry_time", UTCDateTime, nullable=True),
+    sa.Column("end_time", UTCDateTime, nullable=True),
+    sa.Column("end_reason", sa.String(32), nullable=False, server_default=""),
+    # When the renewal job next acts (charge, retry, expire); NULL once ended.
+    sa.Column("due_time", UTCDateTime, nullable=True),
+    sa.Column("event_sequence", sa.Integer, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("update_time", UTCDateTime, nullable=False),
+    sa.CheckConstraint(f"state IN ({_subscription_states})", name="state_known"),
+    sa.CheckConstraint("periods_paid >= 0", name="periods_paid_not_negative"),
+    sa.CheckConstraint("failed_attempts >= 0", name="failed_attempts_not_negative"),
+    sa.Index("ix_subscriptions_user_id_create_time_id", "user_id", "create_time", "id"),
+    sa.Index(
+        "ix_subscriptions_due_time",
+        "due_time",
+        postgresql_where=SUBSCRIPTION_DUE,
+        sqlite_where=SUBSCRIPTION_DUE,
+    ),
+    sa.Index("ix_subscriptions_provider_subscription_id", "provider", "provider_subscription_id"),
 )

@@ -11,13 +11,17 @@ from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
+from server.adapters.db.plan_repository import SqlPlanRepository
 from server.adapters.db.refund_repository import SqlRefundRepository
+from server.adapters.db.subscription_repository import SqlSubscriptionRepository
 from server.adapters.db.webhook_event_repository import SqlWebhookEventRepository
 
 
 class SqlUnitOfWork:
     payments: SqlPaymentRepository
     refunds: SqlRefundRepository
+    plans: SqlPlanRepository
+    subscriptions: SqlSubscriptionRepository
     idempotency_keys: SqlIdempotencyKeyRepository
     payment_methods: SqlPaymentMethodRepository
     customers: SqlCustomerRepository
@@ -37,6 +41,8 @@ class SqlUnitOfWork:
             await self._connection.begin()
         self.payments = SqlPaymentRepository(self._connection)
         self.refunds = SqlRefundRepository(self._connection)
+        self.plans = SqlPlanRepository(self._connection)
+        self.subscriptions = SqlSubscriptionRepository(self._connection)
         self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
         self.payment_methods = SqlPaymentMethodRepository(self._connection)
         self.customers = SqlCustomerRepository(self._connection)

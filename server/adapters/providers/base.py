@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -160,3 +161,47 @@ class PaymentProvider(Protocol):
         self, provider_payment_method_id: str, idempotency_key: str
     ) -> None:
         """Detach the method from its customer; a method already detached is fine."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSubscription:
+    """A subscription the provider bills itself, in Stripe's vocabulary (status "active", ...)."""
+
+    provider_subscription_id: str
+    status: str
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+
+
+class SubscriptionBilling(Protocol):
+    """A provider that bills subscriptions itself (Stripe Billing); its webhooks report back."""
+
+    async def ensure_plan(
+        self, plan_id: str, name: str, price: Money, interval: str, interval_count: int
+    ) -> str:
+        """The provider's plan for ours (created once, with our id); returns its id."""
+
+    async def create_subscription(
+        self,
+        *,
+        subscription_id: str,
+        customer_id: str,
+        provider_plan_id: str,
+        provider_payment_method_id: str,
+        trial_days: int,
+        idempotency_key: str,
+    ) -> ProviderSubscription: ...
+
+    async def set_payment_method(
+        self, customer_id: str, provider_payment_method_id: str, idempotency_key: str
+    ) -> None:
+        """Make the method the one the customer's subscription invoices charge."""
+
+    async def set_cancel_at_period_end(
+        self, provider_subscription_id: str, cancel: bool, idempotency_key: str
+    ) -> ProviderSubscription: ...
+
+    async def cancel_subscription(
+        self, provider_subscription_id: str, idempotency_key: str
+    ) -> ProviderSubscription: ...

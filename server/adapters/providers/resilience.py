@@ -214,6 +214,10 @@ class ResilientProvider:
             lambda: self.inner.detach_payment_method(provider_payment_method_id, idempotency_key)
         )
 
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """One provider call under the same retries, timeout and breaker as the payment calls."""
+        return await self._call(operation)
+
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         self.breaker.ensure_closed()
         policy = self.policy

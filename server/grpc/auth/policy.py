@@ -49,6 +49,17 @@ RULES: dict[str, Rule] = {
     "/payments.v1.PaymentMethodService/ListPaymentMethods": rule(CUSTOMER, ADMIN),
     "/payments.v1.PaymentMethodService/UpdatePaymentMethod": rule(CUSTOMER, ADMIN, mutating=True),
     "/payments.v1.PaymentMethodService/DetachPaymentMethod": rule(CUSTOMER, ADMIN, mutating=True),
+    # Plans are the catalogue: operators set it, every caller may read it.
+    "/payments.v1.SubscriptionService/CreatePlan": rule(ADMIN, mutating=True),
+    "/payments.v1.SubscriptionService/ArchivePlan": rule(ADMIN, mutating=True),
+    "/payments.v1.SubscriptionService/GetPlan": rule(CUSTOMER, SERVICE, ADMIN),
+    "/payments.v1.SubscriptionService/ListPlans": rule(CUSTOMER, SERVICE, ADMIN),
+    # Subscriptions belong to their customer, like saved cards.
+    "/payments.v1.SubscriptionService/CreateSubscription": rule(CUSTOMER, ADMIN, mutating=True),
+    "/payments.v1.SubscriptionService/GetSubscription": rule(CUSTOMER, ADMIN),
+    "/payments.v1.SubscriptionService/ListSubscriptions": rule(CUSTOMER, ADMIN),
+    "/payments.v1.SubscriptionService/UpdateSubscription": rule(CUSTOMER, ADMIN, mutating=True),
+    "/payments.v1.SubscriptionService/CancelSubscription": rule(CUSTOMER, ADMIN, mutating=True),
 }
 
 

@@ -1,0 +1,87 @@
+"""Plans in SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.adapters.db.tables import plans
+from server.domain.billing_period import Interval
+from server.domain.money import Money
+from server.domain.plan import Plan, PlanState
+from server.service.subscription_queries import PlanPage, PlanQuery
+
+_INSERT = plans.insert()
+_SELECT = plans.select().where(plans.c.id == sa.bindparam("b_id"))
+_SAVE = (
+    plans.update()
+    .where(plans.c.id == sa.bindparam("b_id"))
+    .values(
+        state=sa.bindparam("state"),
+        archive_time=sa.bindparam("archive_time", type_=plans.c.archive_time.type),
+    )
+)
+
+
+def _from_row(row: sa.Row[Any]) -> Plan:
+    return Plan(
+        id=row.id,
+        name=row.name,
+        price=Money(row.currency_code, row.price),
+        interval=Interval(row.interval),
+        interval_count=row.interval_count,
+        trial_days=row.trial_days,
+        state=PlanState(row.state),
+        create_time=row.create_time,
+        archive_time=row.archive_time,
+    )
+
+
+class SqlPlanRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, plan: Plan) -> None:
+        await self._connection.execute(
+            _INSERT,
+            {
+                "id": plan.id,
+                "name": plan.name,
+                "currency_code": plan.price.currency_code,
+                "price": plan.price.minor_units,
+                "interval": plan.interval.value,
+                "interval_count": plan.interval_count,
+                "trial_days": plan.trial_days,
+                "state": plan.state.value,
+                "create_time": plan.create_time,
+                "archive_time": plan.archive_time,
+            },
+        )
+
+    async def get(self, plan_id: str) -> Plan | None:
+        row = (await self._connection.execute(_SELECT, {"b_id": plan_id})).first()
+        return _from_row(row) if row else None
+
+    async def save(self, plan: Plan) -> None:
+        await self._connection.execute(
+            _SAVE, {"b_id": plan.id, "state": plan.state.value, "archive_time": plan.archive_time}
+        )
+
+    async def list(self, query: PlanQuery) -> PlanPage:
+        statement = plans.select()
+        if not query.show_archived:
+            statement = statement.where(plans.c.state == PlanState.ACTIVE.value)
+        if query.after is not None:
+            key = sa.tuple_(plans.c.create_time, plans.c.id)
+            after = sa.tuple_(
+                sa.literal(query.after.create_time, plans.c.create_time.type),
+                sa.literal(query.after.id),
+            )
+            statement = statement.where(key > after)
+        statement = statement.order_by(plans.c.create_time, plans.c.id).limit(query.page_size + 1)
+        rows = (await self._connection.execute(statement)).all()
+        return PlanPage(
+            [_from_row(r) for r in rows[: query.page_size]], len(rows) > query.page_size
+        )

@@ -1,0 +1,129 @@
+"""Subscriptions in SQL; every write also puts the subscription's pending events in the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.adapters.db.tables import outbox, subscriptions
+from server.adapters.subscription_codec import subscription_event_envelope
+from server.domain.subscription import Subscription, SubscriptionState
+from server.service.subscription_queries import SubscriptionPage, SubscriptionQuery
+
+_INSERT = subscriptions.insert()
+_INSERT_EVENT = outbox.insert()
+_SELECT = subscriptions.select().where(subscriptions.c.id == sa.bindparam("b_id"))
+_SELECT_FOR_UPDATE = _SELECT.with_for_update()
+_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
+_SAVE = (
+    subscriptions.update()
+    .where(subscriptions.c.id == sa.bindparam("b_id"))
+    .values(
+        {
+            column.name: sa.bindparam(column.name, type_=column.type)
+            for column in subscriptions.c
+            if column.name not in ("id", "create_time")
+        }
+    )
+)
+_DUE = (
+    sa.select(subscriptions.c.id)
+    .where(subscriptions.c.due_time <= sa.bindparam("b_now", type_=subscriptions.c.due_time.type))
+    .order_by(subscriptions.c.due_time)
+    .limit(sa.bindparam("b_limit"))
+)
+# Columns and entity fields share names; the state is converted.
+_FIELDS = tuple(column.name for column in subscriptions.c if column.name != "state")
+
+
+def _row_values(subscription: Subscription) -> dict[str, Any]:
+    values = {name: getattr(subscription, name) for name in _FIELDS}
+    values["state"] = subscription.state.value
+    return values
+
+
+def _from_row(row: sa.Row[Any]) -> Subscription:
+    values = {name: getattr(row, name) for name in _FIELDS}
+    return Subscription(state=SubscriptionState(row.state), **values)
+
+
+class SqlSubscriptionRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, subscription: Subscription) -> None:
+        await self._connection.execute(_INSERT, _row_values(subscription))
+        await self._write_events(subscription)
+
+    async def get(
+        self, subscription_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> Subscription | None:
+        statement = _SELECT
+        if for_update:
+            statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
+        row = (await self._connection.execute(statement, {"b_id": subscription_id})).first()
+        return _from_row(row) if row else None
+
+    async def save(self, subscription: Subscription) -> None:
+        """Callers hold the row lock (get with for_update), so no compare-and-set is needed."""
+        values = _row_values(subscription)
+        values["b_id"] = values.pop("id")
+        del values["create_time"]
+        await self._connection.execute(_SAVE, values)
+        await self._write_events(subscription)
+
+    async def find_by_provider_subscription_id(
+        self, provider: str, provider_subscription_id: str, *, for_update: bool = False
+    ) -> Subscription | None:
+        if not provider_subscription_id:
+            return None
+        statement = subscriptions.select().where(
+            subscriptions.c.provider == provider,
+            subscriptions.c.provider_subscription_id == provider_subscription_id,
+        )
+        if for_update:
+            statement = statement.with_for_update()
+        row = (await self._connection.execute(statement)).first()
+        return _from_row(row) if row else None
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        result = await self._connection.execute(_DUE, {"b_now": now, "b_limit": limit})
+        return list(result.scalars())
+
+    async def list(self, query: SubscriptionQuery) -> SubscriptionPage:
+        table = subscriptions
+        statement = table.select().where(table.c.user_id == query.user_id)
+        if query.after is not None:
+            key = sa.tuple_(table.c.create_time, table.c.id)
+            after = sa.tuple_(
+                sa.literal(query.after.create_time, table.c.create_time.type),
+                sa.literal(query.after.id),
+            )
+            statement = statement.where(key > after)
+        statement = statement.order_by(table.c.create_time, table.c.id).limit(query.page_size + 1)
+        rows = (await self._connection.execute(statement)).all()
+        found = [_from_row(r) for r in rows[: query.page_size]]
+        return SubscriptionPage(found, len(rows) > query.page_size)
+
+    async def _write_events(self, subscription: Subscription) -> None:
+        events = subscription.take_events()
+        if not events:
+            return
+        rows = []
+        for event in events:
+            envelope = subscription_event_envelope(event, subscription)
+            rows.append(
+                {
+                    "event_id": envelope.event_id,
+                    "event_type": event.type,
+                    "aggregate_type": envelope.aggregate_type,
+                    "aggregate_id": subscription.id,
+                    "sequence": event.sequence,
+                    "payload": envelope.SerializeToString(deterministic=True),
+                    "occurred_at": event.occurred_at,
+                }
+            )
+        await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
