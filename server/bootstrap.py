@@ -16,6 +16,7 @@ from server.adapters.providers.resilience import CircuitBreaker, ResilientProvid
 from server.adapters.providers.stripe_provider import StripeProvider
 from server.config import Settings
 from server.jobs.outbox_relay import OutboxRelay
+from server.observability.tracing import instrument_engine
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
 
@@ -37,6 +38,7 @@ def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     engine = create_engine(settings.database_url)
+    instrument_engine(engine)
     provider, mock = build_provider(settings)
     deps = Dependencies(
         uow=partial(SqlUnitOfWork, engine),

@@ -24,14 +24,20 @@ from server.adapters.providers.resilience import ResilientProvider
 from server.bootstrap import build_dependencies, build_outbox_relay
 from server.config import ConfigError, Settings
 from server.grpc.app import EVENTS_HEALTH, GrpcServer, stop_signal
+from server.jobs.database_probe import DatabaseProbe
 from server.jobs.key_reaper import reap_expired_keys
-from server.jobs.outbox_relay import prune_outbox
+from server.jobs.outbox_relay import measure_outbox, prune_outbox
 from server.jobs.reconciler import reconcile_due_payments
 from server.jobs.schedule import every, stop
+from server.observability.logs import configure_logging
+from server.observability.metrics import configure_metrics
+from server.observability.tracing import configure_tracing
 from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger("payments")
+# How often the outbox backlog gauges are refreshed (one indexed count).
+OUTBOX_GAUGE_SECONDS = 10.0
 
 
 def _start_jobs(
@@ -39,6 +45,8 @@ def _start_jobs(
     settings: Settings,
     engine: AsyncEngine,
     server: GrpcServer | None = None,
+    *,
+    metrics_on: bool = False,
 ) -> list[asyncio.Task[None]]:
     store = SqlOutboxStore(engine)
     jobs = [
@@ -54,6 +62,10 @@ def _start_jobs(
             "outbox-pruner",
         ),
     ]
+    if metrics_on:
+        jobs.append(
+            (OUTBOX_GAUGE_SECONDS, lambda: measure_outbox(store, deps.clock), "outbox-gauges")
+        )
     tasks = [asyncio.create_task(every(interval, job, name)) for interval, job, name in jobs]
     relay = build_outbox_relay(settings, deps, engine)
     if relay is not None:
@@ -71,15 +83,18 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
-async def serve(settings: Settings, *, jobs: bool) -> None:
+async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     server = GrpcServer(deps, settings.grpc_address)
     if isinstance(deps.provider, ResilientProvider):
-        server.follow_breaker(deps.provider.breaker)
+        server.follow_breaker(deps.provider.breaker, settings.provider)
     stopping = stop_signal()
     await server.start()
-    tasks = _start_jobs(deps, settings, engine, server) if jobs else []
+    probe = DatabaseProbe(partial(ping, engine), server.report_database)
+    tasks = [asyncio.create_task(every(settings.health_interval_seconds, probe.check, "probe"))]
+    if jobs:
+        tasks += _start_jobs(deps, settings, engine, server, metrics_on=metrics_on)
     _log.info(
         "serving gRPC on %s (env=%s, provider=%s, jobs=%s)",
         server.address,
@@ -94,11 +109,11 @@ async def serve(settings: Settings, *, jobs: bool) -> None:
     _log.info("stopped")
 
 
-async def worker(settings: Settings) -> None:
+async def worker(settings: Settings, *, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     stopping = stop_signal()
-    tasks = _start_jobs(deps, settings, engine)
+    tasks = _start_jobs(deps, settings, engine, metrics_on=metrics_on)
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)
@@ -158,16 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("migrate", help="upgrade the database schema to the newest")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("PAYMENTS_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per provider HTTP request is noise; failures surface as our own logs.
-    for chatty in ("httpx", "httpcore", "stripe", "grpc._cython.cygrpc", "aiosqlite"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        configure_logging(os.environ.get("PAYMENTS_LOG_LEVEL") or "INFO")
+    except ValueError:
+        configure_logging("INFO")
+        _log.error("PAYMENTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return 2
     try:
         settings = Settings.from_env()
+        metrics_on = False
+        if args.command in ("serve", "worker", "gateway"):
+            service = "payments" if args.command == "serve" else f"payments-{args.command}"
+            configure_tracing(service)
+            metrics_on = configure_metrics(service) is not None
         if args.command == "migrate":
             upgrade(settings.database_url)
             _log.info("database schema is up to date")
@@ -175,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             # The embedded default must work with zero set-up: create and migrate it.
             if is_sqlite(settings.database_url):
                 upgrade(settings.database_url)
-            _run(serve(settings, jobs=not args.no_jobs))
+            _run(serve(settings, jobs=not args.no_jobs, metrics_on=metrics_on))
         elif args.command == "gateway":
             if not settings.stripe_webhook_secrets:
                 raise ConfigError(
@@ -189,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--limit must be at least 1")
             _run(replay_webhooks(settings, args.limit))
         else:
-            _run(worker(settings))
+            _run(worker(settings, metrics_on=metrics_on))
     except ConfigError as error:
         _log.error("%s", error)
         return 2

@@ -41,6 +41,8 @@ class Settings:
     outbox_retention: timedelta = timedelta(hours=72)
     # Endpoint secrets (whsec_...); several while one is being rolled.
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    # How often readiness asks the database `SELECT 1`.
+    health_interval_seconds: float = 2.0
 
     @property
     def simulation_enabled(self) -> bool:
@@ -86,6 +88,9 @@ class Settings:
             broker_url=env.get("PAYMENTS_BROKER_URL") or None,
             outbox_retention=timedelta(
                 hours=_number(env, "PAYMENTS_OUTBOX_RETENTION_HOURS", 72, minimum=1)
+            ),
+            health_interval_seconds=_number(
+                env, "PAYMENTS_HEALTH_INTERVAL_SECONDS", 2, minimum=0.1
             ),
             stripe_webhook_secrets=tuple(
                 secret.strip()
