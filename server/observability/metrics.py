@@ -133,4 +133,7 @@ def configure_metrics(service_name: str, env: Mapping[str, str] = os.environ) ->
         ],
     )
     metrics.set_meter_provider(provider)
+    # Counters whose labels are known up front start at 0, so rate() alerts work at once.
+    for result in ("changed", "unchanged", "unresolved", "skipped"):
+        reconciler_outcomes.add(0, {"result": result})
     return port

@@ -12,6 +12,7 @@ been asked, the answer is recorded.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,8 @@ from server.observability.metrics import payment_outcomes
 from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, claim
 from server.service.unit_of_work import StaleWrite, UnitOfWork
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,8 @@ def _tell(payment: Payment, outcome: str) -> None:
     """Count the outcome and tag the span and log lines with the payment."""
     payment_outcomes.add(1, {"provider": payment.provider, "outcome": outcome})
     about_payment(payment.id, order_id=payment.order_id, provider=payment.provider, outcome=outcome)
+    # One line per money-moving step: the payment's story in the logs, by trace and id.
+    _log.info("payment %s: %s at %s", payment.id, outcome, payment.provider)
 
 
 async def _record(
