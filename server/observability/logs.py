@@ -29,12 +29,12 @@ _SECRETS = [
     (re.compile(r"\beyJ[0-9A-Za-z_-]*\.[0-9A-Za-z_-]+(?:\.[0-9A-Za-z_-]*)?"), f"jwt:{MASK}"),
 ]
 # 13 to 19 digits, perhaps grouped by spaces or dashes: all but the last four go.
-_CARD_LIKE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){9,15}([0-9]{4})(?![0-9])")
+_CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 
 
 def _card(match: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in match.group(0))
-    return f"{MASK}{match.group(1)}" if 13 <= digits <= 19 else match.group(0)
+    digits = [ch for ch in match.group(0) if ch.isdigit()]
+    return f"{MASK}{''.join(digits[-4:])}"
 
 
 def mask(text: str) -> str:
