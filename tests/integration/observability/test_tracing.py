@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -20,10 +21,13 @@ from server.adapters.providers.resilience import (
     ResiliencePolicy,
     ResilientProvider,
 )
+from server.adapters.providers.stripe_provider import StripeProvider
 from server.grpc.app import GrpcServer
 from server.jobs.outbox_relay import OutboxRelay
-from server.observability.tracing import instrument_engine
+from server.observability.tracing import instrument_engine, instrument_http_clients, tracer
+from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
+from server.service.payment_commands import create_payment
 from tests.support.broker import BROKER_URL, consume, unique_exchange
 from tests.support.tracing import in_trace, recording_spans
 
@@ -113,3 +117,41 @@ async def test_one_trace_from_create_payment_to_the_published_event(
         for value in (span.attributes or {}).values():
             assert "_secret_" not in str(value)
             assert "1050" not in str(value)
+
+
+async def test_stripe_http_calls_are_spans_under_the_provider_span(
+    deps: Dependencies, localstripe_url: str
+) -> None:
+    spans = recording_spans()
+    instrument_http_clients()
+    provider = ResilientProvider(
+        StripeProvider("sk_test_tracing", localstripe_url),
+        ResiliencePolicy(),
+        CircuitBreaker(5, 30),
+    )
+    stripe_deps = replace(deps, provider=provider, simulator=None)
+    with tracer().start_as_current_span("caller") as caller:
+        outcome = await create_payment(
+            stripe_deps,
+            "orders-service",
+            CreatePayment(
+                request_id="trace-stripe-1",
+                order_id="trace-stripe-order-1",
+                user_id="user-1",
+                amount=AmountInput("EUR", 1000),
+                payment_method_id="pm_card_visa",
+                confirm=True,
+            ),
+        )
+    assert outcome.payment.provider_payment_id.startswith("pi_")
+    ours = in_trace(spans.get_finished_spans(), caller.get_span_context().trace_id)
+    by_id = {s.context.span_id: s for s in ours if s.context is not None}
+    http = [s for s in ours if s.kind is SpanKind.CLIENT and s.name.startswith("POST")]
+    assert http, [s.name for s in ours]
+    for span in http:
+        assert span.parent is not None
+        assert by_id[span.parent.span_id].name.startswith("provider ")
+        # The URL names the intent; the key and the client secret never appear.
+        rendered = str(dict(span.attributes or {}))
+        assert "sk_test_tracing" not in rendered
+        assert "_secret_" not in rendered
