@@ -113,8 +113,13 @@ def configure_metrics(service_name: str, env: Mapping[str, str] = os.environ) ->
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
 
+        try:
+            server, _thread = start_http_server(address[1], address[0])
+        except OSError as error:
+            from server.config import ConfigError
+
+            raise ConfigError(f"PAYMENTS_METRICS_ADDRESS: {error.strerror}") from None
         readers.append(PrometheusMetricReader())
-        server, _thread = start_http_server(address[1], address[0])
         port = int(server.server_address[1])
         _log.info("metrics on http://%s:%d/metrics", address[0], port)
     if env.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "otlp":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from server.config import ConfigError
-from server.observability.metrics import metrics_address
+from server.observability.metrics import configure_metrics, metrics_address
 from server.observability.tracing import exporter_name
 
 
@@ -38,3 +40,12 @@ def test_metrics_address() -> None:
     assert metrics_address({"PAYMENTS_METRICS_ADDRESS": ":9464"}) == (every_interface, 9464)
     with pytest.raises(ConfigError, match="PAYMENTS_METRICS_ADDRESS"):
         metrics_address({"PAYMENTS_METRICS_ADDRESS": "9464"})
+
+
+def test_a_taken_metrics_port_is_a_config_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match="PAYMENTS_METRICS_ADDRESS"):
+            configure_metrics("test", {"PAYMENTS_METRICS_ADDRESS": f"127.0.0.1:{port}"})
