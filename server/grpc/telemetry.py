@@ -69,10 +69,13 @@ def observe(method: str, handler: Handler, traced: bool) -> Handler:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            failed = True
             try:
-                return await measured(request, context)
+                response = await measured(request, context)
+                failed = False
+                return response
             finally:
-                code = _code(context, failed=False)
+                code = _code(context, failed)
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 if code in _SERVER_FAULTS:
                     span.set_status(Status(StatusCode.ERROR, code.name))
