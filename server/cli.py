@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import uvloop
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import create_app
@@ -62,16 +63,19 @@ def _start_jobs(
             "outbox-pruner",
         ),
     ]
-    if metrics_on:
-        jobs.append(
-            (OUTBOX_GAUGE_SECONDS, lambda: measure_outbox(store, deps.clock), "outbox-gauges")
-        )
-    tasks = [asyncio.create_task(every(interval, job, name)) for interval, job, name in jobs]
-    relay = build_outbox_relay(settings, deps, engine)
-    if relay is not None:
-        if server is not None:
-            relay.on_health(partial(server.report, EVENTS_HEALTH))
-        tasks.append(asyncio.create_task(relay.run()))
+    # A pass of these is a trace of its own: root span "job <name>", its SQL beneath.
+    tasks = [asyncio.create_task(every(i, job, name, traced=True)) for i, job, name in jobs]
+    # Polling is not: no span per empty poll. The relay still makes a publish span
+    # per event, in the trace of the request that wrote it.
+    with suppress_instrumentation():
+        if metrics_on:
+            gauges = partial(measure_outbox, store, deps.clock)
+            tasks.append(asyncio.create_task(every(OUTBOX_GAUGE_SECONDS, gauges, "gauges")))
+        relay = build_outbox_relay(settings, deps, engine)
+        if relay is not None:
+            if server is not None:
+                relay.on_health(partial(server.report, EVENTS_HEALTH))
+            tasks.append(asyncio.create_task(relay.run()))
     return tasks
 
 
@@ -92,7 +96,8 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     stopping = stop_signal()
     await server.start()
     probe = DatabaseProbe(partial(ping, engine), server.report_database)
-    tasks = [asyncio.create_task(every(settings.health_interval_seconds, probe.check, "probe"))]
+    with suppress_instrumentation():  # no span per probe
+        tasks = [asyncio.create_task(every(settings.health_interval_seconds, probe.check, "probe"))]
     if jobs:
         tasks += _start_jobs(deps, settings, engine, server, metrics_on=metrics_on)
     _log.info(

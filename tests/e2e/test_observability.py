@@ -161,3 +161,8 @@ def test_spans_reach_the_otlp_endpoint_in_the_callers_traces(
     assert any(name.startswith(("INSERT", "SELECT", "UPDATE")) for name in names), names
     # The sidecar's request span, for the unsigned webhook.
     assert any(span.name.startswith("POST") for span in sink.spans)
+    # Background jobs: a root span per pass; polling (probe, relay, gauges) makes none,
+    # so every SQL span has a parent.
+    assert any(span.name == "job reconciler" and not span.parent_span_id for span in sink.spans)
+    roots = {span.name for span in sink.spans if not span.parent_span_id}
+    assert not {name for name in roots if name.startswith(("SELECT", "INSERT", "UPDATE"))}
