@@ -33,6 +33,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 ## generate: rebuild generated/ from proto/
 generate: $(VENV)/.installed-dev

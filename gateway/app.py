@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from gateway.health import Readiness, healthz
 from gateway.webhook import StripeWebhookEndpoint
+from server.observability.tracing import tracing_enabled
 from server.service.dependencies import Dependencies
 
 
@@ -28,4 +30,10 @@ def create_app(
         Route("/readyz", readiness.readyz, methods=["GET"]),
         *extra_routes,
     ]
-    return Starlette(routes=routes)
+    middleware = []
+    if tracing_enabled():
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        # A server span per request; Stripe sends no trace context, so each starts one.
+        middleware.append(Middleware(OpenTelemetryMiddleware))
+    return Starlette(routes=routes, middleware=middleware)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.signature import SignatureError, verify_signature
+from server.observability.metrics import webhook_intake
 from server.service.apply_webhook_event import (
     MalformedWebhookEvent,
     WebhookApplyFailed,
@@ -75,32 +76,40 @@ class StripeWebhookEndpoint:
         self._max_body_bytes = max_body_bytes
 
     async def handle(self, request: Request) -> Response:
+        response, event_type, result = await self._intake(request)
+        webhook_intake.add(1, {"type": event_type, "result": result})
+        return response
+
+    async def _intake(self, request: Request) -> tuple[Response, str, str]:
+        """The response, the event type ("unknown" until parsed) and the result to count."""
+        unknown = "unknown"
         if not _is_json(request.headers.get("content-type", "")):
-            return _error(415, "the body must be application/json")
+            return _error(415, "the body must be application/json"), unknown, "unsupported_media"
         announced = request.headers.get("content-length")
         if announced is not None:
             if not announced.isascii() or not announced.isdigit():
-                return _error(400, "invalid Content-Length")
+                return _error(400, "invalid Content-Length"), unknown, "bad_request"
             if int(announced) > self._max_body_bytes:
-                return _error(413, "the body is too large")
+                return _error(413, "the body is too large"), unknown, "too_large"
         try:
             body = await _read_body(request, self._max_body_bytes)
         except _TooLarge:
-            return _error(413, "the body is too large")
+            return _error(413, "the body is too large"), unknown, "too_large"
         try:
             verify_signature(
                 body, request.headers.get(SIGNATURE_HEADER), self._secrets, now=self._clock()
             )
         except SignatureError as error:
             _log.warning("webhook refused: %s", error)
-            return _error(400, "invalid signature")
+            return _error(400, "invalid signature"), unknown, "invalid_signature"
         try:
             event = parse_event(body)
         except MalformedWebhookEvent:
             _log.warning("webhook refused: a signed body that is not an event")
-            return _error(400, "the body is not a Stripe event")
+            return _error(400, "the body is not a Stripe event"), unknown, "malformed"
         try:
             outcome = await receive_webhook_event(self._deps, event)
         except WebhookApplyFailed:
-            return _error(500, "the event could not be applied; it is kept for a retry")
-        return JSONResponse({"received": True, "outcome": outcome.value})
+            failed = _error(500, "the event could not be applied; it is kept for a retry")
+            return failed, event.type, "apply_failed"
+        return JSONResponse({"received": True, "outcome": outcome.value}), event.type, outcome.value

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import uvloop
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import create_app
@@ -25,15 +26,21 @@ from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
 from server.config import ConfigError, Settings
 from server.grpc.app import EVENTS_HEALTH, GrpcServer, stop_signal
 from server.grpc.auth.tokens import mint_token
+from server.jobs.database_probe import DatabaseProbe
 from server.jobs.key_reaper import reap_expired_keys
-from server.jobs.outbox_relay import prune_outbox
+from server.jobs.outbox_relay import measure_outbox, prune_outbox
 from server.jobs.reconciler import reconcile_due_payments, reconcile_pending_refunds
 from server.jobs.renewals import renew_due_subscriptions
 from server.jobs.schedule import every, stop
+from server.observability.logs import configure_logging
+from server.observability.metrics import configure_metrics
+from server.observability.tracing import configure_tracing
 from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger("payments")
+# How often the outbox backlog gauges are refreshed (one indexed count).
+OUTBOX_GAUGE_SECONDS = 10.0
 
 
 def _start_jobs(
@@ -41,6 +48,8 @@ def _start_jobs(
     settings: Settings,
     engine: AsyncEngine,
     server: GrpcServer | None = None,
+    *,
+    metrics_on: bool = False,
 ) -> list[asyncio.Task[None]]:
     store = SqlOutboxStore(engine)
     jobs = [
@@ -62,12 +71,19 @@ def _start_jobs(
             "outbox-pruner",
         ),
     ]
-    tasks = [asyncio.create_task(every(interval, job, name)) for interval, job, name in jobs]
-    relay = build_outbox_relay(settings, deps, engine)
-    if relay is not None:
-        if server is not None:
-            relay.on_health(partial(server.report, EVENTS_HEALTH))
-        tasks.append(asyncio.create_task(relay.run()))
+    # A pass of these is a trace of its own: root span "job <name>", its SQL beneath.
+    tasks = [asyncio.create_task(every(i, job, name, traced=True)) for i, job, name in jobs]
+    # Polling is not: no span per empty poll. The relay still makes a publish span
+    # per event, in the trace of the request that wrote it.
+    with suppress_instrumentation():
+        if metrics_on:
+            gauges = partial(measure_outbox, store, deps.clock)
+            tasks.append(asyncio.create_task(every(OUTBOX_GAUGE_SECONDS, gauges, "gauges")))
+        relay = build_outbox_relay(settings, deps, engine)
+        if relay is not None:
+            if server is not None:
+                relay.on_health(partial(server.report, EVENTS_HEALTH))
+            tasks.append(asyncio.create_task(relay.run()))
     return tasks
 
 
@@ -79,15 +95,19 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
-async def serve(settings: Settings, *, jobs: bool) -> None:
+async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     server = GrpcServer(deps, settings.grpc_address, build_auth(settings), settings.tls)
     if isinstance(deps.provider, ResilientProvider):
-        server.follow_breaker(deps.provider.breaker)
+        server.follow_breaker(deps.provider.breaker, settings.provider)
     stopping = stop_signal()
     await server.start()
-    tasks = _start_jobs(deps, settings, engine, server) if jobs else []
+    probe = DatabaseProbe(partial(ping, engine), server.report_database)
+    with suppress_instrumentation():  # no span per probe
+        tasks = [asyncio.create_task(every(settings.health_interval_seconds, probe.check, "probe"))]
+    if jobs:
+        tasks += _start_jobs(deps, settings, engine, server, metrics_on=metrics_on)
     _log.info(
         "serving gRPC on %s (env=%s, provider=%s, jobs=%s)",
         server.address,
@@ -102,11 +122,11 @@ async def serve(settings: Settings, *, jobs: bool) -> None:
     _log.info("stopped")
 
 
-async def worker(settings: Settings) -> None:
+async def worker(settings: Settings, *, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     stopping = stop_signal()
-    tasks = _start_jobs(deps, settings, engine)
+    tasks = _start_jobs(deps, settings, engine, metrics_on=metrics_on)
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)
@@ -184,16 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     token_parser.add_argument("--ttl", type=int, default=3600, help="seconds valid (3600)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("PAYMENTS_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # One line per provider HTTP request is noise; failures surface as our own logs.
-    for chatty in ("httpx", "httpcore", "stripe", "grpc._cython.cygrpc", "aiosqlite"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        configure_logging(os.environ.get("PAYMENTS_LOG_LEVEL") or "INFO")
+    except ValueError:
+        configure_logging("INFO")
+        _log.error("PAYMENTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return 2
     try:
         settings = Settings.from_env()
+        metrics_on = False
+        if args.command in ("serve", "worker", "gateway"):
+            service = "payments" if args.command == "serve" else f"payments-{args.command}"
+            configure_tracing(service)
+            metrics_on = configure_metrics(service) is not None
         if args.command == "migrate":
             upgrade(settings.database_url)
             _log.info("database schema is up to date")
@@ -203,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             # The embedded default must work with zero set-up: create and migrate it.
             if is_sqlite(settings.database_url):
                 upgrade(settings.database_url)
-            _run(serve(settings, jobs=not args.no_jobs))
+            _run(serve(settings, jobs=not args.no_jobs, metrics_on=metrics_on))
         elif args.command == "gateway":
             if not settings.stripe_webhook_secrets:
                 raise ConfigError(
@@ -223,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--limit must be at least 1")
             _run(replay_webhooks(settings, args.limit))
         else:
-            _run(worker(settings))
+            _run(worker(settings, metrics_on=metrics_on))
     except ConfigError as error:
         _log.error("%s", error)
         return 2

@@ -56,6 +56,8 @@ class Settings:
     renewal_interval_seconds: float = 60
     # Retries of a failed renewal charge, counted from the period start.
     dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
+    # How often readiness asks the database `SELECT 1`.
+    health_interval_seconds: float = 2.0
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -109,6 +111,9 @@ class Settings:
             broker_url=env.get("PAYMENTS_BROKER_URL") or None,
             outbox_retention=timedelta(
                 hours=_number(env, "PAYMENTS_OUTBOX_RETENTION_HOURS", 72, minimum=1)
+            ),
+            health_interval_seconds=_number(
+                env, "PAYMENTS_HEALTH_INTERVAL_SECONDS", 2, minimum=0.1
             ),
             stripe_webhook_secrets=tuple(
                 one.strip()

@@ -30,6 +30,8 @@ from server.grpc.payment_method_servicer import PaymentMethodServicer
 from server.grpc.payment_servicer import PaymentServicer
 from server.grpc.refund_servicer import RefundServicer
 from server.grpc.subscription_servicer import SubscriptionServicer
+from server.grpc.telemetry import TelemetryInterceptor
+from server.observability.metrics import BREAKER_VALUES, gauges
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ PROVIDER_HEALTH = "payments.provider"
 # Health entry that follows the outbox relay: NOT_SERVING while the broker is down
 # (events wait in the outbox; payments go on). Overall status unaffected.
 EVENTS_HEALTH = "payments.events"
+# Health entry that follows the database probe. Unlike the two above, a database
+# outage also turns the overall and per-service entries NOT_SERVING: no call can work.
+DATABASE_HEALTH = "payments.database"
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -67,7 +72,11 @@ class GrpcServer:
         # so_reuseport off: a second server on a taken port must fail, not share it.
         # Auth runs inside the error mapping, so that its refusals are rich statuses too.
         self.server = aio.server(
-            interceptors=[ErrorMappingInterceptor(), auth or AuthInterceptor(None)],
+            interceptors=[
+                TelemetryInterceptor(),
+                ErrorMappingInterceptor(),
+                auth or AuthInterceptor(None),
+            ],
             options=[("grpc.so_reuseport", 0)],
         )
         payments_pb2_grpc.add_PaymentServiceServicer_to_server(PaymentServicer(deps), self.server)
@@ -96,14 +105,16 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self.server.start()
-        names = ("", *SERVICE_NAMES, *((PROVIDER_HEALTH,) if self._breaker else ()))
-        for name in names:
+        names = ("", *SERVICE_NAMES, DATABASE_HEALTH)
+        for name in (*names, *((PROVIDER_HEALTH,) if self._breaker else ())):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    def follow_breaker(self, breaker: CircuitBreaker) -> None:
+    def follow_breaker(self, breaker: CircuitBreaker, provider: str) -> None:
         """Report the breaker as the PROVIDER_HEALTH entry: NOT_SERVING while it is open."""
+        gauges.breaker_state[provider] = BREAKER_VALUES[breaker.state.value]
 
         def changed(state: BreakerState) -> None:
+            gauges.breaker_state[provider] = BREAKER_VALUES[state.value]
             status = (
                 health_pb2.HealthCheckResponse.NOT_SERVING
                 if state is BreakerState.OPEN
@@ -124,6 +135,11 @@ class GrpcServer:
         )
         self._pending.add(asyncio.ensure_future(self.health.set(name, status)))
         self._pending = {task for task in self._pending if not task.done()}
+
+    def report_database(self, reachable: bool) -> None:
+        """The database probe's verdict: overall, every service and DATABASE_HEALTH follow it."""
+        for name in ("", *SERVICE_NAMES, DATABASE_HEALTH):
+            self.report(name, reachable)
 
     async def drain_and_stop(self, drain_seconds: float, grace_seconds: float = 10) -> None:
         """Report NOT_SERVING so balancers move away, then let calls in flight finish."""

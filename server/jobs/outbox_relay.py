@@ -13,9 +13,11 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from server.adapters.clock import Clock
+from server.observability.metrics import events_published, gauges
 from server.service.outbox import BrokerError, EventPublisher, OutboxStore
 
 _log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class OutboxRelay:
                 return 0
             await self._publisher.publish(batch.records)
             await batch.mark_published([r.id for r in batch.records], self._clock.now())
+            events_published.add(len(batch.records))
             return len(batch.records)
 
     async def run(self) -> None:
@@ -104,3 +107,16 @@ async def prune_outbox(
     if total:
         _log.info("pruned %d published outbox rows", total)
     return total
+
+
+class OutboxBacklog(Protocol):
+    async def backlog(self) -> tuple[int, datetime | None]: ...
+
+
+async def measure_outbox(store: OutboxBacklog, clock: Clock) -> None:
+    """Refresh the backlog gauges: how many rows wait, and how old the oldest is."""
+    count, oldest = await store.backlog()
+    gauges.outbox_backlog = count
+    gauges.outbox_oldest_age_s = (
+        max(0.0, (clock.now() - oldest).total_seconds()) if oldest is not None else 0.0
+    )

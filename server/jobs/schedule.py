@@ -7,13 +7,24 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from opentelemetry.context import Context
+
+from server.observability.tracing import tracer, tracing_enabled
+
 _log = logging.getLogger(__name__)
 
 
-async def every(interval_s: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+async def every(
+    interval_s: float, job: Callable[[], Awaitable[object]], name: str, *, traced: bool = False
+) -> None:
+    """`traced`: each pass is a root span `job <name>` (when tracing is on)."""
     while True:
         try:
-            await job()
+            if traced and tracing_enabled():
+                with tracer().start_as_current_span(f"job {name}", context=Context()):
+                    await job()
+            else:
+                await job()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -28,6 +28,7 @@ from server.domain.errors import FailedPrecondition
 from server.domain.payment import Payment
 from server.domain.payment_states import PaymentOp, PaymentState
 from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
+from server.observability.context import about_payment
 from server.service.apply_refund_event import REFUND_EVENTS, apply_refund_event
 from server.service.dependencies import Dependencies
 from server.service.provider_outcomes import apply_provider_outcome
@@ -247,6 +248,7 @@ async def _apply(
     payment = await _find_payment(uow, intent, intent_id)
     if payment is None:
         return WebhookEventStatus.IGNORED, ""
+    about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
     expected = payment.event_sequence
     before = (payment.state, payment.provider_payment_id)
     now = deps.clock.now()

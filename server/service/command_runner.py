@@ -12,6 +12,7 @@ been asked, the answer is recorded.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +22,13 @@ from server.adapters.providers.base import ProviderPayment, ProviderRejected
 from server.domain.errors import DomainError, FieldViolation, InvalidArgument, ProviderUnavailable
 from server.domain.payment import Payment
 from server.faults import AFTER_PROVIDER_CALL, crash_point
+from server.observability.context import about_payment
+from server.observability.metrics import payment_outcomes
 from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, claim
 from server.service.unit_of_work import StaleWrite, UnitOfWork
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +70,14 @@ async def run_command(
         if scope is not None:
             claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, payment_id)
             if claimed.replay is not None:
-                return await _replay(deps, decode_payment(claimed.replay))
+                replayed = decode_payment(claimed.replay)
+                about_payment(replayed.id, order_id=replayed.order_id, outcome="replayed")
+                return await _replay(deps, replayed)
             resume_id = claimed.resource_id
         # Nothing is stored for a call that cannot reach the provider now.
         deps.provider.ensure_available()
         payment = await prepare(uow, resume_id)
+        about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
         await uow.commit()
     settle = _settle(deps, scope, payment, act, finish, refused or _invalid)
     return await asyncio.shield(asyncio.ensure_future(settle))
@@ -86,11 +94,12 @@ async def _settle(
     try:
         result = await act(payment)
     except ProviderUnavailable:
+        _tell(payment, "provider_unavailable")
         await _release(deps, scope)
         raise
     except ProviderRejected as rejected:
         error = await refused(payment, rejected, deps.clock.now())
-        await _record(deps, scope, payment, forget_key=True)
+        _tell(await _record(deps, scope, payment, forget_key=True), "rejected")
         raise error from None
     except BaseException:
         await _release(deps, scope)
@@ -98,7 +107,16 @@ async def _settle(
     crash_point(AFTER_PROVIDER_CALL)
     finish(payment, result, deps.clock.now())
     recorded = await _record(deps, scope, payment, forget_key=False)
+    _tell(recorded, recorded.state.value)
     return Outcome(recorded, client_secret=result.client_secret if result else "")
+
+
+def _tell(payment: Payment, outcome: str) -> None:
+    """Count the outcome and tag the span and log lines with the payment."""
+    payment_outcomes.add(1, {"provider": payment.provider, "outcome": outcome})
+    about_payment(payment.id, order_id=payment.order_id, provider=payment.provider, outcome=outcome)
+    # One line per money-moving step: the payment's story in the logs, by trace and id.
+    _log.info("payment %s: %s at %s", payment.id, outcome, payment.provider)
 
 
 async def _record(

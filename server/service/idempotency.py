@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused
+from server.observability.metrics import idempotent_replays
 from server.service.unit_of_work import KeyRecord, UnitOfWork
 
 
@@ -90,6 +91,7 @@ async def claim(
             metadata={"request_id": scope.request_id, "method": existing.method},
         )
     if existing.response is not None:
+        idempotent_replays.add(1, {"method": scope.method})
         return Claim(replay=existing.response)
     lease_over = existing.locked_until is None or existing.locked_until <= now
     if lease_over and await uow.idempotency_keys.take_over(existing, now + policy.lease):

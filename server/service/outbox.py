@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -21,6 +21,8 @@ class OutboxRecord:
     sequence: int
     payload: bytes
     occurred_at: datetime
+    # W3C trace context of the request that wrote the event ({} when there was none).
+    trace_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class ClaimedBatch(Protocol):

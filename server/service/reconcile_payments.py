@@ -15,6 +15,7 @@ from server.domain.errors import ProviderUnavailable
 from server.domain.payment import Failure, Payment
 from server.domain.payment_states import PaymentState
 from server.domain.reconciliation import WAITING_ON_PROVIDER, next_check
+from server.observability.metrics import reconciler_outcomes
 from server.service.dependencies import Dependencies
 from server.service.provider_outcomes import apply_provider_outcome
 
@@ -48,6 +49,7 @@ async def reconcile_payments(
     checked, changed, unresolved = 0, [], []
     for payment_id in ids:
         verdict = await _reconcile_one(deps, payment_id, include_not_due)
+        reconciler_outcomes.add(1, {"result": verdict.name.lower()})
         checked += verdict is not Verdict.SKIPPED
         if verdict is Verdict.CHANGED:
             changed.append(payment_id)

@@ -259,7 +259,10 @@ def test_gateway_on_port_zero_logs_its_address_and_stops_cleanly(tmp_path: Path)
             assert gateway.process is not None
             assert gateway.process.poll() is None, gateway.log
             time.sleep(0.1)
-        url = gateway.log.split("gateway listening on ", 1)[1].split()[0]
+        # Logs are JSON lines: the address is in the message of one of them.
+        messages = [json.loads(line)["message"] for line in gateway.log.splitlines()]
+        listening = next(m for m in messages if m.startswith("gateway listening on "))
+        url = listening.removeprefix("gateway listening on ")
         assert not url.endswith(":0")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -80,3 +80,21 @@ def sqlite_copy(template: Path, folder: Path) -> str:
     target = folder / f"{uuid.uuid4().hex[:8]}.db"
     shutil.copy(template, target)
     return f"sqlite+aiosqlite:///{target}"
+
+
+def set_postgres_database_reachable(url: str, reachable: bool) -> None:
+    """Cut one test database off (refuse connections, end its sessions) or let it back in.
+
+    Only that database: the shared server and everyone else's databases go on.
+    """
+    name = make_url(url).database
+    run_in_thread(
+        lambda: _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(reachable).lower()}')
+    )
+    if not reachable:
+        run_in_thread(
+            lambda: _admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+        )

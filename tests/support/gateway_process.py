@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server_process import PaymentsProcess
+from tests.support.server_process import PAYMENTS, PaymentsProcess
 
 
 def http_status(url: str, timeout: float = 1.0) -> int | None:
@@ -21,8 +21,10 @@ class GatewayProcess(PaymentsProcess):
 
     kind = "gateway"
 
-    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
-        super().__init__(cwd, ("gateway",), env or {})
+    def __init__(
+        self, cwd: Path, env: dict[str, str] | None = None, executable: str = PAYMENTS
+    ) -> None:
+        super().__init__(cwd, ("gateway",), env or {}, executable)
         self.env["PAYMENTS_GATEWAY_ADDRESS"] = self.address
         self.url = f"http://{self.address}"
 

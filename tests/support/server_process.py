@@ -41,8 +41,11 @@ class PaymentsProcess:
 
     kind = "process"
 
-    def __init__(self, cwd: Path, args: tuple[str, ...], env: dict[str, str]) -> None:
+    def __init__(
+        self, cwd: Path, args: tuple[str, ...], env: dict[str, str], executable: str = PAYMENTS
+    ) -> None:
         self.cwd = cwd
+        self.executable = executable
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = cwd / f"{self.kind}-{self.port}.log"
@@ -53,7 +56,7 @@ class PaymentsProcess:
     def start(self, wait: bool = True) -> Self:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [PAYMENTS, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
+            [self.executable, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
         )
         if wait:
             self.wait_ready()
@@ -108,8 +111,9 @@ class ServerProcess(PaymentsProcess):
         cwd: Path,
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = ("serve", "--no-jobs"),
+        executable: str = PAYMENTS,
     ) -> None:
-        super().__init__(cwd, args, {"PAYMENTS_DRAIN_SECONDS": "0", **(env or {})})
+        super().__init__(cwd, args, {"PAYMENTS_DRAIN_SECONDS": "0", **(env or {})}, executable)
         self.env["PAYMENTS_GRPC_ADDRESS"] = self.address
 
     def ready(self) -> bool:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from opentelemetry.trace import SpanKind
 
+from server.observability.tracing import (
+    context_from,
+    current_trace_headers,
+    tracer,
+    tracing_enabled,
+)
 from server.service.outbox import BrokerError, OutboxRecord
 
 EXCHANGE = "payments.events"
@@ -16,8 +23,11 @@ MESSAGE_TYPE = "payments.v1.EventEnvelope"
 CONTENT_TYPE = "application/x-protobuf"
 
 
-def to_message(record: OutboxRecord) -> aio_pika.Message:
-    """Persistent; message_id = event_id, so consumers can drop redeliveries."""
+def to_message(record: OutboxRecord, trace_headers: Mapping[str, str]) -> aio_pika.Message:
+    """Persistent; message_id = event_id, so consumers can drop redeliveries.
+
+    `trace_headers` (W3C traceparent/tracestate) let a consumer continue the trace.
+    """
     return aio_pika.Message(
         record.payload,
         content_type=CONTENT_TYPE,
@@ -31,6 +41,7 @@ def to_message(record: OutboxRecord) -> aio_pika.Message:
             "aggregate-type": record.aggregate_type,
             "aggregate-id": record.aggregate_id,
             "sequence": record.sequence,
+            **trace_headers,
         },
     )
 
@@ -69,15 +80,7 @@ class RabbitPublisher:
             exchange = await self._ready()
             # One channel lock orders the frames as the tasks start: in record order.
             results = await asyncio.gather(
-                *(
-                    exchange.publish(
-                        to_message(record),
-                        routing_key=record.event_type,
-                        mandatory=False,
-                        timeout=self._timeout_s,
-                    )
-                    for record in records
-                ),
+                *(self._publish(exchange, record) for record in records),
                 return_exceptions=True,
             )
             failed = next((r for r in results if isinstance(r, BaseException)), None)
@@ -86,6 +89,35 @@ class RabbitPublisher:
         except Exception as error:
             await self.close()
             raise BrokerError(f"{type(error).__name__}: {error}") from error
+
+    async def _publish(self, exchange: AbstractExchange, record: OutboxRecord) -> None:
+        if not tracing_enabled():
+            # Not exporting here: pass the writer's context on untouched.
+            await self._send(exchange, record, record.trace_headers)
+            return
+        with tracer().start_as_current_span(
+            f"{self._exchange_name} publish",
+            context=context_from(record.trace_headers),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": self._exchange_name,
+                "messaging.rabbitmq.destination.routing_key": record.event_type,
+                "messaging.message.id": record.event_id,
+                "payments.payment_id": record.aggregate_id,
+            },
+        ):
+            await self._send(exchange, record, current_trace_headers())
+
+    async def _send(
+        self, exchange: AbstractExchange, record: OutboxRecord, trace_headers: Mapping[str, str]
+    ) -> None:
+        await exchange.publish(
+            to_message(record, trace_headers),
+            routing_key=record.event_type,
+            mandatory=False,
+            timeout=self._timeout_s,
+        )
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

@@ -11,11 +11,20 @@ from alembic.script import ScriptDirectory
 
 from server.adapters.db.engine import create_engine
 
-ROOT = Path(__file__).resolve().parents[3]
+SOURCE_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _root() -> Path:
+    """Where alembic.ini and migrations/ are: the source tree, else the working directory.
+
+    An installed wheel has no source tree around it; the container image keeps
+    both in its working directory (/app), see Dockerfile.
+    """
+    return SOURCE_ROOT if (SOURCE_ROOT / "alembic.ini").exists() else Path.cwd()
 
 
 def _config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
+    config = Config(str(_root() / "alembic.ini"))
     config.attributes["database_url"] = url
     return config
 

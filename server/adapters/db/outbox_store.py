@@ -69,6 +69,11 @@ def _record(row: sa.Row[Any]) -> OutboxRecord:
         sequence=row.sequence,
         payload=row.payload,
         occurred_at=row.occurred_at,
+        trace_headers={
+            name: value
+            for name, value in (("traceparent", row.traceparent), ("tracestate", row.tracestate))
+            if value
+        },
     )
 
 
@@ -126,6 +131,15 @@ class SqlOutboxStore:
         async with self._engine.begin() as connection:
             result = await connection.execute(_PRUNE, {"b_before": before, "b_limit": limit})
         return int(result.rowcount)
+
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait, and when the oldest of them happened."""
+        statement = sa.select(sa.func.count(), sa.func.min(outbox.c.occurred_at)).where(
+            outbox.c.published_at.is_(None)
+        )
+        async with self._engine.connect() as connection:
+            count, oldest = (await connection.execute(statement)).one()
+        return int(count), oldest
 
     async def unpublished_count(self) -> int:
         """The backlog, for operators and tests."""

@@ -14,6 +14,7 @@ from server.adapters.db.tables import outbox, payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.observability.tracing import current_trace_headers
 from server.service.payment_queries import (
     Cursor,
     PaymentPage,
@@ -221,6 +222,9 @@ class SqlPaymentRepository:
         if not events:
             return
         rows = []
+        trace_headers = current_trace_headers()
+        traceparent = trace_headers.get("traceparent")
+        tracestate = trace_headers.get("tracestate")
         for event in events:
             envelope = payment_event_envelope(event, payment)
             rows.append(
@@ -232,6 +236,8 @@ class SqlPaymentRepository:
                     "sequence": event.sequence,
                     "payload": envelope.SerializeToString(deterministic=True),
                     "occurred_at": event.occurred_at,
+                    "traceparent": traceparent,
+                    "tracestate": tracestate,
                 }
             )
         await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)

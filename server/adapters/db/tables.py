@@ -134,6 +134,9 @@ outbox = sa.Table(
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
     sa.Column("published_at", UTCDateTime, nullable=True),
+    # W3C trace context of the transaction that wrote the row; carried to the message.
+    sa.Column("traceparent", sa.String(55), nullable=True),
+    sa.Column("tracestate", sa.String(512), nullable=True),
     sa.UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
     sa.Index(
         "ix_outbox_unpublished",

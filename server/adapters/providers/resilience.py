@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -28,6 +29,8 @@ from server.adapters.providers.base import (
 )
 from server.domain.errors import ProviderUnavailable
 from server.domain.payment_method import BillingDetails
+from server.observability.metrics import provider_duration, provider_errors
+from server.observability.tracing import tracer, tracing_enabled
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -148,77 +151,121 @@ class ResilientProvider:
     async def create_payment(
         self, request: CreateAtProvider, idempotency_key: str
     ) -> ProviderPayment:
-        return await self._call(lambda: self.inner.create_payment(request, idempotency_key))
+        return await self._call(
+            "create_payment", lambda: self.inner.create_payment(request, idempotency_key)
+        )
 
     async def confirm_payment(
         self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
     ) -> ProviderPayment:
         return await self._call(
+            "confirm_payment",
             lambda: self.inner.confirm_payment(
                 provider_payment_id, payment_method_id, idempotency_key
-            )
+            ),
         )
 
     async def capture_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str
     ) -> ProviderPayment:
         return await self._call(
-            lambda: self.inner.capture_payment(provider_payment_id, amount, idempotency_key)
+            "capture_payment",
+            lambda: self.inner.capture_payment(provider_payment_id, amount, idempotency_key),
         )
 
     async def refund_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str
     ) -> ProviderRefund:
         return await self._call(
-            lambda: self.inner.refund_payment(provider_payment_id, amount, idempotency_key)
+            "refund_payment",
+            lambda: self.inner.refund_payment(provider_payment_id, amount, idempotency_key),
         )
 
     async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
-        return await self._call(lambda: self.inner.retrieve_refund(provider_refund_id))
+        return await self._call(
+            "retrieve_refund", lambda: self.inner.retrieve_refund(provider_refund_id)
+        )
 
     async def cancel_payment(
         self, provider_payment_id: str, idempotency_key: str
     ) -> ProviderPayment:
         return await self._call(
-            lambda: self.inner.cancel_payment(provider_payment_id, idempotency_key)
+            "cancel_payment",
+            lambda: self.inner.cancel_payment(provider_payment_id, idempotency_key),
         )
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
-        return await self._call(lambda: self.inner.retrieve_payment(provider_payment_id))
+        return await self._call(
+            "retrieve_payment", lambda: self.inner.retrieve_payment(provider_payment_id)
+        )
 
     async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
-        return await self._call(lambda: self.inner.ensure_customer(user_id, idempotency_key))
+        return await self._call(
+            "ensure_customer", lambda: self.inner.ensure_customer(user_id, idempotency_key)
+        )
 
     async def attach_payment_method(
         self, provider_payment_method_id: str, customer_id: str, idempotency_key: str
     ) -> ProviderPaymentMethod:
         return await self._call(
+            "attach_payment_method",
             lambda: self.inner.attach_payment_method(
                 provider_payment_method_id, customer_id, idempotency_key
-            )
+            ),
         )
 
     async def update_payment_method_billing(
         self, provider_payment_method_id: str, billing: BillingDetails, idempotency_key: str
     ) -> None:
         await self._call(
+            "update_payment_method_billing",
             lambda: self.inner.update_payment_method_billing(
                 provider_payment_method_id, billing, idempotency_key
-            )
+            ),
         )
 
     async def detach_payment_method(
         self, provider_payment_method_id: str, idempotency_key: str
     ) -> None:
         await self._call(
-            lambda: self.inner.detach_payment_method(provider_payment_method_id, idempotency_key)
+            "detach_payment_method",
+            lambda: self.inner.detach_payment_method(provider_payment_method_id, idempotency_key),
         )
 
-    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def run(self, operation: Callable[[], Awaitable[T]], name: str = "billing") -> T:
         """One provider call under the same retries, timeout and breaker as the payment calls."""
-        return await self._call(operation)
+        return await self._call(name, operation)
 
-    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, name: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """`operation` under the policy, as one span and one latency sample named `name`."""
+        if not tracing_enabled():
+            return await self._measured(name, operation)
+        with tracer().start_as_current_span(
+            f"provider {name}",
+            kind=SpanKind.CLIENT,
+            attributes={"payments.provider": self.name, "payments.provider.operation": name},
+        ):
+            return await self._measured(name, operation)
+
+    async def _measured(self, name: str, operation: Callable[[], Awaitable[T]]) -> T:
+        started, result_label = time.perf_counter(), "error"
+        try:
+            result = await self._resilient(operation)
+            result_label = "ok"
+            return result
+        except (ProviderRejected, PaymentMethodDeclined):
+            result_label = "refused"
+            raise
+        except ProviderUnavailable:
+            provider_errors.add(1, {"provider": self.name, "operation": name})
+            raise
+        finally:
+            provider_duration.record(
+                time.perf_counter() - started,
+                {"provider": self.name, "operation": name, "result": result_label},
+            )
+
+    async def _resilient(self, operation: Callable[[], Awaitable[T]]) -> T:
         self.breaker.ensure_closed()
         policy = self.policy
         try:

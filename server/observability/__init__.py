@@ -1,0 +1,1 @@
+"""Traces, metrics and logs: set up once by `payments <command>`, cheap when off."""
