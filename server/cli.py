@@ -22,13 +22,14 @@ from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.providers.resilience import ResilientProvider
+from server.adapters.redis_connection import connect_redis
 from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
 from server.config import ConfigError, Settings
-from server.grpc.app import EVENTS_HEALTH, GrpcServer, stop_signal
+from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer, stop_signal
 from server.grpc.auth.tokens import mint_token
-from server.jobs.database_probe import DatabaseProbe
 from server.jobs.key_reaper import reap_expired_keys
 from server.jobs.outbox_relay import measure_outbox, prune_outbox
+from server.jobs.reachability_probe import ReachabilityProbe
 from server.jobs.reconciler import reconcile_due_payments, reconcile_pending_refunds
 from server.jobs.renewals import renew_due_subscriptions
 from server.jobs.schedule import every, stop
@@ -103,9 +104,15 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
         server.follow_breaker(deps.provider.breaker, settings.provider)
     stopping = stop_signal()
     await server.start()
-    probe = DatabaseProbe(partial(ping, engine), server.report_database)
+    probes = [ReachabilityProbe("database", partial(ping, engine), server.report_database)]
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    if redis is not None:
+        probes.append(ReachabilityProbe("redis", redis.ping, partial(server.report, REDIS_HEALTH)))
     with suppress_instrumentation():  # no span per probe
-        tasks = [asyncio.create_task(every(settings.health_interval_seconds, probe.check, "probe"))]
+        tasks = [
+            asyncio.create_task(every(settings.health_interval_seconds, probe.check, probe.what))
+            for probe in probes
+        ]
     if jobs:
         tasks += _start_jobs(deps, settings, engine, server, metrics_on=metrics_on)
     _log.info(
@@ -119,6 +126,8 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     await server.drain_and_stop(settings.drain_seconds)
     await stop(tasks)
     await engine.dispose()
+    if redis is not None:
+        await redis.aclose()
     _log.info("stopped")
 
 

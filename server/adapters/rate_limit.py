@@ -14,6 +14,8 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
+from server.adapters.redis_connection import connect_redis
+
 _log = logging.getLogger(__name__)
 
 
@@ -71,7 +73,7 @@ class RedisTokenBucket:
     """Buckets shared by every instance; falls back to this process's while Redis is away."""
 
     def __init__(self, url: str, rate: float, burst: int, prefix: str = "payments:rate:") -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._client = connect_redis(url)
         self._script = self._client.register_script(_TAKE)
         self._rate, self._burst, self._prefix = rate, burst, prefix
         self._fallback = LocalTokenBucket(rate, burst)

@@ -50,6 +50,9 @@ EVENTS_HEALTH = "payments.events"
 # Health entry that follows the database probe. Unlike the two above, a database
 # outage also turns the overall and per-service entries NOT_SERVING: no call can work.
 DATABASE_HEALTH = "payments.database"
+# Health entry that follows Redis when PAYMENTS_REDIS_URL is set. Overall unaffected:
+# without Redis each instance limits rates on its own.
+REDIS_HEALTH = "payments.redis"
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:

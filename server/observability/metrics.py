@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from opentelemetry import metrics
-from opentelemetry.metrics import Observation
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -58,7 +58,8 @@ class Gauges:
         self.breaker_state: dict[str, int] = {}
         self.outbox_backlog = 0
         self.outbox_oldest_age_s = 0.0
-        self.database_up = 1
+        # What the readiness probes reach: "database" always, "redis" when configured.
+        self.up: dict[str, int] = {"database": 1}
 
 
 gauges = Gauges()
@@ -84,10 +85,24 @@ _meter.create_observable_gauge(
     callbacks=[lambda _o: [Observation(gauges.outbox_oldest_age_s)]],
     description="Age of the oldest unpublished outbox row (0 when none)",
 )
+
+
+def _up(what: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(gauges.up[what])] if what in gauges.up else []
+
+    return observe
+
+
 _meter.create_observable_gauge(
     "payments.database.up",
-    callbacks=[lambda _o: [Observation(gauges.database_up)]],
+    callbacks=[_up("database")],
     description="1 while the readiness probe reaches the database, 0 while it does not",
+)
+_meter.create_observable_gauge(
+    "payments.redis.up",
+    callbacks=[_up("redis")],
+    description="1 while the readiness probe reaches Redis, 0 while it does not (when configured)",
 )
 
 

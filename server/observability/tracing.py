@@ -64,6 +64,7 @@ def configure_tracing(service_name: str, env: Mapping[str, str] = os.environ) ->
     provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
     trace.set_tracer_provider(provider)
     instrument_http_clients()
+    instrument_redis()
     _log.info("tracing on: exporting spans with %s", name)
     return True
 
@@ -78,6 +79,15 @@ def instrument_http_clients() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def instrument_redis() -> None:
+    """Spans for Redis commands (rate-limit buckets); readiness pings run unsampled."""
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    instrumentor = RedisInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument()
 

@@ -390,11 +390,12 @@ async def test_bad_requests_are_refused_and_store_nothing(
             billing, CALLER, CreateSubscription("s-2", "user-1", missing_plan, theirs)
         )
     assert unknown.value.reason == "PLAN_NOT_FOUND"
-    with pytest.raises(InvalidArgument) as not_usable:
+    # Another user's saved card looks exactly like a missing one.
+    with pytest.raises(NotFound) as not_theirs:
         await create_subscription(
             billing, CALLER, CreateSubscription("s-3", "user-1", plan_id, theirs)
         )
-    assert not_usable.value.reason == "PAYMENT_METHOD_NOT_USABLE"
+    assert not_theirs.value.reason == "PAYMENT_METHOD_NOT_FOUND"
     await archive_plan(billing, CALLER, plan_id)
     mine = await a_method(billing, "user-1")
     with pytest.raises(FailedPrecondition) as archived:
