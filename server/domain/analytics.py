@@ -210,6 +210,53 @@ def bucket_boundaries(
     raise AssertionError("unreachable: the unit starts never end")  # pragma: no cover
 
 
+_HOUR = timedelta(hours=1)
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class HourSplit:
+    """How to read a series from whole UTC hours (pre-summed) plus the rows of the rest.
+
+    Hours in [first_hour, end_hour) lie each inside one bucket, except those in `split`
+    (a bucket boundary falls inside them, as in zones half an hour off UTC); `pieces` are
+    the parts of the range to read row by row: the split hours and the partial hours at
+    either end.
+    """
+
+    first_hour: datetime
+    end_hour: datetime
+    split: frozenset[datetime]
+    pieces: tuple[tuple[datetime, datetime], ...]
+
+
+def split_by_hours(boundaries: list[datetime]) -> HourSplit:
+    start, end = boundaries[0], boundaries[-1]
+    first_hour = _floor_hour(start) + (_HOUR if _floor_hour(start) != start else timedelta())
+    end_hour = _floor_hour(end)
+    if first_hour >= end_hour:
+        return HourSplit(first_hour, first_hour, frozenset(), ((start, end),))
+    split = frozenset(
+        _floor_hour(b)
+        for b in boundaries[1:-1]
+        if _floor_hour(b) != b and first_hour <= _floor_hour(b) < end_hour
+    )
+    pieces = [(start, first_hour)] if start < first_hour else []
+    pieces += [(hour, hour + _HOUR) for hour in sorted(split)]
+    if end_hour < end:
+        pieces.append((end_hour, end))
+    merged: list[tuple[datetime, datetime]] = []
+    for piece in pieces:
+        if merged and merged[-1][1] == piece[0]:
+            merged[-1] = (merged[-1][0], piece[1])
+        else:
+            merged.append(piece)
+    return HourSplit(first_hour, end_hour, split, tuple(merged))
+
+
 def revenue_buckets(boundaries: list[datetime], cells: Iterable[RevenueCell]) -> list[Bucket]:
     """Every bucket of `boundaries`, with the cells' revenue per currency."""
     per_bucket: list[dict[str, Revenue]] = [{} for _ in boundaries[1:]]

@@ -28,6 +28,7 @@ TABLES = (
     "payment_methods",
     "provider_customers",
     "webhook_events",
+    "payment_revenue_hours",
 )
 
 

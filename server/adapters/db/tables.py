@@ -113,6 +113,19 @@ payments = sa.Table(
     ),
 )
 
+# The payments that took money (MONEY_TAKEN_STATES) summed per UTC hour of their
+# create_time and currency, kept exact by database triggers on payments (migration
+# 0007): a revenue series over a year reads ~9,000 hours instead of every payment.
+payment_revenue_hours = sa.Table(
+    "payment_revenue_hours",
+    metadata,
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("currency_code", sa.String(3), primary_key=True),
+    sa.Column("payment_count", sa.BigInteger, nullable=False),
+    sa.Column("amount_captured", sa.BigInteger, nullable=False),
+    sa.Column("amount_refunded", sa.BigInteger, nullable=False),
+)
+
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,

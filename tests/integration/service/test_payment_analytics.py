@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.db.analytics_repository import MAX_ROW_PIECES
 from server.adapters.db.tables import payments
 from server.domain.analytics import SeriesInterval
 from server.domain.errors import InvalidArgument
 from server.domain.payment_states import PaymentState
+from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
 from server.service.payment_analytics import (
     MAX_BUCKETS,
@@ -28,6 +30,8 @@ from server.service.payment_analytics import (
     series_query,
     stats_query,
 )
+from server.service.payment_commands import create_payment
+from server.service.refund_commands import CreateRefund, create_refund
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Both 2026 daylight saving changes of New York, with a day either side.
@@ -184,31 +188,57 @@ def local_unit(moment: datetime, zone: ZoneInfo, interval: SeriesInterval) -> tu
     return (local.replace(minute=0, second=0, microsecond=0, tzinfo=None), local.utcoffset())
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    found=st.lists(st.one_of(rows(AUTUMN), rows(SPRING)), min_size=10, max_size=60),
-    window=st.sampled_from((AUTUMN, SPRING)),
-    cut=st.tuples(st.integers(-6, 6), st.integers(-6, 6)),
-    interval=st.sampled_from(list(SeriesInterval)),
-    zone_name=st.sampled_from(ZONES),
-    currency=st.sampled_from(("", *CURRENCIES)),
-)
-async def test_series_equal_a_recomputation_from_the_rows(
-    engine: AsyncEngine,
+@st.composite
+def edits(draw: st.DrawFn, count: int) -> list[tuple[int, PaymentState, int, int]]:
+    """Later changes to some rows: (index, state, captured, refunded) before the CHECKs."""
+    return draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, count - 1),
+                st.sampled_from(list(PaymentState)),
+                st.integers(0, 10**9),
+                st.integers(0, 10**9),
+            ),
+            max_size=count,
+        )
+    )
+
+
+async def update(engine: AsyncEngine, found: list[Row], changes: Any) -> list[Row]:
+    """Apply the edits with UPDATE (the triggers' other path); the rows as they now are."""
+    found = list(found)
+    async with engine.begin() as connection:
+        for index, state, captured, refunded in changes:
+            row = found[index]
+            captured = min(captured, row.amount)
+            refunded = min(refunded, captured)
+            found[index] = Row(
+                row.create_time,
+                row.currency_code,
+                row.provider,
+                state,
+                row.amount,
+                captured,
+                refunded,
+            )
+            await connection.execute(
+                payments.update()
+                .where(payments.c.id == f"pay_{index:026d}")
+                .values(state=state.value, amount_captured=captured, amount_refunded=refunded)
+            )
+    return found
+
+
+async def check_series(
     deps: Dependencies,
     found: list[Row],
-    window: tuple[datetime, datetime],
-    cut: tuple[int, int],
+    start: datetime,
+    end: datetime,
     interval: SeriesInterval,
     zone_name: str,
     currency: str,
 ) -> None:
-    await insert(engine, found)
     zone = ZoneInfo(zone_name)
-    start = window[0] + timedelta(minutes=cut[0] * 30)
-    end = window[1] + timedelta(minutes=cut[1] * 30)
     query = series_query(stamp(start), stamp(end), currency, interval, zone_name)
     series = await get_revenue_series(deps.uow, query)
 
@@ -246,6 +276,49 @@ async def test_series_equal_a_recomputation_from_the_rows(
             r.currency_code for r in bucket.revenue
         )
         assert all(r.net == r.gross - r.refunded for r in bucket.revenue)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.data(),
+    found=st.lists(st.one_of(rows(AUTUMN), rows(SPRING)), min_size=10, max_size=60),
+    window=st.sampled_from((AUTUMN, SPRING)),
+    cut=st.tuples(st.integers(-6, 6), st.integers(-6, 6)),
+    interval=st.sampled_from(list(SeriesInterval)),
+    zone_name=st.sampled_from(ZONES),
+    currency=st.sampled_from(("", *CURRENCIES)),
+)
+async def test_series_equal_a_recomputation_from_the_rows(
+    engine: AsyncEngine,
+    deps: Dependencies,
+    data: st.DataObject,
+    found: list[Row],
+    window: tuple[datetime, datetime],
+    cut: tuple[int, int],
+    interval: SeriesInterval,
+    zone_name: str,
+    currency: str,
+) -> None:
+    await insert(engine, found)
+    found = await update(engine, found, data.draw(edits(len(found))))
+    start = window[0] + timedelta(minutes=cut[0] * 30)
+    end = window[1] + timedelta(minutes=cut[1] * 30)
+    await check_series(deps, found, start, end, interval, zone_name, currency)
+
+
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(found=st.lists(rows(AUTUMN), min_size=10, max_size=60))
+async def test_long_daily_series_half_an_hour_off_utc_reads_every_row(
+    engine: AsyncEngine, deps: Dependencies, found: list[Row]
+) -> None:
+    # Each Kolkata midnight cuts a UTC hour: more row pieces than MAX_ROW_PIECES.
+    await insert(engine, found)
+    start = AUTUMN[0] - timedelta(days=MAX_ROW_PIECES + 10)
+    await check_series(deps, found, start, AUTUMN[1], SeriesInterval.DAY, "Asia/Kolkata", "")
 
 
 async def test_ranges_are_half_open(deps: Dependencies, engine: AsyncEngine) -> None:
@@ -341,3 +414,44 @@ async def test_too_many_buckets_is_invalid_and_reads_nothing(deps: Dependencies)
         stamp(start), stamp(start + timedelta(hours=MAX_BUCKETS)), "", SeriesInterval.HOUR, ""
     )
     assert len((await get_revenue_series(deps.uow, exactly)).buckets) == MAX_BUCKETS
+
+
+async def test_series_follow_payments_and_refunds_made_by_the_service(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    made = []
+    for n, method in enumerate(("pm_card_visa", "pm_card_visa", "pm_card_chargeDeclined")):
+        command = CreatePayment(
+            request_id=f"an-{n}",
+            order_id=f"an-order-{n}",
+            user_id="user-1",
+            amount=AmountInput("BHD", 1250 + n),
+            payment_method_id=method,
+            confirm=True,
+        )
+        made.append((await create_payment(deps, "svc", command)).payment)
+    await create_refund(
+        deps, "svc", CreateRefund("an-refund", made[0].id, AmountInput("BHD", 250), "")
+    )
+    await create_refund(deps, "svc", CreateRefund("an-refund-all", made[1].id, None, ""))
+    async with engine.connect() as connection:
+        stored = (await connection.execute(payments.select())).all()
+    found = [
+        Row(
+            r.create_time,
+            r.currency_code,
+            r.provider,
+            PaymentState(r.state),
+            r.amount,
+            r.amount_captured,
+            r.amount_refunded,
+        )
+        for r in stored
+    ]
+    assert sorted(r.state for r in found) == sorted(
+        [PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED, PaymentState.FAILED]
+    )
+    start = min(r.create_time for r in found).replace(minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=2)
+    await check_series(deps, found, start, end, SeriesInterval.DAY, "Asia/Kathmandu", "")
+    await check_series(deps, found, start, end, SeriesInterval.HOUR, "UTC", "BHD")
