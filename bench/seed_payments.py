@@ -13,7 +13,8 @@ The data (deterministic, setseed(0.42)): create_time uniform over the year befor
 JPY 10 %, BHD 5 %; providers stripe 70 %, mock 30 %; states SUCCEEDED 70 %, FAILED 10 %,
 CANCELED 5 %, PARTIALLY_REFUNDED 4 %, REFUNDED 4 %, and 7 % spread over the in-progress
 states. Refunded payments get one SUCCEEDED refund row for their amount_refunded.
-The triggers of migration 0007 fill payment_revenue_hours as the rows go in.
+The triggers of migration 0007 record their revenue as the rows go in; the seed then
+rolls it up into payment_revenue_hours as the service's job would.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.grpc_load import BenchError, bench_database, migrate  # noqa: E402
+from server.adapters.db.analytics_repository import SqlAnalyticsRepository  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/payments_bench_1m"
 SEED_END = datetime(2026, 11, 22, tzinfo=UTC)
 USERS = 10_000
 SEED_USER_PREFIX = "u_seed_"
+ROLL_UP_BATCH = 1_000_000
 
 # r1..r5 are independent uniform draws per payment; the CASE ladders turn them into
 # the mix described in the module docstring. amount_captured <= amount and
@@ -130,13 +133,15 @@ async def _seed(url: URL, payments: int) -> None:
                 {"n": payments, "users": USERS, "user_prefix": SEED_USER_PREFIX, "end": SEED_END},
             )
             await connection.execute(text(_SEED_REFUNDS))
+            # What the roll-up job would do: the triggers' changes into their hours.
+            while await SqlAnalyticsRepository(connection).roll_up(ROLL_UP_BATCH):
+                pass
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(text("VACUUM (ANALYZE) payments"))
             await autocommit.execute(text("VACUUM (ANALYZE) refunds"))
-            # A million trigger upserts in one transaction left ~20 dead versions of
-            # each hour row behind; in service, autovacuum keeps up with the trickle.
-            await autocommit.execute(text("VACUUM (FULL, ANALYZE) payment_revenue_hours"))
+            await autocommit.execute(text("VACUUM (ANALYZE) payment_revenue_hours"))
+            await autocommit.execute(text("VACUUM (ANALYZE) payment_revenue_changes"))
     finally:
         await engine.dispose()
 

@@ -27,6 +27,7 @@ from server.grpc.app import EVENTS_HEALTH, GrpcServer, stop_signal
 from server.jobs.key_reaper import reap_expired_keys
 from server.jobs.outbox_relay import prune_outbox
 from server.jobs.reconciler import reconcile_due_payments
+from server.jobs.revenue_rollup import roll_up_revenue
 from server.jobs.schedule import every, stop
 from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
@@ -48,6 +49,11 @@ def _start_jobs(
             "key-reaper",
         ),
         (settings.reconcile_interval_seconds, lambda: reconcile_due_payments(deps), "reconciler"),
+        (
+            settings.revenue_rollup_interval_seconds,
+            lambda: roll_up_revenue(deps.uow),
+            "revenue-rollup",
+        ),
         (
             settings.reaper_interval_seconds,
             lambda: prune_outbox(store, deps.clock, settings.outbox_retention),

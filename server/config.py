@@ -41,6 +41,8 @@ class Settings:
     outbox_retention: timedelta = timedelta(hours=72)
     # Endpoint secrets (whsec_...); several while one is being rolled.
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    # How often revenue changes are summed into payment_revenue_hours.
+    revenue_rollup_interval_seconds: float = 10.0
 
     @property
     def simulation_enabled(self) -> bool:
@@ -91,6 +93,9 @@ class Settings:
                 secret.strip()
                 for secret in env.get("STRIPE_WEBHOOK_SECRET", "").split(",")
                 if secret.strip()
+            ),
+            revenue_rollup_interval_seconds=_number(
+                env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
             ),
         )
 

@@ -152,6 +152,9 @@ class AnalyticsRepository(Protocol):
     ) -> list[RevenueCell]:
         """Payments that took money, grouped by currency and bucket [boundaries[i], [i+1])."""
 
+    async def roll_up(self, limit: int) -> int:
+        """Sum up to `limit` of the oldest revenue changes into their hours; how many."""
+
 
 class UnitOfWork(Protocol):
     @property

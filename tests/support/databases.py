@@ -29,6 +29,7 @@ TABLES = (
     "provider_customers",
     "webhook_events",
     "payment_revenue_hours",
+    "payment_revenue_changes",
 )
 
 

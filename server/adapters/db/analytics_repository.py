@@ -1,8 +1,9 @@
 """The aggregates behind payment analytics, summed in the database where it can.
 
 Stats read ix_payments_create_time_covering (an index-only scan of the range on
-PostgreSQL). A revenue series reads the pre-summed payment_revenue_hours for every
-whole UTC hour that lies inside one bucket, and the payments themselves only for the
+PostgreSQL). A revenue series reads the hour sums (payment_revenue_hours plus the
+changes not rolled up yet) for every whole UTC hour that lies inside one bucket, and
+the payments themselves only for the
 rest (partial hours at the ends, hours a bucket boundary cuts in zones half an hour
 off UTC). Buckets are the boundaries the domain computed in the time zone, so both
 databases bucket exactly alike: PostgreSQL with width_bucket, SQLite in Python.
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.db.tables import payment_revenue_hours, payments
+from server.adapters.db.tables import payment_revenue_changes, payment_revenue_hours, payments
 from server.domain.analytics import (
     MONEY_TAKEN_STATES,
     RevenueCell,
@@ -80,41 +81,41 @@ class SqlAnalyticsRepository:
     ) -> list[RevenueCell]:
         split = split_by_hours(boundaries)
         if len(split.pieces) > MAX_ROW_PIECES:
-            return await self._sum(
-                _payment_rows([(boundaries[0], boundaries[-1])]), boundaries, currency_code
-            )
+            whole = [(boundaries[0], boundaries[-1])]
+            return await self._sum(_payment_rows(whole, currency_code), boundaries)
         cells = []
         if split.pieces:
-            cells += await self._sum(_payment_rows(split.pieces), boundaries, currency_code)
+            cells += await self._sum(_payment_rows(split.pieces, currency_code), boundaries)
         if split.first_hour < split.end_hour:
-            hours = payment_revenue_hours.c.hour
-            # Hours whose payments all left the states that took money keep a zero row.
-            where = [
-                hours >= split.first_hour,
-                hours < split.end_hour,
-                payment_revenue_hours.c.payment_count > 0,
-            ]
-            if split.split:
-                where.append(hours.not_in(sorted(split.split)))
-            cells += await self._sum(_hour_rows(where), boundaries, currency_code)
-        return cells
+            hours = sa.union_all(
+                *(
+                    _hour_rows(table, split.first_hour, split.end_hour, split.split, currency_code)
+                    for table in (payment_revenue_hours, payment_revenue_changes)
+                )
+            )
+            cells += await self._sum(hours, boundaries)
+        # An hour whose payments all left the states that took money sums to nothing.
+        return [cell for cell in cells if cell.payment_count]
+
+    async def roll_up(self, limit: int) -> int:
+        """Sum up to `limit` of the oldest revenue changes into their hours; how many."""
+        if self._connection.dialect.name == "postgresql":
+            moved = await self._connection.scalar(_ROLL_UP_POSTGRES, {"b_limit": limit})
+            return int(moved or 0)
+        last = await self._connection.scalar(_LAST_OF_BATCH, {"b_limit": limit})
+        if last is None:
+            return 0
+        await self._connection.execute(_ROLL_UP_SQLITE, {"b_last": last})
+        deleted = await self._connection.execute(_FORGET_SQLITE, {"b_last": last})
+        return deleted.rowcount
 
     async def _sum(
-        self,
-        source: sa.Select[Any],
-        boundaries: list[datetime],
-        currency_code: str | None,
+        self, source: sa.Select[Any] | sa.CompoundSelect[Any], boundaries: list[datetime]
     ) -> list[RevenueCell]:
         """Sum `source` (time, currency, count, captured, refunded) per bucket and currency."""
-        source = (
-            source
-            if currency_code is None
-            else source.where(source.selected_columns[1] == currency_code)
-        )
         starts = boundaries[:-1]
         if self._connection.dialect.name == "postgresql":
-            inner = source.subquery()
-            columns = list(inner.c)
+            columns = list(source.subquery().c)
             time, code, count, captured, refunded = (columns[i] for i in range(5))
             # width_bucket(t, starts) is i when starts[i] <= t < starts[i + 1] (1-based).
             bucket = (
@@ -137,24 +138,66 @@ class SqlAnalyticsRepository:
 
 
 def _payment_rows(
-    pieces: Sequence[tuple[datetime, datetime]],
+    pieces: Sequence[tuple[datetime, datetime]], currency_code: str | None
 ) -> sa.Select[Any]:
-    return sa.select(
+    statement = sa.select(
         payments.c.create_time,
         payments.c.currency_code,
         sa.literal(1, sa.BigInteger),
         payments.c.amount_captured,
         payments.c.amount_refunded,
     ).where(_TOOK_MONEY, _in(payments.c.create_time, pieces))
+    if currency_code is not None:
+        statement = statement.where(payments.c.currency_code == currency_code)
+    return statement
 
 
 def _hour_rows(
-    where: list[sa.ColumnElement[bool]],
+    table: sa.Table,
+    first_hour: datetime,
+    end_hour: datetime,
+    split: frozenset[datetime],
+    currency_code: str | None,
 ) -> sa.Select[Any]:
-    return sa.select(
-        payment_revenue_hours.c.hour,
-        payment_revenue_hours.c.currency_code,
-        payment_revenue_hours.c.payment_count,
-        payment_revenue_hours.c.amount_captured,
-        payment_revenue_hours.c.amount_refunded,
-    ).where(*where)
+    statement = sa.select(
+        table.c.hour,
+        table.c.currency_code,
+        table.c.payment_count,
+        table.c.amount_captured,
+        table.c.amount_refunded,
+    ).where(table.c.hour >= first_hour, table.c.hour < end_hour)
+    if split:
+        statement = statement.where(table.c.hour.not_in(sorted(split)))
+    if currency_code is not None:
+        statement = statement.where(table.c.currency_code == currency_code)
+    return statement
+
+
+_SUM_INTO_HOURS = """
+INSERT INTO payment_revenue_hours
+    (hour, currency_code, payment_count, amount_captured, amount_refunded)
+SELECT hour, currency_code, sum(payment_count), sum(amount_captured), sum(amount_refunded)
+FROM {source} GROUP BY hour, currency_code ORDER BY hour, currency_code
+ON CONFLICT (hour, currency_code) DO UPDATE SET
+    payment_count = payment_revenue_hours.payment_count + excluded.payment_count,
+    amount_captured = payment_revenue_hours.amount_captured + excluded.amount_captured,
+    amount_refunded = payment_revenue_hours.amount_refunded + excluded.amount_refunded
+"""
+# One statement: the rows summed are exactly the rows deleted, even when two roll-ups
+# run at once (the second skips rows the first deleted). ORDER BY: hour rows are
+# locked in one order, so two roll-ups cannot deadlock.
+_ROLL_UP_POSTGRES = sa.text(
+    "WITH moved AS (DELETE FROM payment_revenue_changes WHERE id IN"  # noqa: S608 - constants
+    " (SELECT id FROM payment_revenue_changes ORDER BY id LIMIT :b_limit)"
+    " RETURNING hour, currency_code, payment_count, amount_captured, amount_refunded),"
+    " summed AS (" + _SUM_INTO_HOURS.format(source="moved") + ")"
+    " SELECT count(*) FROM moved"
+)
+# SQLite has one writer at a time: sum then delete up to the same id, in one transaction.
+_LAST_OF_BATCH = sa.text(
+    "SELECT max(id) FROM (SELECT id FROM payment_revenue_changes ORDER BY id LIMIT :b_limit)"
+)
+_ROLL_UP_SQLITE = sa.text(
+    _SUM_INTO_HOURS.format(source="payment_revenue_changes WHERE id <= :b_last")
+)
+_FORGET_SQLITE = sa.text("DELETE FROM payment_revenue_changes WHERE id <= :b_last")

@@ -114,13 +114,27 @@ payments = sa.Table(
 )
 
 # The payments that took money (MONEY_TAKEN_STATES) summed per UTC hour of their
-# create_time and currency, kept exact by database triggers on payments (migration
-# 0007): a revenue series over a year reads ~9,000 hours instead of every payment.
+# create_time and currency, so that a revenue series over a year reads ~9,000 hours
+# instead of every payment. Triggers on payments (migration 0007) append every change
+# to payment_revenue_changes in the writer's transaction (insert only: writers never
+# wait on a shared sum row); the revenue roll-up job moves them into
+# payment_revenue_hours. Readers add both, so figures are exact at any moment.
 payment_revenue_hours = sa.Table(
     "payment_revenue_hours",
     metadata,
     sa.Column("hour", UTCDateTime, primary_key=True),
     sa.Column("currency_code", sa.String(3), primary_key=True),
+    sa.Column("payment_count", sa.BigInteger, nullable=False),
+    sa.Column("amount_captured", sa.BigInteger, nullable=False),
+    sa.Column("amount_refunded", sa.BigInteger, nullable=False),
+)
+
+payment_revenue_changes = sa.Table(
+    "payment_revenue_changes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("hour", UTCDateTime, nullable=False),
+    sa.Column("currency_code", sa.String(3), nullable=False),
     sa.Column("payment_count", sa.BigInteger, nullable=False),
     sa.Column("amount_captured", sa.BigInteger, nullable=False),
     sa.Column("amount_refunded", sa.BigInteger, nullable=False),

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.analytics_repository import MAX_ROW_PIECES
-from server.adapters.db.tables import payments
+from server.adapters.db.tables import payment_revenue_changes, payment_revenue_hours, payments
 from server.domain.analytics import SeriesInterval
 from server.domain.errors import InvalidArgument
 from server.domain.payment_states import PaymentState
+from server.jobs.revenue_rollup import roll_up_revenue
 from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
 from server.service.payment_analytics import (
@@ -80,7 +81,7 @@ def rows(draw: st.DrawFn, window: tuple[datetime, datetime]) -> Row:
 
 async def insert(engine: AsyncEngine, found: list[Row]) -> None:
     async with engine.begin() as connection:
-        await connection.execute(sa.delete(payments))
+        await connection.execute(sa.delete(payments))  # the triggers take their revenue back
         if not found:
             return
         await connection.execute(
@@ -302,7 +303,11 @@ async def test_series_equal_a_recomputation_from_the_rows(
     currency: str,
 ) -> None:
     await insert(engine, found)
+    if data.draw(st.booleans(), label="roll up after the inserts"):
+        await roll_up_revenue(deps.uow, batch=data.draw(st.integers(1, 50), label="batch"))
     found = await update(engine, found, data.draw(edits(len(found))))
+    if data.draw(st.booleans(), label="roll up after the updates"):
+        await roll_up_revenue(deps.uow)
     start = window[0] + timedelta(minutes=cut[0] * 30)
     end = window[1] + timedelta(minutes=cut[1] * 30)
     await check_series(deps, found, start, end, interval, zone_name, currency)
@@ -455,3 +460,22 @@ async def test_series_follow_payments_and_refunds_made_by_the_service(
     end = start + timedelta(days=2)
     await check_series(deps, found, start, end, SeriesInterval.DAY, "Asia/Kathmandu", "")
     await check_series(deps, found, start, end, SeriesInterval.HOUR, "UTC", "BHD")
+
+
+async def test_roll_up_moves_every_change_once(deps: Dependencies, engine: AsyncEngine) -> None:
+    moment = datetime(2026, 5, 5, 10, 30, tzinfo=UTC)
+    found = [Row(moment, "EUR", "mock", PaymentState.SUCCEEDED, 900, 900, n) for n in range(5)]
+    await insert(engine, found)
+    found = await update(engine, found, [(0, PaymentState.FAILED, 0, 0)])
+    assert await roll_up_revenue(deps.uow, batch=2) == 6  # 5 inserts, then minus one
+    assert await roll_up_revenue(deps.uow) == 0
+    async with engine.connect() as connection:
+        hours = (await connection.execute(sa.select(payment_revenue_hours))).all()
+        left = await connection.scalar(
+            sa.select(sa.func.count()).select_from(payment_revenue_changes)
+        )
+    assert [
+        (h.hour, h.currency_code, h.payment_count, h.amount_captured, h.amount_refunded)
+        for h in hours
+    ] == [(moment.replace(minute=0), "EUR", 4, 3600, 1 + 2 + 3 + 4)]
+    assert left == 0
