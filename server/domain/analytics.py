@@ -259,17 +259,17 @@ def split_by_hours(boundaries: list[datetime]) -> HourSplit:
 
 def revenue_buckets(boundaries: list[datetime], cells: Iterable[RevenueCell]) -> list[Bucket]:
     """Every bucket of `boundaries`, with the cells' revenue per currency."""
-    per_bucket: list[dict[str, Revenue]] = [{} for _ in boundaries[1:]]
+    per_bucket: list[dict[str, list[int]]] = [{} for _ in boundaries[1:]]
     for cell in cells:
-        found = per_bucket[cell.bucket]
-        before = found.get(cell.currency_code, Revenue(cell.currency_code, 0, 0, 0))
-        found[cell.currency_code] = Revenue(
-            cell.currency_code,
-            before.payment_count + cell.payment_count,
-            before.gross + cell.captured,
-            before.refunded + cell.refunded,
-        )
+        sums = per_bucket[cell.bucket].setdefault(cell.currency_code, [0, 0, 0])
+        sums[0] += cell.payment_count
+        sums[1] += cell.captured
+        sums[2] += cell.refunded
     return [
-        Bucket(boundaries[i], boundaries[i + 1], tuple(v for _, v in sorted(found.items())))
+        Bucket(
+            boundaries[i],
+            boundaries[i + 1],
+            tuple(Revenue(code, *found[code]) for code in sorted(found)),
+        )
         for i, found in enumerate(per_bucket)
     ]
