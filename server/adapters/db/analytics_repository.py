@@ -4,8 +4,9 @@ Stats read ix_payments_create_time_covering (an index-only scan of the range on
 PostgreSQL). A revenue series reads the hour sums (payment_revenue_hours plus the
 changes not rolled up yet) for every whole UTC hour that lies inside one bucket, and
 the payments themselves only for the rest (partial hours at the ends, hours a bucket
-boundary cuts in zones half an hour off UTC). Buckets are the boundaries the domain computed in the time zone, so both
-databases bucket exactly alike: PostgreSQL with width_bucket, SQLite in Python.
+boundary cuts in zones half an hour off UTC). Buckets are the boundaries the domain
+computed in the time zone, so both databases bucket exactly alike: PostgreSQL with
+width_bucket, SQLite in Python.
 """
 
 from __future__ import annotations
