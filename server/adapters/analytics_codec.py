@@ -8,7 +8,7 @@ from payments.v1 import analytics_pb2 as pb
 from payments.v1 import money_pb2
 
 from server.adapters.codec import state_to_proto, timestamp
-from server.domain.analytics import Bucket, CurrencyStats, Figures, SeriesInterval
+from server.domain.analytics import CurrencyStats, Figures, SeriesInterval
 from server.service.payment_analytics import RevenueSeries
 
 _INTERVAL_TO_PROTO = {
@@ -68,26 +68,25 @@ def payment_stats_to_proto(
     )
 
 
-def _bucket_to_proto(bucket: Bucket) -> pb.RevenueBucket:
-    return pb.RevenueBucket(
-        start_time=timestamp(bucket.start),
-        end_time=timestamp(bucket.end),
-        currencies=[
-            pb.CurrencyRevenue(
-                currency_code=r.currency_code,
-                payment_count=r.payment_count,
-                gross_volume=_money(r.currency_code, r.gross),
-                refunded_volume=_money(r.currency_code, r.refunded),
-                net_volume=_money(r.currency_code, r.net),
-            )
-            for r in bucket.revenue
-        ],
-    )
+def _set_money(message: money_pb2.Money, currency_code: str, minor_units: int) -> None:
+    message.currency_code = currency_code
+    message.minor_units = minor_units
 
 
 def revenue_series_to_proto(series: RevenueSeries) -> pb.RevenueSeries:
-    return pb.RevenueSeries(
-        time_zone=series.time_zone,
-        interval=_INTERVAL_TO_PROTO[series.interval],
-        buckets=[_bucket_to_proto(b) for b in series.buckets],
+    # Filled in place: a year of days is ~7,000 messages, built faster this way than
+    # with nested constructors.
+    message = pb.RevenueSeries(
+        time_zone=series.time_zone, interval=_INTERVAL_TO_PROTO[series.interval]
     )
+    for bucket in series.buckets:
+        entry = message.buckets.add()
+        entry.start_time.FromDatetime(bucket.start)
+        entry.end_time.FromDatetime(bucket.end)
+        for revenue in bucket.revenue:
+            code = revenue.currency_code
+            item = entry.currencies.add(currency_code=code, payment_count=revenue.payment_count)
+            _set_money(item.gross_volume, code, revenue.gross)
+            _set_money(item.refunded_volume, code, revenue.refunded)
+            _set_money(item.net_volume, code, revenue.net)
+    return message
