@@ -32,6 +32,7 @@ from server.jobs.outbox_relay import measure_outbox, prune_outbox
 from server.jobs.reachability_probe import ReachabilityProbe
 from server.jobs.reconciler import reconcile_due_payments, reconcile_pending_refunds
 from server.jobs.renewals import renew_due_subscriptions
+from server.jobs.revenue_rollup import roll_up_revenue
 from server.jobs.schedule import every, stop
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
@@ -65,6 +66,11 @@ def _start_jobs(
             settings.reconcile_interval_seconds,
             lambda: reconcile_pending_refunds(deps),
             "refund-janitor",
+        ),
+        (
+            settings.revenue_rollup_interval_seconds,
+            lambda: roll_up_revenue(deps.uow),
+            "revenue-rollup",
         ),
         (
             settings.reaper_interval_seconds,

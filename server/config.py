@@ -59,6 +59,9 @@ class Settings:
     # How often readiness asks the database `SELECT 1`.
     health_interval_seconds: float = 2.0
 
+    # How often revenue changes are summed into payment_revenue_hours.
+    revenue_rollup_interval_seconds: float = 10.0
+
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
         if not self.auth.enabled and self.environment not in OPEN_ENVIRONMENTS:
@@ -129,6 +132,9 @@ class Settings:
                 env, "PAYMENTS_RENEWAL_INTERVAL_SECONDS", 60, minimum=0.1
             ),
             dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
+            revenue_rollup_interval_seconds=_number(
+                env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
+            ),
         )
 
 

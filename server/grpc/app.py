@@ -12,6 +12,8 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from payments.v1 import (
+    analytics_pb2,
+    analytics_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
     payments_pb2,
@@ -24,6 +26,7 @@ from payments.v1 import (
 
 from server.adapters.providers.resilience import BreakerState, CircuitBreaker
 from server.config import TlsSettings
+from server.grpc.analytics_servicer import AnalyticsServicer
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.errors import ErrorMappingInterceptor
 from server.grpc.payment_method_servicer import PaymentMethodServicer
@@ -40,6 +43,7 @@ SERVICE_NAMES = (
     payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"].full_name,
     refunds_pb2.DESCRIPTOR.services_by_name["RefundService"].full_name,
     subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name,
+    analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name,
 )
 # Health entry that follows the provider's circuit breaker; the overall status
 # does not, since every instance shares the provider and draining would not help.
@@ -89,6 +93,9 @@ class GrpcServer:
         refunds_pb2_grpc.add_RefundServiceServicer_to_server(RefundServicer(deps), self.server)
         subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(
             SubscriptionServicer(deps), self.server
+        )
+        analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
+            AnalyticsServicer(deps), self.server
         )
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

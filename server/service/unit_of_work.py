@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from server.domain.analytics import RevenueCell, StatsCell
 from server.domain.payment import Payment
 from server.domain.payment_method import PaymentMethod
 from server.domain.plan import Plan
@@ -189,6 +190,21 @@ class WebhookEventRepository(Protocol):
         """Stored events whose application failed, oldest first."""
 
 
+class AnalyticsRepository(Protocol):
+    async def stats_cells(
+        self, start: datetime, end: datetime, currency_code: str | None
+    ) -> list[StatsCell]:
+        """Payments created in [start, end) grouped by currency, provider and state."""
+
+    async def revenue_cells(
+        self, boundaries: list[datetime], currency_code: str | None
+    ) -> list[RevenueCell]:
+        """Payments that took money, grouped by currency and bucket [boundaries[i], [i+1])."""
+
+    async def roll_up(self, limit: int) -> int:
+        """Sum up to `limit` of the oldest revenue changes into their hours; how many."""
+
+
 class UnitOfWork(Protocol):
     @property
     def payments(self) -> PaymentRepository: ...
@@ -213,6 +229,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhook_events(self) -> WebhookEventRepository: ...
+
+    @property
+    def analytics(self) -> AnalyticsRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -13,13 +13,14 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, field_mask_pb2, message
+from google.protobuf import descriptor_pool, field_mask_pb2, message, timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 from grpc_status import rpc_status
 from payments.v1 import (
+    analytics_pb2,
     money_pb2,
     payment_methods_pb2,
     payments_pb2,
@@ -167,6 +168,8 @@ RESPONSES: dict[str, type[message.Message]] = {
     "SubscriptionService/ListSubscriptions": subscriptions_pb2.ListSubscriptionsResponse,
     "SubscriptionService/UpdateSubscription": subscriptions_pb2.Subscription,
     "SubscriptionService/CancelSubscription": subscriptions_pb2.Subscription,
+    "AnalyticsService/GetPaymentStats": analytics_pb2.PaymentStats,
+    "AnalyticsService/GetRevenueSeries": analytics_pb2.RevenueSeries,
 }
 
 Request = Callable[[World], message.Message]
@@ -313,6 +316,22 @@ CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
             id=w.subscription(), request_id=w.uid("cancel-sub")
         ),
         (OK, NF, PD, OK),
+    ),
+    "AnalyticsService/GetPaymentStats": (
+        lambda w: analytics_pb2.GetPaymentStatsRequest(
+            start_time=timestamp_pb2.Timestamp(seconds=1_700_000_000),
+            end_time=timestamp_pb2.Timestamp(seconds=1_900_000_000),
+        ),
+        (PD, PD, PD, OK),
+    ),
+    "AnalyticsService/GetRevenueSeries": (
+        lambda w: analytics_pb2.GetRevenueSeriesRequest(
+            start_time=timestamp_pb2.Timestamp(seconds=1_700_000_000),
+            end_time=timestamp_pb2.Timestamp(seconds=1_700_000_000 + 30 * 86_400),
+            interval=analytics_pb2.SERIES_INTERVAL_DAY,
+            time_zone="Europe/Berlin",
+        ),
+        (PD, PD, PD, OK),
     ),
 }
 

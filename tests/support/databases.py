@@ -30,6 +30,8 @@ TABLES = (
     "payment_methods",
     "provider_customers",
     "webhook_events",
+    "payment_revenue_hours",
+    "payment_revenue_changes",
 )
 
 

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.adapters.db.analytics_repository import SqlAnalyticsRepository
 from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
@@ -26,6 +27,7 @@ class SqlUnitOfWork:
     payment_methods: SqlPaymentMethodRepository
     customers: SqlCustomerRepository
     webhook_events: SqlWebhookEventRepository
+    analytics: SqlAnalyticsRepository
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -47,6 +49,7 @@ class SqlUnitOfWork:
         self.payment_methods = SqlPaymentMethodRepository(self._connection)
         self.customers = SqlCustomerRepository(self._connection)
         self.webhook_events = SqlWebhookEventRepository(self._connection)
+        self.analytics = SqlAnalyticsRepository(self._connection)
         return self
 
     async def __aexit__(

@@ -60,6 +60,9 @@ RULES: dict[str, Rule] = {
     "/payments.v1.SubscriptionService/ListSubscriptions": rule(CUSTOMER, ADMIN),
     "/payments.v1.SubscriptionService/UpdateSubscription": rule(CUSTOMER, ADMIN, mutating=True),
     "/payments.v1.SubscriptionService/CancelSubscription": rule(CUSTOMER, ADMIN, mutating=True),
+    # Figures across every customer: operators only.
+    "/payments.v1.AnalyticsService/GetPaymentStats": rule(ADMIN),
+    "/payments.v1.AnalyticsService/GetRevenueSeries": rule(ADMIN),
 }
 
 
