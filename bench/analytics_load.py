@@ -62,6 +62,7 @@ from bench.grpc_load import (  # noqa: E402
     cpu_use,
     free_port,
     health_payloads,
+    interrupt,
     percentile,
     start_server,
     stop_server,
@@ -326,13 +327,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         url = ensure_seeded(args.database_url, args.payments)
         database_url = url.render_as_string(hide_password=False)

@@ -9,7 +9,7 @@ updating a shared sum) keeps concurrent payments from queueing on one hour's row
 The upgrade fills payment_revenue_hours from the payments already there.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 """The trace that wrote an outbox row, so its published event continues that trace.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 from collections.abc import Sequence

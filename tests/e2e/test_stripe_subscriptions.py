@@ -19,12 +19,10 @@ from payments.v1 import (
     subscriptions_pb2_grpc,
 )
 
-from server.adapters.db.engine import create_engine
-from server.adapters.db.tables import webhook_events
-from tests.support.databases import run_in_thread
 from tests.support.gateway_process import GatewayProcess
 from tests.support.localstripe import LocalStripe
 from tests.support.server_process import ServerProcess
+from tests.support.stored_data import webhook_event_rows
 
 API_KEY = "sk_test_subscriptions_e2e"
 SECRET = "whsec_subscriptions_e2e"
@@ -40,18 +38,7 @@ class Stack:
         self.methods = payment_methods_pb2_grpc.PaymentMethodServiceStub(self.channel)
 
     def rows(self) -> list[dict[str, Any]]:
-        async def read() -> list[dict[str, Any]]:
-            engine = create_engine(self.database_url)
-            try:
-                async with engine.connect() as connection:
-                    result = await connection.execute(
-                        webhook_events.select().order_by(webhook_events.c.id)
-                    )
-                    return [dict(row) for row in result.mappings().all()]
-            finally:
-                await engine.dispose()
-
-        return run_in_thread(read)
+        return webhook_event_rows(self.database_url)
 
     def wait_for_event(self, event_type: str, timeout: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

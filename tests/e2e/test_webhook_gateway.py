@@ -21,11 +21,11 @@ import stripe
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
 from server.adapters.db.engine import create_engine
-from server.adapters.db.tables import webhook_events
 from tests.support.databases import run_in_thread
 from tests.support.gateway_process import GatewayProcess
 from tests.support.localstripe import LocalStripe
 from tests.support.server_process import ServerProcess
+from tests.support.stored_data import webhook_event_rows
 from tests.support.stripe_events import event_body, intent_object, signed_headers
 
 API_KEY = "sk_test_gateway_e2e"
@@ -82,18 +82,7 @@ class Stack:
         return reply
 
     def rows(self) -> list[dict[str, Any]]:
-        async def read() -> list[dict[str, Any]]:
-            engine = create_engine(self.database_url)
-            try:
-                async with engine.connect() as connection:
-                    result = await connection.execute(
-                        webhook_events.select().order_by(webhook_events.c.id)
-                    )
-                    return [dict(row) for row in result.mappings().all()]
-            finally:
-                await engine.dispose()
-
-        return run_in_thread(read)
+        return webhook_event_rows(self.database_url)
 
     def outbox_count(self) -> int:
         async def count() -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.adapters.db.tables import metadata
+from server.adapters.db.engine import create_engine
+from server.adapters.db.tables import metadata, webhook_events
+from tests.support.databases import run_in_thread
 
 # 13 to 19 digits, perhaps grouped with spaces or dashes: what a card number looks like.
 CARD_NUMBER = re.compile(r"\d(?:[ -]?\d){12,18}")
@@ -36,3 +39,20 @@ def card_numbers_in(dump: str) -> list[str]:
 def secrets_in(dump: str) -> list[str]:
     """Stripe API keys (sk_...) and client secrets (..._secret_...)."""
     return re.findall(r"\S*(?:sk_|_secret_)\S*", dump)
+
+
+def webhook_event_rows(database_url: str) -> list[dict[str, Any]]:
+    """The stored webhook events, oldest first, read from outside the process under test."""
+
+    async def read() -> list[dict[str, Any]]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                result = await connection.execute(
+                    webhook_events.select().order_by(webhook_events.c.id)
+                )
+                return [dict(row) for row in result.mappings().all()]
+        finally:
+            await engine.dispose()
+
+    return run_in_thread(read)
