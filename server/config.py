@@ -118,11 +118,7 @@ class Settings:
             health_interval_seconds=_number(
                 env, "PAYMENTS_HEALTH_INTERVAL_SECONDS", 2, minimum=0.1
             ),
-            stripe_webhook_secrets=tuple(
-                one.strip()
-                for one in secret(env, "STRIPE_WEBHOOK_SECRET").split(",")
-                if one.strip()
-            ),
+            stripe_webhook_secrets=secrets(env, "STRIPE_WEBHOOK_SECRET"),
             auth=AuthSettings.from_env(env),
             tls=TlsSettings.from_env(env),
             rate_limit_per_second=_number(env, "PAYMENTS_RATE_LIMIT_PER_SECOND", 0, minimum=0),
@@ -140,9 +136,10 @@ class Settings:
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    """Bearer JWT verification: an HS256 secret, a JWKS URL (RS256/ES256), or both."""
+    """Bearer JWT verification: HS256 secrets, a JWKS URL (RS256/ES256), or both."""
 
-    jwt_secret: str = field(default="", repr=False)
+    # HS256 secrets, the current one first; more than one only while rolling.
+    jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
     jwks_url: str | None = None
     issuer: str | None = None
     audience: str | None = None
@@ -150,21 +147,27 @@ class AuthSettings:
     service_role: str = "service"
 
     @property
+    def jwt_secret(self) -> str:
+        """The current HS256 secret: the one `payments token` signs with."""
+        return self.jwt_secrets[0] if self.jwt_secrets else ""
+
+    @property
     def enabled(self) -> bool:
-        return bool(self.jwt_secret or self.jwks_url)
+        return bool(self.jwt_secrets or self.jwks_url)
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str]) -> AuthSettings:
-        jwt_secret = secret(env, "PAYMENTS_AUTH_JWT_SECRET")
-        if jwt_secret and len(jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+        jwt_secrets = secrets(env, "PAYMENTS_AUTH_JWT_SECRET")
+        if any(len(one.encode()) < MIN_JWT_SECRET_BYTES for one in jwt_secrets):
             raise ConfigError(
                 f"PAYMENTS_AUTH_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
+                " (each, when several are given)"
             )
         jwks_url = env.get("PAYMENTS_AUTH_JWKS_URL") or None
         if jwks_url and not jwks_url.startswith(("https://", "http://")):
             raise ConfigError("PAYMENTS_AUTH_JWKS_URL must be an http(s) URL")
         return cls(
-            jwt_secret=jwt_secret,
+            jwt_secrets=jwt_secrets,
             jwks_url=jwks_url,
             issuer=env.get("PAYMENTS_AUTH_ISSUER") or None,
             audience=env.get("PAYMENTS_AUTH_AUDIENCE") or None,
@@ -203,6 +206,11 @@ def secret(env: os._Environ[str] | dict[str, str], name: str) -> str:
     if value and path:
         raise ConfigError(f"set {name} or {name}_FILE, not both")
     return _read(path, f"{name}_FILE").decode().strip() if path else value
+
+
+def secrets(env: os._Environ[str] | dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of secrets, the current one first: several while one is rolled."""
+    return tuple(one.strip() for one in secret(env, name).split(",") if one.strip())
 
 
 def _read(path: str, name: str) -> bytes:

@@ -77,6 +77,12 @@ class ProviderUnavailable(DomainError):
     reason = "PROVIDER_UNAVAILABLE"
 
 
+class AuthKeysUnavailable(DomainError):
+    """The token's signing keys (the JWKS) cannot be fetched now; the caller may retry."""
+
+    reason = "AUTH_KEYS_UNAVAILABLE"
+
+
 class Unimplemented(DomainError):
     reason = "UNIMPLEMENTED"
 

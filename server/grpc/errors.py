@@ -24,6 +24,7 @@ _CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.IdempotencyKeyInUse: grpc.StatusCode.ABORTED,
     errors.ProviderUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.AuthKeysUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,

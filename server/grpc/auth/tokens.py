@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import jwt
 
 from server.config import AuthSettings
-from server.domain.errors import Unauthenticated
+from server.domain.errors import AuthKeysUnavailable, Unauthenticated
 from server.domain.principal import Principal, principal_from_claims
 
 _log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthenticated("malformed bearer token") from None
         key: object
-        if algorithm == "HS256" and self._settings.jwt_secret:
-            key = self._settings.jwt_secret
+        if algorithm == "HS256" and self._settings.jwt_secrets:
+            key = _signing_secret(token, self._settings.jwt_secrets)
         elif algorithm in ASYMMETRIC and self._jwks is not None:
             key = await self._public_key(token)
         else:
@@ -99,14 +99,45 @@ class TokenVerifier:
             # urllib underneath: keep the event loop free while the JWKS is fetched.
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
         except jwt.PyJWKClientConnectionError as error:
+            if cached is not None:
+                # A key we verified with before outlives a JWKS outage: rotation
+                # overlaps keys, so a known kid is still the issuer's.
+                _log.warning("cannot refresh the JWKS (%s); using the cached key", error)
+                return cached[1]
             _log.warning("cannot fetch the JWKS: %s", error)
-            raise Unauthenticated("cannot verify the token now, try again") from None
+            raise AuthKeysUnavailable("cannot verify the token now, try again") from None
         except jwt.PyJWTError:
             raise Unauthenticated("token signed with an unknown key") from None
         if isinstance(kid, str):
             # Only kids the JWKS holds get here, so the cache stays as small as the key set.
             self._keys[kid] = (time.monotonic(), signing_key.key)
         return signing_key.key
+
+
+def _signing_secret(token: str, secrets: Sequence[str]) -> str:
+    """The HS256 secret that signed `token`: the current one, or an older one mid-rotation.
+
+    Only the signature is compared here; the full check follows with the secret found.
+    None matching: the current one, so the full check reports the bad signature.
+    """
+    if len(secrets) == 1:
+        return secrets[0]
+    signature_only: jwt.types.Options = {
+        "verify_exp": False,
+        "verify_nbf": False,
+        "verify_iat": False,
+        "verify_aud": False,
+        "verify_iss": False,
+    }
+    for candidate in secrets:
+        try:
+            jwt.decode(token, candidate, algorithms=["HS256"], options=signature_only)
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError:
+            return candidate
+        return candidate
+    return secrets[0]
 
 
 def bearer_token(authorization: Sequence[str]) -> str:

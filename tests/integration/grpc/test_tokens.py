@@ -9,12 +9,14 @@ import jwt
 import pytest
 
 from server.config import AuthSettings
-from server.domain.errors import Unauthenticated
+from server.domain.errors import AuthKeysUnavailable, Unauthenticated
 from server.domain.principal import Role
+from server.grpc.auth import tokens
 from server.grpc.auth.tokens import TokenVerifier, bearer_token, mint_token
 from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, JwksServer, SigningKey, hs256_token
+from tests.support.server_process import free_port
 
-HS = AuthSettings(jwt_secret=JWT_SECRET, issuer=ISSUER, audience=AUDIENCE)
+HS = AuthSettings(jwt_secrets=(JWT_SECRET,), issuer=ISSUER, audience=AUDIENCE)
 
 
 def header(token: str) -> list[str]:
@@ -91,8 +93,16 @@ def jwks(keys: list[SigningKey]) -> Iterator[JwksServer]:
         yield server
 
 
-def jwks_settings(jwks: JwksServer, **extra: str) -> AuthSettings:
-    return AuthSettings(jwks_url=jwks.url, issuer=ISSUER, audience=AUDIENCE, **extra)
+def jwks_settings(
+    jwks: JwksServer, admin_role: str = "admin", service_role: str = "service"
+) -> AuthSettings:
+    return AuthSettings(
+        jwks_url=jwks.url,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        admin_role=admin_role,
+        service_role=service_role,
+    )
 
 
 async def test_keycloak_tokens_work_as_they_come(keys: list[SigningKey], jwks: JwksServer) -> None:
@@ -154,3 +164,46 @@ async def test_minted_tokens_verify() -> None:
     principal = await TokenVerifier(HS).principal(header(token))
     assert principal.roles == {Role.ADMIN}
     assert principal.issuer == ISSUER
+
+
+async def test_an_unreachable_key_set_is_unavailable_not_unauthenticated() -> None:
+    """The caller's token may be fine: UNAVAILABLE tells it to retry, not to log in again."""
+    settings = AuthSettings(jwks_url=f"http://127.0.0.1:{free_port()}/certs", issuer=ISSUER)
+    with pytest.raises(AuthKeysUnavailable):
+        await TokenVerifier(settings, jwks_cooldown=0).principal(
+            header(SigningKey("RS256").keycloak_token("u"))
+        )
+
+
+async def test_a_known_key_outlives_a_key_set_outage(
+    keys: list[SigningKey], jwks: JwksServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(jwks_settings(jwks), jwks_cooldown=0)
+    await verifier.principal(header(keys[0].keycloak_token("u")))
+    jwks.__exit__()
+    # Every cache expired: the verifier must go back to the (now unreachable) key set.
+    monkeypatch.setattr(tokens, "JWKS_LIFESPAN_SECONDS", -1)
+    verifier._jwks = jwt.PyJWKClient(jwks.url, lifespan=1, timeout=1)  # its own cache empty
+    principal = await verifier.principal(header(keys[0].keycloak_token("u")))
+    assert principal.owner == "u"
+    with pytest.raises(AuthKeysUnavailable):
+        await verifier.principal(header(keys[1].keycloak_token("u")))
+
+
+async def test_hs256_rotation_accepts_the_old_secret_until_it_is_removed() -> None:
+    new = "a-brand-new-secret-of-at-least-32-bytes!"
+    rolling = TokenVerifier(AuthSettings(jwt_secrets=(new, JWT_SECRET), issuer=ISSUER))
+    for secret in (new, JWT_SECRET):
+        principal = await rolling.principal(header(hs256_token("user-a", secret=secret)))
+        assert principal.owner == "user-a"
+    with refused("expired"):
+        await rolling.principal(header(hs256_token("user-a", secret=JWT_SECRET, ttl=-300)))
+    with refused("Signature"):
+        await rolling.principal(header(hs256_token("user-a", secret="x" * 40)))
+    rolled = TokenVerifier(AuthSettings(jwt_secrets=(new,), issuer=ISSUER))
+    with refused("Signature"):
+        await rolled.principal(header(hs256_token("user-a", secret=JWT_SECRET)))
+    minted = mint_token(
+        AuthSettings(jwt_secrets=(new, JWT_SECRET), issuer=ISSUER), "ops", ("admin",), 60
+    )
+    assert (await rolled.principal(header(minted))).subject == "ops"
