@@ -31,8 +31,8 @@ class Principal:
         return self.subject
 
     def may_see_client_secret_of(self, user_id: str) -> bool:
-        """The payment's owner, or a service that hands it to the owner's browser."""
-        return self.owner == user_id or Role.SERVICE in self.roles
+        """Only the payment's owner (in open development mode, everyone is)."""
+        return self.owner == user_id or self is ANONYMOUS
 
 
 # Open development mode: one shared scope, and every rule passes.

@@ -12,6 +12,7 @@ from server.domain.errors import FieldViolation, InvalidArgument
 from server.grpc.caller import caller_of, principal_of
 from server.grpc.list_payments_query import query_from_request
 from server.service import payment_commands, payment_queries
+from server.service.client_secrets import client_secret_while_awaiting_customer
 from server.service.command_runner import Outcome
 from server.service.commands import (
     AmountInput,
@@ -72,10 +73,12 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
         self, request: payments_pb2.GetPaymentRequest, context: Context
     ) -> payments_pb2.Payment:
         payment_commands.require_payment_id(request.id)
-        payment = await payment_queries.get_payment(
-            self._deps.uow, request.id, principal_of(context).owner
-        )
-        return payment_to_proto(payment)
+        principal = principal_of(context)
+        payment = await payment_queries.get_payment(self._deps.uow, request.id, principal.owner)
+        message = payment_to_proto(payment)
+        if principal.may_see_client_secret_of(payment.user_id):
+            message.client_secret = await client_secret_while_awaiting_customer(self._deps, payment)
+        return message
 
     async def ListPayments(
         self, request: payments_pb2.ListPaymentsRequest, context: Context

@@ -24,6 +24,7 @@ from server.domain.payment import Payment
 from server.faults import AFTER_PROVIDER_CALL, crash_point
 from server.observability.context import about_payment
 from server.observability.metrics import payment_outcomes
+from server.service.client_secrets import fetch_client_secret
 from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, claim
 from server.service.unit_of_work import StaleWrite, UnitOfWork
@@ -40,10 +41,7 @@ class Outcome:
 
 
 async def _replay(deps: Dependencies, payment: Payment) -> Outcome:
-    secret = ""
-    if deps.provider.issues_client_secrets and payment.provider_payment_id:
-        secret = (await deps.provider.retrieve_payment(payment.provider_payment_id)).client_secret
-    return Outcome(payment, replayed=True, client_secret=secret)
+    return Outcome(payment, replayed=True, client_secret=await fetch_client_secret(deps, payment))
 
 
 # Persist the intent; gets the resumed payment's id when a dead attempt is taken over.

@@ -185,7 +185,9 @@ class Payment(_message.Message):
     """The provider's own id for this payment, for example a Stripe PaymentIntent id."""
     client_secret: _builtins.str
     """For the payment's owner only: the secret Stripe.js needs to finish the
-    payment in a browser. Empty when the provider has none.
+    payment in a browser. In CreatePayment and ConfirmPayment responses, and in
+    GetPayment while the payment waits for the customer. Empty when the
+    provider has none.
     """
     capture_method: Global___CaptureMethod.ValueType
     """When the money is taken after authorization."""
