@@ -105,7 +105,8 @@ async def _check_schema(settings: Settings) -> None:
 async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
-    server = GrpcServer(deps, settings.grpc_address, build_auth(settings), settings.tls)
+    auth = build_auth(settings)
+    server = GrpcServer(deps, settings.grpc_address, auth, settings.tls)
     if isinstance(deps.provider, ResilientProvider):
         server.follow_breaker(deps.provider.breaker, settings.provider)
     stopping = stop_signal()
@@ -134,6 +135,7 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     await engine.dispose()
     if redis is not None:
         await redis.aclose()
+    await auth.close()
     _log.info("stopped")
 
 

@@ -22,6 +22,8 @@ _log = logging.getLogger(__name__)
 class RateLimiter(Protocol):
     async def take(self, key: str) -> float: ...
 
+    async def close(self) -> None: ...
+
 
 class LocalTokenBucket:
     """One bucket per key in this process; for a single instance or without Redis."""
@@ -45,6 +47,9 @@ class LocalTokenBucket:
             self._buckets.clear()  # bounded memory; a reset only ever lets callers in
         self._buckets[key] = (tokens, now)
         return wait
+
+    async def close(self) -> None:
+        """Nothing to release: the buckets live in this process."""
 
 
 # Atomic refill-and-take on Redis's own clock, so every instance agrees.

@@ -62,6 +62,11 @@ class AuthInterceptor(_Interceptor):
             response_serializer=handler.response_serializer,
         )
 
+    async def close(self) -> None:
+        """Release the rate limiter's connection (Redis), at shutdown."""
+        if self._limiter is not None:
+            await self._limiter.close()
+
     def _guard(self, method: str, handler: Handler) -> Handler:
         async def guarded(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             try:
