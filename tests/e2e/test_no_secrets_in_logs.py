@@ -75,14 +75,20 @@ def test_nothing_secret_reaches_the_logs(tmp_path: Path, localstripe_url: str) -
                 )
                 return reply
 
-            # Client secrets go to the owner and to services, and nowhere else.
+            # Client secrets go to the owner only: in the answer, or from GetPayment.
             owned = create(1, customer, payment_method_id="pm_card_visa", confirm=True)
             for_service = create(2, service, payment_method_id="pm_card_visa")
             by_admin = create(3, admin, payment_method_id="pm_card_visa")
             assert owned.client_secret
-            assert for_service.client_secret
+            assert not for_service.client_secret
             assert not by_admin.client_secret
-            secrets += [owned.client_secret, for_service.client_secret]
+            fetched = payments.GetPayment(
+                payments_pb2.GetPaymentRequest(id=for_service.id),
+                metadata=bearer(customer),
+                timeout=20,
+            ).client_secret
+            assert fetched
+            secrets += [owned.client_secret, fetched]
             # Card numbers in free text are refused and not echoed in the log.
             for n, card in enumerate(CARDS, start=10):
                 assert (
