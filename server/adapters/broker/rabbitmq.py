@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.connection import make_url
 from opentelemetry.trace import SpanKind
 
 from server.observability.tracing import (
@@ -46,6 +47,19 @@ def to_message(record: OutboxRecord, trace_headers: Mapping[str, str]) -> aio_pi
     )
 
 
+async def _connect(url: str, timeout_s: float) -> AbstractConnection:
+    """aio_pika.connect, but a failed attempt is closed here rather than left to the GC
+    (whose unawaited close warns, and holds the half-open socket meanwhile)."""
+    connection = aio_pika.Connection(make_url(url))
+    try:
+        await connection.connect(timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await connection.close()
+        raise
+    return connection
+
+
 class RabbitPublisher:
     """One connection and confirming channel, opened on first use and after a failure."""
 
@@ -61,7 +75,7 @@ class RabbitPublisher:
         if self._connection is not None and self._connection.is_closed:
             await self.close()
         if self._exchange is None:
-            self._connection = await aio_pika.connect(self._url, timeout=self._timeout_s)
+            self._connection = await _connect(self._url, self._timeout_s)
             self._channel = await self._connection.channel(publisher_confirms=True)
             self._exchange = await self._channel.declare_exchange(
                 self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
