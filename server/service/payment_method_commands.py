@@ -311,6 +311,19 @@ async def update_payment_method(
     return await _settle(deps, scope, act, record)
 
 
+async def _refuse_if_paying_subscriptions(uow: UnitOfWork, method: PaymentMethod) -> None:
+    """A card that pays for a live subscription stays until the subscription pays otherwise:
+    detaching it would only make the next renewal fail into dunning."""
+    paying = await uow.subscriptions.live_paid_with(method.user_id, method.id)
+    if paying:
+        raise FailedPrecondition(
+            f"payment method {method.id} pays for {len(paying)} subscription(s); "
+            "give them another payment method or cancel them first",
+            reason="PAYMENT_METHOD_IN_USE",
+            metadata={"subscription_ids": ",".join(paying[:10])},
+        )
+
+
 async def detach_payment_method(
     deps: Dependencies, caller: str, command: DetachPaymentMethod
 ) -> MethodOutcome:
@@ -321,6 +334,7 @@ async def detach_payment_method(
         if replay is not None:
             return replay
         method = await _load_attached(deps, uow, command.id)
+        await _refuse_if_paying_subscriptions(uow, method)
         deps.provider.ensure_available()
         await uow.commit()
 

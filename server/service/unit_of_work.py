@@ -116,6 +116,9 @@ class SubscriptionRepository(Protocol):
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Ids of subscriptions whose due_time has come, the most overdue first."""
 
+    async def live_paid_with(self, user_id: str, payment_method_id: str) -> list[str]:
+        """Ids of the user's subscriptions, not ended, that charge this saved method."""
+
     async def list(self, query: SubscriptionQuery) -> SubscriptionPage: ...
 
 

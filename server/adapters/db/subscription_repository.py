@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.adapters.db.tables import outbox, subscriptions
 from server.adapters.subscription_codec import subscription_event_envelope
-from server.domain.subscription import Subscription, SubscriptionState
+from server.domain.subscription import ENDED_STATES, Subscription, SubscriptionState
 from server.service.subscription_queries import SubscriptionPage, SubscriptionQuery
 
 _INSERT = subscriptions.insert()
@@ -34,6 +34,16 @@ _DUE = (
     .where(subscriptions.c.due_time <= sa.bindparam("b_now", type_=subscriptions.c.due_time.type))
     .order_by(subscriptions.c.due_time)
     .limit(sa.bindparam("b_limit"))
+)
+# The user's index narrows it to one customer's few subscriptions.
+_LIVE_PAID_WITH = (
+    sa.select(subscriptions.c.id)
+    .where(
+        subscriptions.c.user_id == sa.bindparam("b_user_id"),
+        subscriptions.c.payment_method_id == sa.bindparam("b_payment_method_id"),
+        subscriptions.c.state.not_in([state.value for state in sorted(ENDED_STATES)]),
+    )
+    .order_by(subscriptions.c.create_time, subscriptions.c.id)
 )
 # Columns and entity fields share names; the state is converted.
 _FIELDS = tuple(column.name for column in subscriptions.c if column.name != "state")
@@ -91,6 +101,12 @@ class SqlSubscriptionRepository:
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         result = await self._connection.execute(_DUE, {"b_now": now, "b_limit": limit})
+        return list(result.scalars())
+
+    async def live_paid_with(self, user_id: str, payment_method_id: str) -> list[str]:
+        result = await self._connection.execute(
+            _LIVE_PAID_WITH, {"b_user_id": user_id, "b_payment_method_id": payment_method_id}
+        )
         return list(result.scalars())
 
     async def list(self, query: SubscriptionQuery) -> SubscriptionPage:

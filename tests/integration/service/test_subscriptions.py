@@ -26,8 +26,8 @@ from server.domain.subscription import SubscriptionState
 from server.jobs.renewals import renew_due_subscriptions
 from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
-from server.service.payment_method_commands import attach_payment_method
-from server.service.payment_method_requests import AttachPaymentMethod
+from server.service.payment_method_commands import attach_payment_method, detach_payment_method
+from server.service.payment_method_requests import AttachPaymentMethod, DetachPaymentMethod
 from server.service.plan_commands import CreatePlan, archive_plan, create_plan
 from server.service.subscription_billing import charge
 from server.service.subscription_commands import (
@@ -492,3 +492,21 @@ async def test_a_charge_whose_outcome_was_never_recorded_is_not_made_again(
     assert renewed.latest_payment_id == paid.id
     assert renewed.current_period_end == datetime(2027, 2, 1, tzinfo=UTC)
     assert len(await charges(engine, sub_id)) == 2
+
+
+async def test_a_card_paying_for_a_live_subscription_cannot_be_detached(
+    billing: Dependencies,
+) -> None:
+    plan_id = await a_plan(billing)
+    method = await a_method(billing, "user-1")
+    command = CreateSubscription("paid-with", "user-1", plan_id, method)
+    subscription_id = (await create_subscription(billing, CALLER, command)).subscription.id
+    with pytest.raises(FailedPrecondition) as in_use:
+        await detach_payment_method(billing, CALLER, DetachPaymentMethod(method, "detach-1"))
+    assert in_use.value.reason == "PAYMENT_METHOD_IN_USE"
+    assert in_use.value.metadata == {"subscription_ids": subscription_id}
+
+    await cancel_subscription(billing, CALLER, CancelSubscription(subscription_id, "end-now"))
+    # The refused request_id was not stored: the same one now detaches.
+    detached = await detach_payment_method(billing, CALLER, DetachPaymentMethod(method, "detach-1"))
+    assert not detached.method.attached
