@@ -131,6 +131,7 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     )
     await stopping.wait()
     await server.drain_and_stop(settings.drain_seconds)
+    await deps.recorder.close(settings.drain_seconds)
     await stop(tasks)
     await engine.dispose()
     if redis is not None:
@@ -147,6 +148,7 @@ async def worker(settings: Settings, *, metrics_on: bool) -> None:
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)
+    await deps.recorder.close()
     await engine.dispose()
 
 

@@ -19,6 +19,8 @@ class DomainError(Exception):
     """Base of every expected failure; `reason` is the UPPER_SNAKE ErrorInfo reason."""
 
     reason: str = "ERROR"
+    # Seconds the caller should wait before retrying (google.rpc.RetryInfo); None: no hint.
+    retry_after: float | None = None
 
     def __init__(
         self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None
@@ -69,12 +71,42 @@ class IdempotencyKeyInUse(DomainError):
     """The first call with this request_id is still running; retrying is safe."""
 
     reason = "IDEMPOTENCY_KEY_IN_USE"
+    retry_after = 1.0
 
 
 class ProviderUnavailable(DomainError):
     """The provider could not be reached or did not answer; the outcome may be unknown."""
 
     reason = "PROVIDER_UNAVAILABLE"
+    retry_after = 1.0
+
+
+class DatabaseUnavailable(DomainError):
+    """The database could not be reached or dropped the connection; retrying is safe."""
+
+    reason = "DATABASE_UNAVAILABLE"
+    retry_after = 1.0
+
+
+class TransactionConflict(DomainError):
+    """The database undid the transaction (serialization failure, deadlock); retry it."""
+
+    reason = "TRANSACTION_CONFLICT"
+    retry_after = 0.1
+
+
+class BrokerUnavailable(DomainError):
+    """The message broker could not be reached; retrying is safe."""
+
+    reason = "BROKER_UNAVAILABLE"
+    retry_after = 1.0
+
+
+class CacheUnavailable(DomainError):
+    """Redis could not be reached; retrying is safe."""
+
+    reason = "REDIS_UNAVAILABLE"
+    retry_after = 1.0
 
 
 class AuthKeysUnavailable(DomainError):
@@ -106,7 +138,7 @@ class RateLimited(DomainError):
 
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after: float | None = retry_after
 
 
 class Validator:

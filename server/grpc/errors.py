@@ -24,6 +24,10 @@ _CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.IdempotencyKeyInUse: grpc.StatusCode.ABORTED,
     errors.ProviderUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.TransactionConflict: grpc.StatusCode.ABORTED,
+    errors.BrokerUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.CacheUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.AuthKeysUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
@@ -87,14 +91,13 @@ _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 def status_for(error: errors.DomainError) -> status_pb2.Status:
     violations = error.violations if isinstance(error, errors.InvalidArgument) else ()
-    retry_after = error.retry_after if isinstance(error, errors.RateLimited) else None
     return rich_status(
         status_code_for(error),
         error.message,
         error.reason,
         dict(error.metadata),
         violations,
-        retry_after,
+        error.retry_after,
     )
 
 

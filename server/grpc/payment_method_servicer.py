@@ -9,25 +9,26 @@ from payments.v1 import payment_methods_pb2 as pb
 from payments.v1 import payment_methods_pb2_grpc
 
 from server.adapters.payment_method_codec import billing_from_proto, payment_method_to_proto
+from server.domain.payment_method import PaymentMethod
 from server.grpc.caller import caller_of, principal_of
 from server.service import payment_method_commands, payment_method_queries
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_method, user_id_for
-from server.service.payment_method_commands import MethodOutcome
 from server.service.payment_method_requests import (
     AttachPaymentMethod,
     DetachPaymentMethod,
     UpdatePaymentMethod,
 )
+from server.service.pipeline import Outcome
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)
 
 
-def _respond(context: Context, outcome: MethodOutcome) -> pb.PaymentMethod:
+def _respond(context: Context, outcome: Outcome[PaymentMethod]) -> pb.PaymentMethod:
     if outcome.replayed:
         context.set_trailing_metadata(REPLAYED)
-    return payment_method_to_proto(outcome.method)
+    return payment_method_to_proto(outcome.resource)
 
 
 class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceServicer):

@@ -9,11 +9,11 @@ from payments.v1 import payments_pb2, payments_pb2_grpc
 
 from server.adapters.codec import capture_method_from_proto, payment_to_proto
 from server.domain.errors import FieldViolation, InvalidArgument
+from server.domain.payment import Payment
 from server.grpc.caller import caller_of, principal_of
 from server.grpc.list_payments_query import query_from_request
 from server.service import payment_commands, payment_queries
 from server.service.client_secrets import client_secret_while_awaiting_customer
-from server.service.command_runner import Outcome
 from server.service.commands import (
     AmountInput,
     CancelPayment,
@@ -24,6 +24,7 @@ from server.service.commands import (
 )
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_payment, user_id_for
+from server.service.pipeline import Outcome
 from server.service.reconcile_payments import reconcile_payments
 
 Context = aio.ServicerContext[Any, Any]
@@ -34,11 +35,11 @@ _SIMULATED = {
 }
 
 
-def _respond(context: Context, outcome: Outcome) -> payments_pb2.Payment:
+def _respond(context: Context, outcome: Outcome[Payment]) -> payments_pb2.Payment:
     if outcome.replayed:
         context.set_trailing_metadata(REPLAYED)
-    message = payment_to_proto(outcome.payment)
-    if principal_of(context).may_see_client_secret_of(outcome.payment.user_id):
+    message = payment_to_proto(outcome.resource)
+    if principal_of(context).may_see_client_secret_of(outcome.resource.user_id):
         message.client_secret = outcome.client_secret
     return message
 

@@ -36,7 +36,7 @@ class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
         outcome = await create_refund(self._deps, caller_of(context), command)
         if outcome.replayed:
             context.set_trailing_metadata(REPLAYED)
-        return refund_to_proto(outcome.refund)
+        return refund_to_proto(outcome.resource)
 
     async def GetRefund(
         self, request: refunds_pb2.GetRefundRequest, context: Context

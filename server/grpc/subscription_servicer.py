@@ -13,16 +13,18 @@ from server.adapters.subscription_codec import (
     plan_to_proto,
     subscription_to_proto,
 )
+from server.domain.plan import Plan
+from server.domain.subscription import Subscription
 from server.grpc.caller import caller_of, principal_of
 from server.service import subscription_queries
 from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_subscription, user_id_for
-from server.service.plan_commands import CreatePlan, PlanOutcome, archive_plan, create_plan
+from server.service.pipeline import Outcome
+from server.service.plan_commands import CreatePlan, archive_plan, create_plan
 from server.service.subscription_commands import (
     CancelSubscription,
     CreateSubscription,
-    SubscriptionOutcome,
     UpdateSubscription,
     cancel_subscription,
     create_subscription,
@@ -33,16 +35,16 @@ Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)
 
 
-def _plan(outcome: PlanOutcome, context: Context) -> pb.Plan:
+def _plan(outcome: Outcome[Plan], context: Context) -> pb.Plan:
     if outcome.replayed:
         context.set_trailing_metadata(REPLAYED)
-    return plan_to_proto(outcome.plan)
+    return plan_to_proto(outcome.resource)
 
 
-def _subscription(outcome: SubscriptionOutcome, context: Context) -> pb.Subscription:
+def _subscription(outcome: Outcome[Subscription], context: Context) -> pb.Subscription:
     if outcome.replayed:
         context.set_trailing_metadata(REPLAYED)
-    return subscription_to_proto(outcome.subscription)
+    return subscription_to_proto(outcome.resource)
 
 
 class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):

@@ -10,6 +10,7 @@ from server.adapters.providers.base import PaymentProvider, SubscriptionBilling
 from server.adapters.providers.mock import MockProvider
 from server.domain.subscription import DEFAULT_DUNNING
 from server.service.idempotency import IdempotencyPolicy
+from server.service.recorder import Recorder
 from server.service.unit_of_work import UnitOfWorkFactory
 
 
@@ -26,3 +27,5 @@ class Dependencies:
     dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
     # Set when the provider bills subscriptions itself (Stripe); None: the renewal job bills.
     billing: SubscriptionBilling | None = None
+    # Owns the settle tasks and the writes kept through a database outage.
+    recorder: Recorder = field(default_factory=Recorder)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 
+from server.adapters.codec import decode_payment, encode_payment
 from server.adapters.providers.base import CreateAtProvider, ProviderPayment, ProviderRejected
 from server.domain.errors import (
     AlreadyExists,
@@ -12,6 +17,7 @@ from server.domain.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    ProviderUnavailable,
     Unimplemented,
     Validator,
 )
@@ -19,7 +25,9 @@ from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
 from server.domain.money import check_amount
 from server.domain.payment import Failure, Payment, new_payment
 from server.domain.payment_states import PaymentOp, PaymentState, next_state
-from server.service.command_runner import Outcome, Refused, run_command
+from server.observability.context import about_payment
+from server.observability.metrics import payment_outcomes
+from server.service.client_secrets import fetch_client_secret
 from server.service.commands import (
     MAX_REASON,
     CancelPayment,
@@ -34,10 +42,14 @@ from server.service.commands import (
     validate_create,
 )
 from server.service.dependencies import Dependencies
-from server.service.idempotency import optional_scope, scope_of
+from server.service.idempotency import Scope, optional_scope, scope_of
 from server.service.payment_method_queries import not_found, usable_method
+from server.service.pipeline import Command, Kind, Outcome, Refusal, run
 from server.service.provider_outcomes import apply_provider_outcome
-from server.service.unit_of_work import LiveOrderConflict, UnitOfWork
+from server.service.unit_of_work import LiveOrderConflict, StaleWrite, UnitOfWork
+
+_log = logging.getLogger(__name__)
+PAYMENTS: Kind[Payment] = Kind(encode_payment, decode_payment, lambda payment: payment.id)
 
 _CHARGEABLE = frozenset(
     {
@@ -58,6 +70,77 @@ async def _load(uow: UnitOfWork, payment_id: str) -> Payment:
 def _apply(payment: Payment, result: ProviderPayment | None, now: datetime) -> None:
     if result is not None:
         apply_provider_outcome(payment, result, now)
+
+
+# Apply the provider's answer to the payment.
+Finish = Callable[[Payment, ProviderPayment | None, datetime], None]
+# Record a refusal on the payment and say what the caller is told.
+Refused = Callable[[Payment, ProviderRejected, datetime], Awaitable[Refusal]]
+Prepare = Callable[[UnitOfWork, str | None], Awaitable[Payment]]
+Act = Callable[[Payment], Awaitable[ProviderPayment | None]]
+
+
+async def _save(uow: UnitOfWork, payment: Payment) -> Payment:
+    """Save the payment unless someone else moved it meanwhile (then theirs stands)."""
+    expected = payment.event_sequence - len(payment.pending_events)
+    try:
+        await uow.payments.save(payment, expected)
+    except StaleWrite:
+        # A webhook, the reconciler or a resumed attempt got there first.
+        fresh = await uow.payments.get(payment.id, for_update=True)
+        assert fresh is not None
+        return fresh
+    return payment
+
+
+def _tell(payment: Payment, stage: str) -> None:
+    """Tag the span and log lines with the payment; count and log each outcome."""
+    if stage == "replayed":
+        about_payment(payment.id, order_id=payment.order_id, outcome="replayed")
+        return
+    if stage == "prepared":
+        about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
+        return
+    outcome = payment.state.value if stage == "recorded" else stage
+    payment_outcomes.add(1, {"provider": payment.provider, "outcome": outcome})
+    about_payment(payment.id, order_id=payment.order_id, provider=payment.provider, outcome=outcome)
+    # One line per money-moving step: the payment's story in the logs, by trace and id.
+    _log.info("payment %s: %s at %s", payment.id, outcome, payment.provider)
+
+
+def _run(
+    deps: Dependencies,
+    scope: Scope | None,
+    payment_id: str,
+    prepare: Prepare,
+    act: Act,
+    finish: Finish = _apply,
+    refused: Refused | None = None,
+) -> Awaitable[Outcome[Payment]]:
+    """The pipeline, with what every payment command shares."""
+
+    async def record(uow: UnitOfWork, payment: Payment, answer: ProviderPayment | None) -> Payment:
+        finish(payment, answer, deps.clock.now())
+        return await _save(uow, payment)
+
+    async def refuse(payment: Payment, rejected: ProviderRejected) -> Refusal:
+        return await (refused or _refused_at_provider)(payment, rejected, deps.clock.now())
+
+    return run(
+        deps,
+        Command(
+            scope=scope,
+            kind=PAYMENTS,
+            resource_id=payment_id,
+            prepare=prepare,
+            act=act,
+            record=record,
+            refused=refuse,
+            secret=lambda answer: answer.client_secret if answer else "",
+            replay_secret=partial(fetch_client_secret, deps),
+            observe=_tell,
+        ),
+    )
 
 
 async def _check_saved_method(
@@ -123,18 +206,31 @@ async def _charge_at_provider(
     return None
 
 
+def _keeping(payment: Payment, error: DomainError) -> Refusal:
+    """Tell the caller `error` and record the payment as the refusal left it."""
+
+    async def keep(uow: UnitOfWork) -> None:
+        # A copy, so a retried write still has the refusal's events to store.
+        await _save(uow, copy.deepcopy(payment))
+
+    return Refusal(error, keep)
+
+
 async def _refused_at_provider(
     payment: Payment, rejected: ProviderRejected, now: datetime
-) -> DomainError:
+) -> Refusal:
     """A payment the provider will not take fails, so the order can be paid another way."""
     payment.fail(now, Failure(rejected.code or "invalid_request", rejected.message))
-    return InvalidArgument(
+    error = InvalidArgument(
         [FieldViolation(rejected.field or "payment_method_id", rejected.message)],
         reason="PROVIDER_REJECTED",
     )
+    return _keeping(payment, error)
 
 
-async def create_payment(deps: Dependencies, caller: str, command: CreatePayment) -> Outcome:
+async def create_payment(
+    deps: Dependencies, caller: str, command: CreatePayment
+) -> Outcome[Payment]:
     amount = validate_create(command)
     capture_method = command.capture_method
     assert capture_method is not None
@@ -158,6 +254,10 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
             metadata=dict(command.metadata),
             now=deps.clock.now(),
         )
+        if command.confirm:
+            # PROCESSING before the provider hears of it: a row the database fails to
+            # finish (no provider id yet) is one the reconciler checks, and resolves.
+            payment.apply(PaymentOp.CONFIRM, deps.clock.now())
         await uow.payments.add(payment)
         return payment
 
@@ -165,7 +265,7 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
         return await _charge_at_provider(deps, payment, confirm=command.confirm)
 
     try:
-        return await run_command(deps, scope, new_id, prepare, act, _apply, _refused_at_provider)
+        return await _run(deps, scope, new_id, prepare, act)
     except LiveOrderConflict:
         async with deps.uow() as uow:
             live = await uow.payments.find_live_by_order(command.order_id)
@@ -176,7 +276,9 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
         ) from None
 
 
-async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayment) -> Outcome:
+async def confirm_payment(
+    deps: Dependencies, caller: str, command: ConfirmPayment
+) -> Outcome[Payment]:
     validator = Validator()
     check_payment_id(validator, command.id)
     check_request_id(validator, command.request_id, required=False)
@@ -209,10 +311,12 @@ async def confirm_payment(deps: Dependencies, caller: str, command: ConfirmPayme
     async def act(payment: Payment) -> ProviderPayment | None:
         return await _charge_at_provider(deps, payment, confirm=True)
 
-    return await run_command(deps, scope, command.id, prepare, act, _apply, _refused_at_provider)
+    return await _run(deps, scope, command.id, prepare, act)
 
 
-async def capture_payment(deps: Dependencies, caller: str, command: CapturePayment) -> Outcome:
+async def capture_payment(
+    deps: Dependencies, caller: str, command: CapturePayment
+) -> Outcome[Payment]:
     validator = Validator()
     check_payment_id(validator, command.id)
     check_request_id(validator, command.request_id, required=False)
@@ -248,7 +352,7 @@ async def capture_payment(deps: Dependencies, caller: str, command: CapturePayme
         key = f"{payment.id}:{payment.event_sequence}:capture"
         return await deps.provider.capture_payment(payment.provider_payment_id, amount, key)
 
-    return await run_command(deps, scope, command.id, prepare, act, _apply, _refused_by_truth(deps))
+    return await _run(deps, scope, command.id, prepare, act, refused=_refused_by_truth(deps))
 
 
 def _check_capturable(payment: Payment, currency_code: str, minor_units: int) -> None:
@@ -270,17 +374,25 @@ def _check_capturable(payment: Payment, currency_code: str, minor_units: int) ->
 def _refused_by_truth(deps: Dependencies) -> Refused:
     """After a refused capture or cancel, the payment takes the provider's word for its state."""
 
-    async def refused(payment: Payment, rejected: ProviderRejected, now: datetime) -> DomainError:
-        truth = await deps.provider.retrieve_payment(payment.provider_payment_id)
-        apply_provider_outcome(payment, truth, now)
-        return FailedPrecondition(
+    async def refused(payment: Payment, rejected: ProviderRejected, now: datetime) -> Refusal:
+        error = FailedPrecondition(
             f"the provider refused: {rejected.message}", reason="PROVIDER_REJECTED"
         )
+        try:
+            truth = await deps.provider.retrieve_payment(payment.provider_payment_id)
+        except (ProviderRejected, ProviderUnavailable):
+            # Its state is unknown: it stays where it waits for the reconciler, and a retry
+            # with the same request_id may resume at once.
+            return Refusal(error, settled=False)
+        apply_provider_outcome(payment, truth, now)
+        return _keeping(payment, error)
 
     return refused
 
 
-async def cancel_payment(deps: Dependencies, caller: str, command: CancelPayment) -> Outcome:
+async def cancel_payment(
+    deps: Dependencies, caller: str, command: CancelPayment
+) -> Outcome[Payment]:
     validator = Validator()
     check_payment_id(validator, command.id)
     check_request_id(validator, command.request_id, required=False)
@@ -308,10 +420,12 @@ async def cancel_payment(deps: Dependencies, caller: str, command: CancelPayment
         if payment.state is not PaymentState.CANCELED:
             payment.apply(PaymentOp.CANCEL, now, reason=command.reason)
 
-    return await run_command(deps, scope, command.id, prepare, act, finish, _refused_by_truth(deps))
+    return await _run(deps, scope, command.id, prepare, act, finish, _refused_by_truth(deps))
 
 
-async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePayment) -> Outcome:
+async def simulate_payment(
+    deps: Dependencies, caller: str, command: SimulatePayment
+) -> Outcome[Payment]:
     if not deps.simulation_enabled:
         raise Unimplemented(
             "SimulatePayment exists only when PAYMENTS_ENV is development or test",
@@ -341,7 +455,7 @@ async def simulate_payment(deps: Dependencies, caller: str, command: SimulatePay
             return None
         return provider.settle(payment.provider_payment_id, succeeded=bool(command.succeed))
 
-    return await run_command(deps, scope, command.id, prepare, act, _apply)
+    return await _run(deps, scope, command.id, prepare, act)
 
 
 def require_payment_id(payment_id: str) -> None:

@@ -1,18 +1,13 @@
 """The PaymentMethodService use cases that change a saved payment method.
 
-Each follows the shape of the payment commands (command_runner.py):
-1. One transaction claims the request_id (or replays its first outcome) and
-   reads what the provider call needs.
-2. The provider call, keyed so that a retry repeats rather than doubles it.
-3. One transaction writes our record and stores the response for replays.
-Steps 2 and 3 are shielded from the caller hanging up. A refusal by the
-provider (a decline, an unknown method) frees the request_id: nothing was
-saved, and the provider's own idempotency answers a retry the same way.
+Each runs through the command pipeline (pipeline.py): step 1 reads what the
+provider call needs, step 3 writes our record. A refusal by the provider (a
+decline, an unknown method) frees the request_id: nothing was saved, and the
+provider's own idempotency answers a retry the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import uuid
@@ -28,7 +23,6 @@ from server.adapters.providers.base import (
     ProviderRejected,
 )
 from server.domain.errors import (
-    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -42,7 +36,7 @@ from server.domain.payment_method import (
     new_payment_method,
 )
 from server.service.dependencies import Dependencies
-from server.service.idempotency import Scope, claim, fingerprint, optional_scope, scope_of
+from server.service.idempotency import Scope, fingerprint, optional_scope, scope_of
 from server.service.payment_method_queries import not_found
 from server.service.payment_method_requests import (
     AttachPaymentMethod,
@@ -54,79 +48,42 @@ from server.service.payment_method_requests import (
     validate_detach,
     validate_update,
 )
+from server.service.pipeline import Command, Done, Kind, Outcome, Refused, run
 from server.service.unit_of_work import UnitOfWork
 
-T = TypeVar("T")
-# Write our record from what the provider answered, inside the final transaction.
-Record = Callable[[UnitOfWork, T], Awaitable[PaymentMethod]]
+P = TypeVar("P")
+A = TypeVar("A")
+METHODS: Kind[PaymentMethod] = Kind(
+    encode_payment_method, decode_payment_method, lambda method: method.id
+)
 
 
 @dataclass(frozen=True, slots=True)
-class MethodOutcome:
-    method: PaymentMethod
-    replayed: bool = False
+class _Attach:
+    method_id: str
+    # The user's customer at the provider, if one is recorded.
+    customer: str | None
 
 
-async def _replay_if_done(
-    deps: Dependencies, uow: UnitOfWork, scope: Scope | None, method_id: str
-) -> MethodOutcome | None:
-    """Claim the optional request_id; the stored outcome if this request already ran."""
-    if scope is None:
-        return None
-    claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, method_id)
-    if claimed.replay is None:
-        return None
-    return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
-
-
-async def _forget(deps: Dependencies, scope: Scope | None) -> None:
-    """The request changed nothing: a retry with its request_id starts afresh."""
-    if scope is None:
-        return
-    async with deps.uow() as uow:
-        await uow.idempotency_keys.delete(scope.caller, scope.request_id)
-        await uow.commit()
-
-
-async def _release(deps: Dependencies, scope: Scope | None) -> None:
-    """The outcome is unknown: let a retry resume at once instead of waiting out the lease."""
-    if scope is None:
-        return
-    async with deps.uow() as uow:
-        await uow.idempotency_keys.release(scope.caller, scope.request_id)
-        await uow.commit()
-
-
-async def _settle(
+def _run(
     deps: Dependencies,
     scope: Scope | None,
-    act: Callable[[], Awaitable[T]],
-    record: Record[T],
-) -> MethodOutcome:
-    """Steps 2 and 3, shielded: once the provider has acted, our record follows."""
-
-    async def run() -> MethodOutcome:
-        try:
-            answer = await act()
-            async with deps.uow() as uow:
-                method = await record(uow, answer)
-                if scope is not None:
-                    await uow.idempotency_keys.complete(
-                        scope.caller, scope.request_id, method.id, encode_payment_method(method)
-                    )
-                await uow.commit()
-        except ProviderUnavailable:
-            await _release(deps, scope)
-            raise
-        except DomainError:
-            await _forget(deps, scope)
-            raise
-        except BaseException:
-            await _release(deps, scope)
-            raise
-        return MethodOutcome(method)
-
-    return await asyncio.shield(asyncio.ensure_future(run()))
+    method_id: str,
+    prepare: Callable[[UnitOfWork, str | None], Awaitable[P | Done[PaymentMethod]]],
+    act: Callable[[P], Awaitable[A]],
+    record: Callable[[UnitOfWork, P, A], Awaitable[PaymentMethod]],
+) -> Awaitable[Outcome[PaymentMethod]]:
+    return run(
+        deps,
+        Command(
+            scope=scope,
+            kind=METHODS,
+            resource_id=method_id,
+            prepare=prepare,
+            act=act,
+            record=record,
+        ),
+    )
 
 
 def _customer_key(provider: str, user_id: str) -> str:
@@ -142,10 +99,11 @@ async def _customer_of(deps: Dependencies, user_id: str, known: str | None) -> s
     try:
         created = await provider.ensure_customer(user_id, _customer_key(provider.name, user_id))
     except ProviderRejected as rejected:
-        raise FailedPrecondition(
+        refusal = FailedPrecondition(
             f"the provider refused to create a customer: {rejected.message}",
             reason="PROVIDER_REJECTED",
-        ) from None
+        )
+        raise Refused(refusal) from None
     async with deps.uow() as uow:
         recorded = await uow.customers.add_if_absent(
             user_id, provider.name, created, deps.clock.now()
@@ -171,41 +129,40 @@ def _rejected(rejected: ProviderRejected, field: str) -> InvalidArgument:
 
 async def attach_payment_method(
     deps: Dependencies, caller: str, command: AttachPaymentMethod
-) -> MethodOutcome:
+) -> Outcome[PaymentMethod]:
     validate_attach(command)
     scope = scope_of(caller, command.request_id, "AttachPaymentMethod", command.parameters())
     provider = deps.provider
-    async with deps.uow() as uow:
-        new_id = PAYMENT_METHOD_ID.new()
-        claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, new_id)
-        if claimed.replay is not None:
-            return MethodOutcome(decode_payment_method(claimed.replay), replayed=True)
-        # A resumed attempt keeps its id, and so the provider keys derived from it.
-        method_id = claimed.resource_id or new_id
-        customer = await uow.customers.get(command.user_id, provider.name)
-        provider.ensure_available()
-        await uow.commit()
+    new_id = PAYMENT_METHOD_ID.new()
 
-    async def act() -> tuple[str, ProviderPaymentMethod]:
-        customer_id = await _customer_of(deps, command.user_id, customer)
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> _Attach:
+        # A resumed attempt keeps its id, and so the provider keys derived from it.
+        customer = await uow.customers.get(command.user_id, provider.name)
+        return _Attach(resume_id or new_id, customer)
+
+    async def act(attach: _Attach) -> tuple[str, ProviderPaymentMethod]:
+        customer_id = await _customer_of(deps, command.user_id, attach.customer)
         wanted = command.provider_payment_method_id
         try:
             attached = await provider.attach_payment_method(
-                wanted, customer_id, f"{method_id}:attach"
+                wanted, customer_id, f"{attach.method_id}:attach"
             )
         except PaymentMethodDeclined as declined:
-            raise _declined(declined, wanted) from None
+            raise Refused(_declined(declined, wanted)) from None
         except ProviderRejected as rejected:
-            raise _rejected(rejected, "provider_payment_method_id") from None
+            raise Refused(_rejected(rejected, "provider_payment_method_id")) from None
         if not command.billing_details.is_empty:
-            await _send_billing(deps, attached, command.billing_details, f"{method_id}:billing")
+            key = f"{attach.method_id}:billing"
+            await _send_billing(deps, attached, command.billing_details, key)
         return customer_id, attached
 
-    async def record(uow: UnitOfWork, answer: tuple[str, ProviderPaymentMethod]) -> PaymentMethod:
+    async def record(
+        uow: UnitOfWork, attach: _Attach, answer: tuple[str, ProviderPaymentMethod]
+    ) -> PaymentMethod:
         customer_id, attached = answer
         now = deps.clock.now()
         method = new_payment_method(
-            method_id=method_id,
+            method_id=attach.method_id,
             user_id=command.user_id,
             provider=provider.name,
             provider_customer_id=customer_id,
@@ -220,7 +177,7 @@ async def attach_payment_method(
         await uow.payment_methods.add(method)
         return method
 
-    return await _settle(deps, scope, act, record)
+    return await _run(deps, scope, new_id, prepare, act, record)
 
 
 async def _send_billing(
@@ -236,7 +193,7 @@ async def _send_billing(
             await deps.provider.detach_payment_method(
                 attached.provider_payment_method_id, f"{key}:undo"
             )
-        raise _rejected(rejected, "billing_details") from None
+        raise Refused(_rejected(rejected, "billing_details")) from None
 
 
 async def _take_default(uow: UnitOfWork, user_id: str, provider: str, now: datetime) -> None:
@@ -262,39 +219,40 @@ async def _load_attached(deps: Dependencies, uow: UnitOfWork, method_id: str) ->
 
 async def update_payment_method(
     deps: Dependencies, caller: str, command: UpdatePaymentMethod
-) -> MethodOutcome:
+) -> Outcome[PaymentMethod]:
     paths = validate_update(command)
     scope = optional_scope(caller, command.request_id, "UpdatePaymentMethod", command.parameters())
-    async with deps.uow() as uow:
-        replay = await _replay_if_done(deps, uow, scope, command.id)
-        if replay is not None:
-            return replay
-        current = await _load_attached(deps, uow, command.id)
-        incoming = command.billing_details or BillingDetails()
-        billing = merge_billing(current.billing_details, incoming, paths)
-        send_billing = touches_billing(paths) and billing != current.billing_details
-        if send_billing:
-            deps.provider.ensure_available()
-        await uow.commit()
     # The provider's key: the same for a retry of this request sending the same details, and
     # new otherwise, so a later update back to an earlier value is not taken for a repeat.
-    token = (
-        fingerprint(f"{caller}\n{command.request_id}", {"billing": asdict(billing)})[:32]
-        if scope
-        else uuid.uuid4().hex
-    )
+    token = uuid.uuid4().hex
 
-    async def act() -> None:
-        if not send_billing:
-            return
+    def billing_of(current: PaymentMethod) -> BillingDetails:
+        return merge_billing(
+            current.billing_details, command.billing_details or BillingDetails(), paths
+        )
+
+    async def prepare(
+        uow: UnitOfWork, resume_id: str | None
+    ) -> PaymentMethod | Done[PaymentMethod]:
+        del resume_id
+        current = await _load_attached(deps, uow, command.id)
+        if touches_billing(paths) and billing_of(current) != current.billing_details:
+            return current
+        return Done(await record(uow, current, None))
+
+    async def act(current: PaymentMethod) -> None:
+        billing = billing_of(current)
+        key = token
+        if scope is not None:
+            key = fingerprint(f"{caller}\n{command.request_id}", {"billing": asdict(billing)})[:32]
         try:
             await deps.provider.update_payment_method_billing(
-                current.provider_payment_method_id, billing, f"{current.id}:billing:{token}"
+                current.provider_payment_method_id, billing, f"{current.id}:billing:{key}"
             )
         except ProviderRejected as rejected:
-            raise _rejected(rejected, "payment_method.billing_details") from None
+            raise Refused(_rejected(rejected, "payment_method.billing_details")) from None
 
-    async def record(uow: UnitOfWork, answer: None) -> PaymentMethod:
+    async def record(uow: UnitOfWork, sent: PaymentMethod, answer: None) -> PaymentMethod:
         del answer
         method = await _load_attached(deps, uow, command.id)
         now = deps.clock.now()
@@ -304,11 +262,11 @@ async def update_payment_method(
             method.set_default(command.default, now)
         if touches_billing(paths):
             # Exactly what the provider was sent, so ours and theirs agree.
-            method.update_billing(billing, now)
+            method.update_billing(billing_of(sent), now)
         await uow.payment_methods.save(method)
         return method
 
-    return await _settle(deps, scope, act, record)
+    return await _run(deps, scope, command.id, prepare, act, record)
 
 
 async def _refuse_if_paying_subscriptions(uow: UnitOfWork, method: PaymentMethod) -> None:
@@ -326,33 +284,32 @@ async def _refuse_if_paying_subscriptions(uow: UnitOfWork, method: PaymentMethod
 
 async def detach_payment_method(
     deps: Dependencies, caller: str, command: DetachPaymentMethod
-) -> MethodOutcome:
+) -> Outcome[PaymentMethod]:
     validate_detach(command)
     scope = optional_scope(caller, command.request_id, "DetachPaymentMethod", {"id": command.id})
-    async with deps.uow() as uow:
-        replay = await _replay_if_done(deps, uow, scope, command.id)
-        if replay is not None:
-            return replay
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> PaymentMethod:
+        del resume_id
         method = await _load_attached(deps, uow, command.id)
         await _refuse_if_paying_subscriptions(uow, method)
-        deps.provider.ensure_available()
-        await uow.commit()
+        return method
 
-    async def act() -> None:
+    async def act(method: PaymentMethod) -> None:
         try:
             await deps.provider.detach_payment_method(
                 method.provider_payment_method_id, f"{method.id}:detach"
             )
         except ProviderRejected as rejected:
-            raise FailedPrecondition(
+            refusal = FailedPrecondition(
                 f"the provider refused to detach: {rejected.message}", reason="PROVIDER_REJECTED"
-            ) from None
+            )
+            raise Refused(refusal) from None
 
-    async def record(uow: UnitOfWork, answer: None) -> PaymentMethod:
-        del answer
+    async def record(uow: UnitOfWork, method: PaymentMethod, answer: None) -> PaymentMethod:
+        del method, answer
         fresh = await _load_attached(deps, uow, command.id)
         fresh.detach(deps.clock.now())
         await uow.payment_methods.save(fresh)
         return fresh
 
-    return await _settle(deps, scope, act, record)
+    return await _run(deps, scope, command.id, prepare, act, record)

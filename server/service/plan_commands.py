@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from server.adapters.subscription_codec import decode_plan, encode_plan
@@ -12,8 +13,10 @@ from server.domain.money import Money, check_amount
 from server.domain.plan import Plan, PlanState
 from server.service.commands import AmountInput, check_request_id, check_text
 from server.service.dependencies import Dependencies
-from server.service.idempotency import claim, optional_scope, scope_of
+from server.service.idempotency import Scope, optional_scope, scope_of
+from server.service.pipeline import Command, Done, Kind, Outcome, run
 from server.service.subscription_queries import check_plan_id, load_plan
+from server.service.unit_of_work import UnitOfWork
 
 MAX_PLAN_NAME = 200
 # Stripe's limit for trials.
@@ -30,10 +33,7 @@ class CreatePlan:
     trial_days: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PlanOutcome:
-    plan: Plan
-    replayed: bool = False
+PLANS: Kind[Plan] = Kind(encode_plan, decode_plan, lambda plan: plan.id)
 
 
 def check_trial_days(validator: Validator, trial_days: int) -> None:
@@ -70,9 +70,10 @@ def validate_plan(command: CreatePlan) -> Money:
     return price
 
 
-async def create_plan(deps: Dependencies, caller: str, command: CreatePlan) -> PlanOutcome:
+async def create_plan(deps: Dependencies, caller: str, command: CreatePlan) -> Outcome[Plan]:
     price = validate_plan(command)
-    assert command.interval is not None
+    interval = command.interval
+    assert interval is not None
     scope = scope_of(
         caller,
         command.request_id,
@@ -80,50 +81,58 @@ async def create_plan(deps: Dependencies, caller: str, command: CreatePlan) -> P
         {
             "name": command.name,
             "price": [price.currency_code, price.minor_units],
-            "interval": command.interval.value,
+            "interval": interval.value,
             "interval_count": command.interval_count,
             "trial_days": command.trial_days,
         },
     )
     plan_id = PLAN_ID.new()
-    async with deps.uow() as uow:
-        claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, plan_id)
-        if claimed.replay is not None:
-            return PlanOutcome(decode_plan(claimed.replay), replayed=True)
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Done[Plan]:
         plan = Plan(
-            id=claimed.resource_id or plan_id,
+            id=resume_id or plan_id,
             name=command.name,
             price=price,
-            interval=command.interval,
+            interval=interval,
             interval_count=command.interval_count,
             trial_days=command.trial_days,
             state=PlanState.ACTIVE,
             create_time=deps.clock.now(),
         )
         await uow.plans.add(plan)
-        await uow.idempotency_keys.complete(caller, command.request_id, plan.id, encode_plan(plan))
-        await uow.commit()
-    return PlanOutcome(plan)
+        return Done(plan)
+
+    return await _store(deps, scope, plan_id, prepare)
+
+
+def _store(
+    deps: Dependencies,
+    scope: Scope | None,
+    plan_id: str,
+    prepare: Callable[[UnitOfWork, str | None], Awaitable[Done[Plan]]],
+) -> Awaitable[Outcome[Plan]]:
+    """Plans never reach the provider: the pipeline's first step is all there is."""
+    command: Command[None, None, Plan] = Command(
+        scope=scope, kind=PLANS, resource_id=plan_id, prepare=prepare
+    )
+    return run(deps, command)
 
 
 async def archive_plan(
     deps: Dependencies, caller: str, plan_id: str, request_id: str = ""
-) -> PlanOutcome:
+) -> Outcome[Plan]:
     """Idempotent by nature: archiving an archived plan returns it unchanged."""
     validator = Validator()
     check_plan_id(validator, plan_id)
     check_request_id(validator, request_id, required=False)
     validator.raise_if_any()
     scope = optional_scope(caller, request_id, "ArchivePlan", {"id": plan_id})
-    async with deps.uow() as uow:
-        if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, plan_id)
-            if claimed.replay is not None:
-                return PlanOutcome(decode_plan(claimed.replay), replayed=True)
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Done[Plan]:
+        del resume_id
         plan = await load_plan(uow, plan_id)
         plan.archive(deps.clock.now())
         await uow.plans.save(plan)
-        if scope is not None:
-            await uow.idempotency_keys.complete(caller, request_id, plan.id, encode_plan(plan))
-        await uow.commit()
-    return PlanOutcome(plan)
+        return Done(plan)
+
+    return await _store(deps, scope, plan_id, prepare)

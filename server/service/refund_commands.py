@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from server.adapters.codec import decode_refund, encode_refund
@@ -23,7 +22,6 @@ from server.domain.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    ProviderUnavailable,
     Validator,
 )
 from server.domain.ids import REFUND_ID
@@ -39,7 +37,8 @@ from server.service.commands import (
     check_text,
 )
 from server.service.dependencies import Dependencies
-from server.service.idempotency import Scope, claim, fingerprint
+from server.service.idempotency import scope_of
+from server.service.pipeline import Command, Kind, Outcome, Refusal, run
 from server.service.reconcile_refunds import provider_key
 from server.service.refund_outcomes import apply_refund_outcome
 from server.service.unit_of_work import UnitOfWork
@@ -51,12 +50,6 @@ class CreateRefund:
     payment_id: str
     amount: AmountInput | None = None
     reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RefundOutcome:
-    refund: Refund
-    replayed: bool = False
 
 
 def _validate(command: CreateRefund) -> Money | None:
@@ -122,101 +115,87 @@ async def _reserve(
     return refund
 
 
-async def create_refund(deps: Dependencies, caller: str, command: CreateRefund) -> RefundOutcome:
+REFUNDS: Kind[Refund] = Kind(encode_refund, decode_refund, lambda refund: refund.id)
+
+
+async def create_refund(deps: Dependencies, caller: str, command: CreateRefund) -> Outcome[Refund]:
     requested = _validate(command)
     amount = command.amount
-    scope = Scope(
+    scope = scope_of(
         caller,
         command.request_id,
         "CreateRefund",
-        fingerprint(
-            "CreateRefund",
-            {
-                "payment_id": command.payment_id,
-                "amount": [amount.currency_code, amount.minor_units] if amount else None,
-                "reason": command.reason,
-            },
-        ),
+        {
+            "payment_id": command.payment_id,
+            "amount": [amount.currency_code, amount.minor_units] if amount else None,
+            "reason": command.reason,
+        },
     )
     new_id = REFUND_ID.new()
-    async with deps.uow() as uow:
-        claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, new_id)
-        if claimed.replay is not None:
-            return RefundOutcome(decode_refund(claimed.replay), replayed=True)
-        deps.provider.ensure_available()
-        refund = None
-        if claimed.resource_id is not None:
-            refund = await uow.refunds.get(claimed.resource_id)
-        if refund is None:
-            refund = await _reserve(deps, uow, command, requested, claimed.resource_id or new_id)
-        await uow.commit()
-    settle = _settle(deps, scope, refund)
-    return await asyncio.shield(asyncio.ensure_future(settle))
 
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Refund:
+        if resume_id is not None:
+            resumed = await uow.refunds.get(resume_id)
+            if resumed is not None:
+                return resumed
+        return await _reserve(deps, uow, command, requested, resume_id or new_id)
 
-async def _settle(deps: Dependencies, scope: Scope, refund: Refund) -> RefundOutcome:
-    if refund.state is not RefundState.PENDING:
-        return RefundOutcome(await _record(deps, scope, refund, None))
-    payment_id = refund.payment_id
-    try:
+    async def act(refund: Refund) -> ProviderRefund | None:
+        if refund.state is not RefundState.PENDING:
+            return None
         async with deps.uow(read_only=True) as uow:
-            payment = await uow.payments.get(payment_id)
+            payment = await uow.payments.get(refund.payment_id)
         assert payment is not None
-        result = await deps.provider.refund_payment(
+        # Keyed by the refund id: a retry never refunds twice. An unknown outcome leaves
+        # the refund PENDING (its amount reserved) for a retry or the reconciler.
+        return await deps.provider.refund_payment(
             payment.provider_payment_id, refund.amount.minor_units, provider_key(refund)
         )
-    except ProviderRejected as rejected:
-        refused = ProviderRefund(
-            refund.provider_refund_id,
-            ProviderRefundStatus.FAILED,
-            None,
-        )
-        await _record(deps, scope, refund, refused, rejected=rejected)
-        raise FailedPrecondition(
+
+    async def record(uow: UnitOfWork, refund: Refund, answer: ProviderRefund | None) -> Refund:
+        return await _apply(deps, uow, refund, answer)
+
+    async def refused(refund: Refund, rejected: ProviderRejected) -> Refusal:
+        failed = ProviderRefund(refund.provider_refund_id, ProviderRefundStatus.FAILED, None)
+
+        async def keep(uow: UnitOfWork) -> None:
+            await _apply(deps, uow, refund, failed, rejected=rejected)
+
+        error = FailedPrecondition(
             f"the provider refused the refund: {rejected.message}", reason="PROVIDER_REJECTED"
-        ) from None
-    except ProviderUnavailable:
-        # Outcome unknown: the refund stays PENDING (its amount reserved); a retry
-        # with the same request_id resumes it with the same provider key.
-        await _release(deps, scope)
-        raise
-    except BaseException:
-        await _release(deps, scope)
-        raise
-    return RefundOutcome(await _record(deps, scope, refund, result))
+        )
+        return Refusal(error, keep)
+
+    return await run(
+        deps,
+        Command(
+            scope=scope,
+            kind=REFUNDS,
+            resource_id=new_id,
+            prepare=prepare,
+            act=act,
+            record=record,
+            refused=refused,
+        ),
+    )
 
 
-async def _record(
+async def _apply(
     deps: Dependencies,
-    scope: Scope,
+    uow: UnitOfWork,
     refund: Refund,
     result: ProviderRefund | None,
     *,
     rejected: ProviderRejected | None = None,
 ) -> Refund:
-    """Apply the provider's answer to the refund and its payment, and settle the key."""
-    now = deps.clock.now()
-    async with deps.uow() as uow:
-        payment = await _locked_payment(uow, refund.payment_id)
-        current = await uow.refunds.get(refund.id, for_update=True)
-        assert current is not None
-        if result is not None:
-            expected = payment.event_sequence
-            apply_refund_outcome(payment, current, result, now, rejected=rejected)
-            await uow.refunds.save(current)
-            if payment.pending_events:
-                await uow.payments.save(payment, expected)
-        if rejected is not None:
-            await uow.idempotency_keys.delete(scope.caller, scope.request_id)
-        else:
-            await uow.idempotency_keys.complete(
-                scope.caller, scope.request_id, current.id, encode_refund(current)
-            )
-        await uow.commit()
+    """Apply the provider's answer to the refund and its payment, both locked."""
+    payment = await _locked_payment(uow, refund.payment_id)
+    current = await uow.refunds.get(refund.id, for_update=True)
+    assert current is not None
+    if result is not None:
+        expected = payment.event_sequence
+        apply_refund_outcome(payment, current, result, deps.clock.now(), rejected=rejected)
+        await uow.refunds.save(current)
+        if payment.pending_events:
+            await uow.payments.save(payment, expected)
     return current
-
-
-async def _release(deps: Dependencies, scope: Scope) -> None:
-    async with deps.uow() as uow:
-        await uow.idempotency_keys.release(scope.caller, scope.request_id)
-        await uow.commit()

@@ -140,7 +140,7 @@ async def charge(deps: Dependencies, subscription: Subscription, plan: Plan) -> 
         },
     )
     try:
-        return (await create_payment(deps, BILLING_CALLER, command)).payment
+        return (await create_payment(deps, BILLING_CALLER, command)).resource
     except AlreadyExists as exists:
         # Another attempt's payment for this period is live: it decides.
         async with deps.uow(read_only=True) as uow:
@@ -154,21 +154,33 @@ async def record_charge(
     deps: Dependencies, subscription: Subscription, plan: Plan, payment: Payment | None
 ) -> tuple[Subscription, Billed]:
     """Step 3: apply the charge unless the subscription moved on meanwhile."""
-    key = subscription.charge_key(plan)
     async with deps.uow() as uow:
-        current = await uow.subscriptions.get(subscription.id, for_update=True)
-        assert current is not None
-        unchanged = (
-            current.state is subscription.state
-            and current.failed_attempts == subscription.failed_attempts
-            and current.plan_id == plan.id
-            and current.charge_key(plan) == key
-        )
-        if not unchanged:
-            return current, Billed.SKIPPED
-        result = _apply(deps, current, plan, payment, deps.clock.now())
-        await uow.subscriptions.save(current)
+        recorded = await record_charge_in(deps, uow, subscription, plan, payment)
         await uow.commit()
+    return recorded
+
+
+async def record_charge_in(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    subscription: Subscription,
+    plan: Plan,
+    payment: Payment | None,
+) -> tuple[Subscription, Billed]:
+    """`record_charge` inside the caller's transaction."""
+    key = subscription.charge_key(plan)
+    current = await uow.subscriptions.get(subscription.id, for_update=True)
+    assert current is not None
+    unchanged = (
+        current.state is subscription.state
+        and current.failed_attempts == subscription.failed_attempts
+        and current.plan_id == plan.id
+        and current.charge_key(plan) == key
+    )
+    if not unchanged:
+        return current, Billed.SKIPPED
+    result = _apply(deps, current, plan, payment, deps.clock.now())
+    await uow.subscriptions.save(current)
     return current, result
 
 

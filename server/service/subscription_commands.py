@@ -8,24 +8,26 @@ the caller hanging up) and the outcome recorded: ACTIVE if it succeeded.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from server.adapters.providers.base import ProviderSubscription
 from server.adapters.subscription_codec import decode_subscription, encode_subscription
 from server.domain.errors import FailedPrecondition, Validator
 from server.domain.ids import PAYMENT_METHOD_ID, SUBSCRIPTION_ID
+from server.domain.payment import Payment
 from server.domain.plan import Plan, PlanState
 from server.domain.subscription import Subscription, SubscriptionState, new_subscription
 from server.service.commands import check_reference, check_request_id
 from server.service.dependencies import Dependencies
-from server.service.idempotency import Scope, claim, optional_scope, scope_of
+from server.service.idempotency import Scope, optional_scope, scope_of
 from server.service.payment_method_queries import usable_method
+from server.service.pipeline import Command, Done, Kind, Outcome, run
 from server.service.plan_commands import check_trial_days
-from server.service.subscription_billing import charge, record_charge
+from server.service.subscription_billing import charge, record_charge_in
 from server.service.subscription_queries import (
     check_plan_id,
     check_subscription_id,
@@ -67,10 +69,9 @@ Change = Callable[["UnitOfWork", Subscription], Awaitable[None]]
 Remote = Callable[[Subscription], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionOutcome:
-    subscription: Subscription
-    replayed: bool = False
+SUBSCRIPTIONS: Kind[Subscription] = Kind(
+    encode_subscription, decode_subscription, lambda subscription: subscription.id
+)
 
 
 def check_saved_method(validator: Validator, value: str) -> None:
@@ -94,7 +95,7 @@ def _active(plan: Plan) -> Plan:
 
 async def create_subscription(
     deps: Dependencies, caller: str, command: CreateSubscription
-) -> SubscriptionOutcome:
+) -> Outcome[Subscription]:
     validator = Validator()
     check_request_id(validator, command.request_id, required=True)
     check_reference(validator, "user_id", command.user_id)
@@ -116,178 +117,175 @@ async def create_subscription(
     )
     new_id = SUBSCRIPTION_ID.new()
     now = deps.clock.now()
-    async with deps.uow() as uow:
-        claimed = await claim(uow, scope, now, deps.idempotency, new_id)
-        if claimed.replay is not None:
-            return SubscriptionOutcome(decode_subscription(claimed.replay), replayed=True)
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> _Start | Done[Subscription]:
         subscription = None
-        if claimed.resource_id is not None:
-            subscription = await uow.subscriptions.get(claimed.resource_id, for_update=True)
+        if resume_id is not None:
+            subscription = await uow.subscriptions.get(resume_id, for_update=True)
         if subscription is None:
-            plan = _active(await load_plan(uow, command.plan_id))
-            await usable_method(uow, command.payment_method_id, command.user_id, deps.provider.name)
-            trial_days = plan.trial_days if command.trial_days is None else command.trial_days
-            subscription = new_subscription(
-                subscription_id=claimed.resource_id or new_id,
-                user_id=command.user_id,
-                plan=plan,
-                payment_method_id=command.payment_method_id,
-                provider=deps.provider.name,
-                trial_days=trial_days,
-                now=now,
-            )
-            if deps.billing is not None:
-                subscription.due_time = None  # the provider bills; its webhooks report
-            await uow.subscriptions.add(subscription)
+            subscription = await _new(uow, resume_id or new_id)
         plan = await load_plan(uow, subscription.plan_id)
-        at_provider = deps.billing is not None and not subscription.provider_subscription_id
+        if deps.billing is not None and not subscription.provider_subscription_id:
+            return _Start(subscription, plan, at_provider=True)
         # We bill ourselves: charge the first period unless a trial comes first.
-        first_charge = deps.billing is None and subscription.state is SubscriptionState.INCOMPLETE
-        if at_provider or first_charge:
-            deps.provider.ensure_available()
-        else:
-            await _complete(uow, scope, subscription)
-        await uow.commit()
-    if at_provider:
-        settle = _start_at_provider(deps, scope, subscription, plan)
-    elif first_charge:
-        settle = _first_charge(deps, scope, subscription, plan)
-    else:
-        return SubscriptionOutcome(subscription)
-    return await asyncio.shield(asyncio.ensure_future(settle))
+        if deps.billing is None and subscription.state is SubscriptionState.INCOMPLETE:
+            return _Start(subscription, plan, at_provider=False)
+        return Done(subscription)
+
+    async def _new(uow: UnitOfWork, subscription_id: str) -> Subscription:
+        plan = _active(await load_plan(uow, command.plan_id))
+        await usable_method(uow, command.payment_method_id, command.user_id, deps.provider.name)
+        trial_days = plan.trial_days if command.trial_days is None else command.trial_days
+        subscription = new_subscription(
+            subscription_id=subscription_id,
+            user_id=command.user_id,
+            plan=plan,
+            payment_method_id=command.payment_method_id,
+            provider=deps.provider.name,
+            trial_days=trial_days,
+            now=now,
+        )
+        if deps.billing is not None:
+            subscription.due_time = None  # the provider bills; its webhooks report
+        await uow.subscriptions.add(subscription)
+        return subscription
+
+    async def act(start: _Start) -> ProviderSubscription | Payment | None:
+        if start.at_provider:
+            return await _create_at_provider(deps, start.subscription, start.plan)
+        return await charge(deps, start.subscription, start.plan)
+
+    async def record(
+        uow: UnitOfWork, start: _Start, answer: ProviderSubscription | Payment | None
+    ) -> Subscription:
+        if isinstance(answer, ProviderSubscription):
+            return await _record_at_provider(deps, uow, start.subscription, answer)
+        recorded, _ = await record_charge_in(deps, uow, start.subscription, start.plan, answer)
+        return recorded
+
+    return await run(
+        deps,
+        Command(
+            scope=scope,
+            kind=SUBSCRIPTIONS,
+            resource_id=new_id,
+            prepare=prepare,
+            act=act,
+            record=record,
+        ),
+    )
 
 
-async def _release(deps: Dependencies, scope: Scope | None) -> None:
-    """Let a retry with the same request_id resume at once."""
-    if scope is None:
-        return
-    async with deps.uow() as uow:
-        await uow.idempotency_keys.release(scope.caller, scope.request_id)
-        await uow.commit()
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """A new subscription's first step outside our database."""
+
+    subscription: Subscription
+    plan: Plan
+    # True: the provider creates and bills it; False: we charge its first period.
+    at_provider: bool
 
 
-async def _start_at_provider(
-    deps: Dependencies, scope: Scope, subscription: Subscription, plan: Plan
-) -> SubscriptionOutcome:
-    """Create the subscription at the provider, which charges it; record what it says."""
+async def _create_at_provider(
+    deps: Dependencies, subscription: Subscription, plan: Plan
+) -> ProviderSubscription:
+    """Create the subscription at the provider, which charges it."""
     billing = deps.billing
     assert billing is not None
     trial_days = 0
     if subscription.trial_end is not None:
         trial_days = (subscription.trial_end - subscription.create_time).days
-    try:
-        async with deps.uow(read_only=True) as uow:
-            method = await uow.payment_methods.get(subscription.payment_method_id)
-        assert method is not None
-        provider_plan_id = await billing.ensure_plan(
-            plan.id, plan.name, plan.price, plan.interval.value, plan.interval_count
-        )
-        remote = await billing.create_subscription(
-            subscription_id=subscription.id,
-            customer_id=method.provider_customer_id,
-            provider_plan_id=provider_plan_id,
-            provider_payment_method_id=method.provider_payment_method_id,
-            trial_days=trial_days,
-            idempotency_key=f"{subscription.id}:create",
-        )
-    except BaseException:
-        await _release(deps, scope)
-        raise
+    async with deps.uow(read_only=True) as uow:
+        method = await uow.payment_methods.get(subscription.payment_method_id)
+    assert method is not None
+    provider_plan_id = await billing.ensure_plan(
+        plan.id, plan.name, plan.price, plan.interval.value, plan.interval_count
+    )
+    return await billing.create_subscription(
+        subscription_id=subscription.id,
+        customer_id=method.provider_customer_id,
+        provider_plan_id=provider_plan_id,
+        provider_payment_method_id=method.provider_payment_method_id,
+        trial_days=trial_days,
+        idempotency_key=f"{subscription.id}:create",
+    )
+
+
+async def _record_at_provider(
+    deps: Dependencies, uow: UnitOfWork, subscription: Subscription, remote: ProviderSubscription
+) -> Subscription:
+    """Record what the provider says of the subscription it created."""
     now = deps.clock.now()
-    async with deps.uow() as uow:
-        current = await uow.subscriptions.get(subscription.id, for_update=True)
-        assert current is not None
-        current.provider_subscription_id = remote.provider_subscription_id
-        current.cancel_at_period_end = remote.cancel_at_period_end
-        current.update_time = now
-        if remote.status == "active":
-            current.provider_period_paid(
-                remote.current_period_start, remote.current_period_end, now
-            )
-        elif remote.status in ("canceled", "incomplete_expired"):
-            current.provider_ended(remote.status, now)
-        elif remote.status == "trialing":
-            current.current_period_end = remote.current_period_end
-        await uow.subscriptions.save(current)
-        await _complete(uow, scope, current)
-        await uow.commit()
-    return SubscriptionOutcome(current)
+    current = await uow.subscriptions.get(subscription.id, for_update=True)
+    assert current is not None
+    current.provider_subscription_id = remote.provider_subscription_id
+    current.cancel_at_period_end = remote.cancel_at_period_end
+    current.update_time = now
+    if remote.status == "active":
+        current.provider_period_paid(remote.current_period_start, remote.current_period_end, now)
+    elif remote.status in ("canceled", "incomplete_expired"):
+        current.provider_ended(remote.status, now)
+    elif remote.status == "trialing":
+        current.current_period_end = remote.current_period_end
+    await uow.subscriptions.save(current)
+    return current
 
 
-async def _first_charge(
-    deps: Dependencies, scope: Scope, subscription: Subscription, plan: Plan
-) -> SubscriptionOutcome:
-    try:
-        payment = await charge(deps, subscription, plan)
-    except BaseException:
-        # Outcome unknown or in other hands: a retry with the same request_id resumes.
-        await _release(deps, scope)
-        raise
-    recorded, _ = await record_charge(deps, subscription, plan, payment)
-    async with deps.uow() as uow:
-        await _complete(uow, scope, recorded)
-        await uow.commit()
-    return SubscriptionOutcome(recorded)
-
-
-async def _complete(uow: UnitOfWork, scope: Scope | None, subscription: Subscription) -> None:
-    if scope is not None:
-        await uow.idempotency_keys.complete(
-            scope.caller, scope.request_id, subscription.id, encode_subscription(subscription)
-        )
-
-
-async def _change(
+def _change(
     deps: Dependencies,
     scope: Scope | None,
     subscription_id: str,
     change: Change,
     remote: Remote | None = None,
-) -> SubscriptionOutcome:
-    """Claim the key, lock the subscription, change it, store it and the response.
+) -> Awaitable[Outcome[Subscription]]:
+    """Lock the subscription, change it and store it.
 
     A subscription the provider bills is changed there first (`remote`), between
     a transaction that checks the change is allowed and one that records it.
     """
-    async with deps.uow() as uow:
-        if scope is not None:
-            claimed = await claim(uow, scope, deps.clock.now(), deps.idempotency, subscription_id)
-            if claimed.replay is not None:
-                return SubscriptionOutcome(decode_subscription(claimed.replay), replayed=True)
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Subscription | Done[Subscription]:
+        del resume_id
         subscription = await uow.subscriptions.get(subscription_id, for_update=True)
         if subscription is None:
             raise subscription_not_found(subscription_id)
-        at_provider = remote is not None and bool(subscription.provider_subscription_id)
-        if not at_provider:
+        if remote is None or not subscription.provider_subscription_id:
             await change(uow, subscription)
             await uow.subscriptions.save(subscription)
-            await _complete(uow, scope, subscription)
-            await uow.commit()
-            return SubscriptionOutcome(subscription)
+            return Done(subscription)
         await change(uow, copy.deepcopy(subscription))  # allowed? (raises if not)
-        deps.provider.ensure_available()
-        await uow.commit()
-    assert remote is not None
-    try:
+        return subscription
+
+    async def act(subscription: Subscription) -> None:
+        assert remote is not None
         await remote(subscription)
-    except BaseException:
-        await _release(deps, scope)
-        raise
-    async with deps.uow() as uow:
+
+    async def record(uow: UnitOfWork, subscription: Subscription, answer: None) -> Subscription:
+        del subscription, answer
         current = await uow.subscriptions.get(subscription_id, for_update=True)
         assert current is not None
         with contextlib.suppress(FailedPrecondition):
             # Refused only when a webhook got there first (it ended meanwhile): that stands.
             await change(uow, current)
         await uow.subscriptions.save(current)
-        await _complete(uow, scope, current)
-        await uow.commit()
-    return SubscriptionOutcome(current)
+        return current
+
+    return run(
+        deps,
+        Command(
+            scope=scope,
+            kind=SUBSCRIPTIONS,
+            resource_id=subscription_id,
+            prepare=prepare,
+            act=act,
+            record=record,
+        ),
+    )
 
 
 async def update_subscription(
     deps: Dependencies, caller: str, command: UpdateSubscription
-) -> SubscriptionOutcome:
+) -> Outcome[Subscription]:
     validator = Validator()
     check_subscription_id(validator, command.id)
     check_request_id(validator, command.request_id, required=False)
@@ -352,7 +350,7 @@ async def update_subscription(
 
 async def cancel_subscription(
     deps: Dependencies, caller: str, command: CancelSubscription
-) -> SubscriptionOutcome:
+) -> Outcome[Subscription]:
     validator = Validator()
     check_subscription_id(validator, command.id)
     check_request_id(validator, command.request_id, required=False)

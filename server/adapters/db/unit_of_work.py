@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 from typing import Self
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from server.adapters.db.analytics_repository import SqlAnalyticsRepository
 from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
+from server.adapters.db.outages import translate
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
 from server.adapters.db.plan_repository import SqlPlanRepository
@@ -35,22 +37,32 @@ class SqlUnitOfWork:
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except Exception as error:
+            await self._discard()
+            _raise_translated(error)
+            raise
+        connection = self._connection
+        assert connection is not None
+        self.payments = SqlPaymentRepository(connection)
+        self.refunds = SqlRefundRepository(connection)
+        self.plans = SqlPlanRepository(connection)
+        self.subscriptions = SqlSubscriptionRepository(connection)
+        self.idempotency_keys = SqlIdempotencyKeyRepository(connection)
+        self.payment_methods = SqlPaymentMethodRepository(connection)
+        self.customers = SqlCustomerRepository(connection)
+        self.webhook_events = SqlWebhookEventRepository(connection)
+        self.analytics = SqlAnalyticsRepository(connection)
+        return self
+
+    async def _open(self) -> None:
         self._connection = await self._engine.connect()
         if self._read_only:
             # No BEGIN/ROLLBACK round trips around a single read.
             await self._connection.execution_options(isolation_level="AUTOCOMMIT")
         else:
             await self._connection.begin()
-        self.payments = SqlPaymentRepository(self._connection)
-        self.refunds = SqlRefundRepository(self._connection)
-        self.plans = SqlPlanRepository(self._connection)
-        self.subscriptions = SqlSubscriptionRepository(self._connection)
-        self.idempotency_keys = SqlIdempotencyKeyRepository(self._connection)
-        self.payment_methods = SqlPaymentMethodRepository(self._connection)
-        self.customers = SqlCustomerRepository(self._connection)
-        self.webhook_events = SqlWebhookEventRepository(self._connection)
-        self.analytics = SqlAnalyticsRepository(self._connection)
-        return self
 
     async def __aexit__(
         self,
@@ -58,15 +70,46 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._connection is not None
+        if exc is None:
+            await self._end()
+            return
+        await self._discard()
+        if isinstance(exc, Exception):
+            _raise_translated(exc)
+
+    async def _end(self) -> None:
+        connection, self._connection = self._connection, None
+        assert connection is not None
         try:
-            if self._connection.in_transaction():
-                await self._connection.rollback()
+            if connection.in_transaction():
+                await connection.rollback()
+            await connection.close()
+        except Exception as error:
+            _raise_translated(error)
+            raise
+
+    async def _discard(self) -> None:
+        """Close the connection after a failure; a dead one may fail to close, which is moot."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        except Exception:  # noqa: S110 - the failure that brought us here is the one to report
+            pass
         finally:
-            await self._connection.close()
-            self._connection = None
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def commit(self) -> None:
+        """Commit; a failure reaches the caller translated, by way of __aexit__."""
         assert self._connection is not None
         if not self._read_only:
             await self._connection.commit()
+
+
+def _raise_translated(error: Exception) -> None:
+    translated = translate(error)
+    if translated is not None:
+        raise translated from error

@@ -61,10 +61,10 @@ async def scripted_run(deps: Dependencies, start: int, count: int) -> None:
                 made = await create_payment(
                     deps, CALLER, create(n, capture_method=CaptureMethod.MANUAL)
                 )
-                await capture_payment(deps, CALLER, CapturePayment(made.payment.id, f"cap-{n}"))
+                await capture_payment(deps, CALLER, CapturePayment(made.resource.id, f"cap-{n}"))
             case _:
                 made = await create_payment(deps, CALLER, create(n, confirm=False))
-                await cancel_payment(deps, CALLER, CancelPayment(made.payment.id, f"can-{n}"))
+                await cancel_payment(deps, CALLER, CancelPayment(made.resource.id, f"can-{n}"))
 
 
 async def stored_event_ids(engine: AsyncEngine) -> list[str]:

@@ -143,7 +143,7 @@ async def test_stripe_http_calls_are_spans_under_the_provider_span(
                 confirm=True,
             ),
         )
-    assert outcome.payment.provider_payment_id.startswith("pi_")
+    assert outcome.resource.provider_payment_id.startswith("pi_")
     ours = in_trace(spans.get_finished_spans(), caller.get_span_context().trace_id)
     by_id = {s.context.span_id: s for s in ours if s.context is not None}
     http = [s for s in ours if s.kind is SpanKind.CLIENT and s.name.startswith("POST")]

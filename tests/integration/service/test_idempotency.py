@@ -15,13 +15,14 @@ from server.adapters.clock import ManualClock
 from server.adapters.db.tables import idempotency_keys, payments
 from server.adapters.providers.mock import MockProvider
 from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ProviderUnavailable
+from server.domain.payment import Payment
 from server.domain.payment_states import PaymentState
 from server.jobs.key_reaper import reap_expired_keys
-from server.service.command_runner import Outcome
 from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
 from server.service.payment_commands import create_payment
+from server.service.pipeline import Outcome
 
 REQUEST = CreatePayment(
     request_id="key-1",
@@ -47,7 +48,7 @@ async def test_same_key_same_parameters_replays_the_first_outcome(
     second = await create_payment(deps, "svc", REQUEST)
     assert second.replayed
     assert not first.replayed
-    assert second.payment == first.payment
+    assert second.resource == first.resource
     assert await count(engine, payments) == 1
 
 
@@ -56,7 +57,7 @@ async def test_a_decline_is_replayed_too(deps: Dependencies) -> None:
     first = await create_payment(deps, "svc", declined)
     second = await create_payment(deps, "svc", declined)
     assert second.replayed
-    assert second.payment.state is PaymentState.FAILED == first.payment.state
+    assert second.resource.state is PaymentState.FAILED == first.resource.state
 
 
 async def test_same_key_other_parameters_is_refused(deps: Dependencies) -> None:
@@ -70,7 +71,7 @@ async def test_keys_are_scoped_to_the_caller(deps: Dependencies) -> None:
     mine = await create_payment(deps, "svc-a", REQUEST)
     theirs = await create_payment(deps, "svc-b", replace(REQUEST, order_id="order-2"))
     assert not theirs.replayed
-    assert theirs.payment.id != mine.payment.id
+    assert theirs.resource.id != mine.resource.id
 
 
 async def test_in_flight_key_is_in_use(
@@ -83,7 +84,7 @@ async def test_in_flight_key_is_in_use(
         await create_payment(slow, "svc", REQUEST)
     assert error.value.reason == "IDEMPOTENCY_KEY_IN_USE"
     done = await first
-    assert (await create_payment(slow, "svc", REQUEST)).payment == done.payment
+    assert (await create_payment(slow, "svc", REQUEST)).resource == done.resource
 
 
 async def test_concurrent_identical_calls_charge_once(
@@ -93,7 +94,7 @@ async def test_concurrent_identical_calls_charge_once(
     provider = MockProvider(latency_s=0.05, ledger=ledger)
     shared = replace(deps, provider=provider)
 
-    async def caller() -> Outcome:
+    async def caller() -> Outcome[Payment]:
         for _ in range(200):
             try:
                 return await create_payment(shared, "svc", REQUEST)
@@ -102,7 +103,7 @@ async def test_concurrent_identical_calls_charge_once(
         raise AssertionError("never got an answer")
 
     outcomes = await asyncio.gather(*(caller() for _ in range(50)))
-    assert len({o.payment.id for o in outcomes}) == 1
+    assert len({o.resource.id for o in outcomes}) == 1
     assert sum(not o.replayed for o in outcomes) == 1
     assert await count(engine, payments) == 1
     assert len(ledger.read_text().splitlines()) == 1

@@ -30,7 +30,7 @@ async def pay(deps: Dependencies, user_id: str, n: int) -> str:
         payment_method_id="pm_card_visa",
         confirm=True,
     )
-    return (await create_payment(deps, CALLER, command)).payment.id
+    return (await create_payment(deps, CALLER, command)).resource.id
 
 
 async def test_payments_of_another_user_are_not_found(deps: Dependencies) -> None:
@@ -64,7 +64,7 @@ async def test_refunds_of_another_users_payment_are_not_found(deps: Dependencies
         await create_refund(
             deps, CALLER, CreateRefund("own-refund-1", theirs, AmountInput("USD", 100))
         )
-    ).refund
+    ).resource
     assert (await get_refund(deps.uow, refund.id, "user-b")).id == refund.id
     with pytest.raises(NotFound):
         await get_refund(deps.uow, refund.id, "user-a")
@@ -78,7 +78,7 @@ async def test_saved_methods_of_another_user_are_not_found(deps: Dependencies) -
     attach = AttachPaymentMethod(
         request_id="own-attach-1", user_id="user-b", provider_payment_method_id="pm_card_visa"
     )
-    method = (await attach_payment_method(deps, CALLER, attach)).method
+    method = (await attach_payment_method(deps, CALLER, attach)).resource
     assert (await get_payment_method(deps.uow, method.id, "user-b")).id == method.id
     with pytest.raises(NotFound):
         await get_payment_method(deps.uow, method.id, "user-a")

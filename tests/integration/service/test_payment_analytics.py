@@ -434,7 +434,7 @@ async def test_series_follow_payments_and_refunds_made_by_the_service(
             payment_method_id=method,
             confirm=True,
         )
-        made.append((await create_payment(deps, "svc", command)).payment)
+        made.append((await create_payment(deps, "svc", command)).resource)
     await create_refund(
         deps, "svc", CreateRefund("an-refund", made[0].id, AmountInput("BHD", 250), "")
     )

@@ -79,7 +79,7 @@ async def test_confirmed_visa_payment_succeeds_with_events(
     deps: Dependencies, engine: AsyncEngine
 ) -> None:
     outcome = await create_payment(deps, CALLER, create())
-    payment = outcome.payment
+    payment = outcome.resource
     assert not outcome.replayed
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.amount_captured == 1050
@@ -102,7 +102,7 @@ async def test_confirmed_visa_payment_succeeds_with_events(
 async def test_decline_is_a_failed_payment_not_an_error(
     deps: Dependencies, engine: AsyncEngine, method: str, code: str
 ) -> None:
-    payment = (await create_payment(deps, CALLER, create(method=method))).payment
+    payment = (await create_payment(deps, CALLER, create(method=method))).resource
     assert payment.state is PaymentState.FAILED
     assert payment.failure_code == code
     assert payment.failure_message
@@ -113,11 +113,11 @@ async def test_decline_is_a_failed_payment_not_an_error(
     ]
     # A failed payment frees the order for another attempt.
     again = await create_payment(deps, CALLER, create("req-2"))
-    assert again.payment.state is PaymentState.SUCCEEDED
+    assert again.resource.state is PaymentState.SUCCEEDED
 
 
 async def test_unconfirmed_then_confirmed(deps: Dependencies) -> None:
-    created = (await create_payment(deps, CALLER, create(confirm=False, method=""))).payment
+    created = (await create_payment(deps, CALLER, create(confirm=False, method=""))).resource
     assert created.state is PaymentState.REQUIRES_PAYMENT_METHOD
     with pytest.raises(InvalidArgument) as missing:
         await confirm_payment(deps, CALLER, ConfirmPayment(created.id))
@@ -125,20 +125,20 @@ async def test_unconfirmed_then_confirmed(deps: Dependencies) -> None:
     confirmed = await confirm_payment(
         deps, CALLER, ConfirmPayment(created.id, "confirm-1", "pm_card_visa")
     )
-    assert confirmed.payment.state is PaymentState.SUCCEEDED
+    assert confirmed.resource.state is PaymentState.SUCCEEDED
     replay = await confirm_payment(
         deps, CALLER, ConfirmPayment(created.id, "confirm-1", "pm_card_visa")
     )
     assert replay.replayed
-    assert replay.payment == confirmed.payment
+    assert replay.resource == confirmed.resource
 
 
 async def test_three_d_secure_then_confirm_again(deps: Dependencies, engine: AsyncEngine) -> None:
     first = (
         await create_payment(deps, CALLER, create(method="pm_card_authenticationRequired"))
-    ).payment
+    ).resource
     assert first.state is PaymentState.REQUIRES_ACTION
-    done = (await confirm_payment(deps, CALLER, ConfirmPayment(first.id, "after-3ds"))).payment
+    done = (await confirm_payment(deps, CALLER, ConfirmPayment(first.id, "after-3ds"))).resource
     assert done.state is PaymentState.SUCCEEDED
     assert await event_types(engine, first.id) == [
         "payment.created",
@@ -150,7 +150,7 @@ async def test_three_d_secure_then_confirm_again(deps: Dependencies, engine: Asy
 
 
 async def test_manual_capture_partial(deps: Dependencies, engine: AsyncEngine) -> None:
-    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).payment
+    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).resource
     assert held.state is PaymentState.REQUIRES_CAPTURE
     assert held.amount_captured == 0
     with pytest.raises(InvalidArgument) as too_much:
@@ -161,8 +161,8 @@ async def test_manual_capture_partial(deps: Dependencies, engine: AsyncEngine) -
     captured = await capture_payment(
         deps, CALLER, CapturePayment(held.id, "cap-1", AmountInput("USD", 700))
     )
-    assert captured.payment.state is PaymentState.SUCCEEDED
-    assert captured.payment.amount_captured == 700
+    assert captured.resource.state is PaymentState.SUCCEEDED
+    assert captured.resource.amount_captured == 700
     with pytest.raises(FailedPrecondition):
         await capture_payment(deps, CALLER, CapturePayment(held.id, "cap-2"))
     assert await event_types(engine, held.id) == [
@@ -176,27 +176,27 @@ async def test_manual_capture_partial(deps: Dependencies, engine: AsyncEngine) -
 
 
 async def test_cancel_releases_the_order(deps: Dependencies) -> None:
-    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).payment
+    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).resource
     canceled = await cancel_payment(deps, CALLER, CancelPayment(held.id, "c-1", "customer left"))
-    assert canceled.payment.state is PaymentState.CANCELED
+    assert canceled.resource.state is PaymentState.CANCELED
     again = await cancel_payment(deps, CALLER, CancelPayment(held.id, "c-1", "customer left"))
     assert again.replayed
     with pytest.raises(FailedPrecondition):
         await capture_payment(deps, CALLER, CapturePayment(held.id))
-    assert (await create_payment(deps, CALLER, create("req-2"))).payment.state is (
+    assert (await create_payment(deps, CALLER, create("req-2"))).resource.state is (
         PaymentState.SUCCEEDED
     )
 
 
 async def test_cannot_cancel_a_succeeded_payment(deps: Dependencies) -> None:
-    paid = (await create_payment(deps, CALLER, create())).payment
+    paid = (await create_payment(deps, CALLER, create())).resource
     with pytest.raises(FailedPrecondition) as error:
         await cancel_payment(deps, CALLER, CancelPayment(paid.id))
     assert error.value.reason == "INVALID_PAYMENT_STATE"
 
 
 async def test_second_live_payment_for_an_order_is_refused(deps: Dependencies) -> None:
-    first = (await create_payment(deps, CALLER, create(confirm=False))).payment
+    first = (await create_payment(deps, CALLER, create(confirm=False))).resource
     with pytest.raises(AlreadyExists) as error:
         await create_payment(deps, CALLER, create("req-2"))
     assert error.value.metadata["payment_id"] == first.id
@@ -228,10 +228,10 @@ async def test_provider_timeout_leaves_processing_and_retry_resumes(
 
 
 async def test_simulate_settles_a_processing_payment(deps: Dependencies) -> None:
-    pending = (await create_payment(deps, CALLER, create(method="pm_mock_processing"))).payment
+    pending = (await create_payment(deps, CALLER, create(method="pm_mock_processing"))).resource
     assert pending.state is PaymentState.PROCESSING
     settled = await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "", True))
-    assert settled.payment.state is PaymentState.SUCCEEDED
+    assert settled.resource.state is PaymentState.SUCCEEDED
     with pytest.raises(FailedPrecondition):
         await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "", False))
 

@@ -92,7 +92,7 @@ async def count(engine: AsyncEngine, table: sa.Table) -> int:
 
 async def test_attach_saves_what_a_receipt_shows(deps: Dependencies) -> None:
     outcome = await attach_payment_method(deps, CALLER, attach(set_default=True))
-    method = outcome.method
+    method = outcome.resource
     assert not outcome.replayed
     assert PAYMENT_METHOD_ID.matches(method.id)
     assert method.user_id == "user-1"
@@ -108,9 +108,9 @@ async def test_attach_saves_what_a_receipt_shows(deps: Dependencies) -> None:
 
 
 async def test_one_customer_per_user(deps: Dependencies, engine: AsyncEngine) -> None:
-    first = (await attach_payment_method(deps, CALLER, attach("a-1"))).method
-    second = (await attach_payment_method(deps, CALLER, attach("a-2", "pm_card_amex"))).method
-    other = (await attach_payment_method(deps, CALLER, attach("a-3", user_id="user-2"))).method
+    first = (await attach_payment_method(deps, CALLER, attach("a-1"))).resource
+    second = (await attach_payment_method(deps, CALLER, attach("a-2", "pm_card_amex"))).resource
+    other = (await attach_payment_method(deps, CALLER, attach("a-3", user_id="user-2"))).resource
     assert first.provider_customer_id == second.provider_customer_id
     assert other.provider_customer_id != first.provider_customer_id
     assert second.card.brand == "amex"
@@ -124,7 +124,7 @@ async def test_same_request_id_replays_byte_for_byte(
     first = await attach_payment_method(deps, CALLER, attach())
     again = await attach_payment_method(deps, CALLER, attach())
     assert again.replayed
-    assert encode_payment_method(again.method) == encode_payment_method(first.method)
+    assert encode_payment_method(again.resource) == encode_payment_method(first.resource)
     assert await count(engine, payment_methods) == 1
     with pytest.raises(IdempotencyKeyReused):
         await attach_payment_method(deps, CALLER, attach(method="pm_card_mastercard"))
@@ -138,7 +138,7 @@ async def test_a_key_in_flight_is_in_use(deps: Dependencies) -> None:
     with pytest.raises(IdempotencyKeyInUse):
         await attach_payment_method(slow, CALLER, attach())
     done = await first
-    assert (await attach_payment_method(slow, CALLER, attach())).method == done.method
+    assert (await attach_payment_method(slow, CALLER, attach())).resource == done.resource
 
 
 @pytest.mark.parametrize(
@@ -195,10 +195,10 @@ async def test_validation_names_every_field_and_stores_nothing(
 
 
 async def test_a_new_default_replaces_the_old_one(deps: Dependencies) -> None:
-    visa = (await attach_payment_method(deps, CALLER, attach("a-1", set_default=True))).method
+    visa = (await attach_payment_method(deps, CALLER, attach("a-1", set_default=True))).resource
     amex = (
         await attach_payment_method(deps, CALLER, attach("a-2", "pm_card_amex", set_default=True))
-    ).method
+    ).resource
     assert amex.is_default
     assert not (await get_payment_method(deps.uow, visa.id)).is_default
     back = await update_payment_method(
@@ -206,12 +206,12 @@ async def test_a_new_default_replaces_the_old_one(deps: Dependencies) -> None:
         CALLER,
         UpdatePaymentMethod(id=visa.id, request_id="u-1", default=True, update_mask=("default",)),
     )
-    assert back.method.is_default
+    assert back.resource.is_default
     assert not (await get_payment_method(deps.uow, amex.id)).is_default
     cleared = await update_payment_method(
         deps, CALLER, UpdatePaymentMethod(id=visa.id, default=False, update_mask=("default",))
     )
-    assert not cleared.method.is_default
+    assert not cleared.resource.is_default
     methods, _ = await list_payment_methods(deps.uow, "user-1", 0, "")
     assert not any(m.is_default for m in methods)
 
@@ -223,13 +223,13 @@ async def test_concurrent_defaults_leave_exactly_one(deps: Dependencies) -> None
             for i in range(6)
         )
     )
-    assert len({o.method.id for o in outcomes}) == 6
+    assert len({o.resource.id for o in outcomes}) == 6
     methods, _ = await list_payment_methods(deps.uow, "user-1", 100, "")
     assert sum(m.is_default for m in methods) == 1
 
 
 async def test_update_changes_only_the_masked_fields(deps: Dependencies) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach())).method
+    method = (await attach_payment_method(deps, CALLER, attach())).resource
     incoming = BillingDetails(
         name="ignored", email="ada@lovelace.example", address=Address(city="Cambridge")
     )
@@ -248,8 +248,8 @@ async def test_update_changes_only_the_masked_fields(deps: Dependencies) -> None
         email="ada@lovelace.example",
         address=replace(BILLING.address, city="Cambridge"),
     )
-    assert updated.method.billing_details == expected
-    assert updated.method.update_time >= method.update_time
+    assert updated.resource.billing_details == expected
+    assert updated.resource.update_time >= method.update_time
     assert (await get_payment_method(deps.uow, method.id)).billing_details == expected
     replayed = await update_payment_method(
         deps,
@@ -262,28 +262,28 @@ async def test_update_changes_only_the_masked_fields(deps: Dependencies) -> None
         ),
     )
     assert replayed.replayed
-    assert replayed.method == updated.method
+    assert replayed.resource == updated.resource
 
 
 async def test_update_without_a_mask_takes_the_populated_fields(deps: Dependencies) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach())).method
+    method = (await attach_payment_method(deps, CALLER, attach())).resource
     updated = await update_payment_method(
         deps,
         CALLER,
         UpdatePaymentMethod(id=method.id, billing_details=BillingDetails(phone="+1 555 0100")),
     )
-    assert updated.method.billing_details == replace(BILLING, phone="+1 555 0100")
+    assert updated.resource.billing_details == replace(BILLING, phone="+1 555 0100")
     wiped = await update_payment_method(
         deps,
         CALLER,
         UpdatePaymentMethod(id=method.id, billing_details=BillingDetails(), update_mask=("*",)),
     )
-    assert wiped.method.billing_details == BillingDetails()
-    assert not wiped.method.is_default
+    assert wiped.resource.billing_details == BillingDetails()
+    assert not wiped.resource.is_default
 
 
 async def test_update_refuses_bad_masks_and_values(deps: Dependencies) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach())).method
+    method = (await attach_payment_method(deps, CALLER, attach())).resource
     with pytest.raises(InvalidArgument) as invalid:
         await update_payment_method(
             deps,
@@ -310,14 +310,14 @@ async def test_update_refuses_bad_masks_and_values(deps: Dependencies) -> None:
 
 
 async def test_detach_hides_the_method_for_good(deps: Dependencies, engine: AsyncEngine) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach(set_default=True))).method
+    method = (await attach_payment_method(deps, CALLER, attach(set_default=True))).resource
     detached = await detach_payment_method(deps, CALLER, DetachPaymentMethod(method.id, "d-1"))
-    assert not detached.method.attached
-    assert not detached.method.is_default
-    assert detached.method.detach_time is not None
+    assert not detached.resource.attached
+    assert not detached.resource.is_default
+    assert detached.resource.detach_time is not None
     again = await detach_payment_method(deps, CALLER, DetachPaymentMethod(method.id, "d-1"))
     assert again.replayed
-    assert again.method == detached.method
+    assert again.resource == detached.resource
     assert await list_payment_methods(deps.uow, "user-1", 10, "") == ([], "")
     assert (await get_payment_method(deps.uow, method.id)).detach_time is not None
     with pytest.raises(FailedPrecondition) as twice:
@@ -327,12 +327,12 @@ async def test_detach_hides_the_method_for_good(deps: Dependencies, engine: Asyn
         await update_payment_method(deps, CALLER, UpdatePaymentMethod(id=method.id, default=True))
     # A detached default frees the slot: a new default is allowed.
     fresh = await attach_payment_method(deps, CALLER, attach("a-2", set_default=True))
-    assert fresh.method.is_default
+    assert fresh.resource.is_default
 
 
 async def test_list_pages_with_opaque_tokens(deps: Dependencies) -> None:
     ids = [
-        (await attach_payment_method(deps, CALLER, attach(f"a-{i}"))).method.id for i in range(5)
+        (await attach_payment_method(deps, CALLER, attach(f"a-{i}"))).resource.id for i in range(5)
     ]
     await attach_payment_method(deps, CALLER, attach("other", user_id="user-2"))
     seen: list[str] = []
@@ -365,32 +365,32 @@ async def test_get_unknown_and_malformed_ids(deps: Dependencies) -> None:
 async def test_create_payment_charges_a_saved_method(
     deps: Dependencies, provider: MockProvider
 ) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach())).method
-    payment = (await create_payment(deps, CALLER, pay(method.id))).payment
+    method = (await attach_payment_method(deps, CALLER, attach())).resource
+    payment = (await create_payment(deps, CALLER, pay(method.id))).resource
     assert payment.state is PaymentState.SUCCEEDED
     # The payment names our method; the provider was sent its own id.
     assert payment.payment_method_id == method.id
     declining = (
         await attach_payment_method(deps, CALLER, attach("a-2", "pm_card_chargeCustomerFail"))
-    ).method
-    failed = (await create_payment(deps, CALLER, pay(declining.id, 2))).payment
+    ).resource
+    failed = (await create_payment(deps, CALLER, pay(declining.id, 2))).resource
     assert failed.state is PaymentState.FAILED
     assert failed.failure_code == "card_declined"
 
 
 async def test_confirm_payment_with_a_saved_method(deps: Dependencies) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach())).method
-    created = (await create_payment(deps, CALLER, pay("", confirm=False))).payment
+    method = (await attach_payment_method(deps, CALLER, attach())).resource
+    created = (await create_payment(deps, CALLER, pay("", confirm=False))).resource
     assert created.state is PaymentState.REQUIRES_PAYMENT_METHOD
     confirmed = await confirm_payment(deps, CALLER, ConfirmPayment(created.id, "c-1", method.id))
-    assert confirmed.payment.state is PaymentState.SUCCEEDED
-    assert confirmed.payment.payment_method_id == method.id
+    assert confirmed.resource.state is PaymentState.SUCCEEDED
+    assert confirmed.resource.payment_method_id == method.id
 
 
 async def test_create_payment_refuses_methods_it_may_not_use(
     deps: Dependencies, engine: AsyncEngine
 ) -> None:
-    mine = (await attach_payment_method(deps, CALLER, attach())).method
+    mine = (await attach_payment_method(deps, CALLER, attach())).resource
     with pytest.raises(NotFound) as foreign:
         await create_payment(deps, CALLER, pay(mine.id, 1, user_id="user-2"))
     assert foreign.value.reason == "PAYMENT_METHOD_NOT_FOUND"  # another user's: no existence leak
@@ -407,7 +407,7 @@ async def test_create_payment_refuses_methods_it_may_not_use(
 async def test_no_card_number_or_secret_is_stored(deps: Dependencies, engine: AsyncEngine) -> None:
     method = (
         await attach_payment_method(deps, CALLER, attach(set_default=True, billing=BILLING))
-    ).method
+    ).resource
     await create_payment(deps, CALLER, pay(method.id))
     await update_payment_method(
         deps, CALLER, UpdatePaymentMethod(id=method.id, billing_details=BillingDetails(name="A L"))
@@ -426,8 +426,8 @@ async def test_no_card_number_or_secret_is_stored(deps: Dependencies, engine: As
 
 
 async def test_confirming_after_the_method_was_detached_is_refused(deps: Dependencies) -> None:
-    method = (await attach_payment_method(deps, CALLER, attach())).method
-    created = (await create_payment(deps, CALLER, pay(method.id, confirm=False))).payment
+    method = (await attach_payment_method(deps, CALLER, attach())).resource
+    created = (await create_payment(deps, CALLER, pay(method.id, confirm=False))).resource
     assert created.state is PaymentState.REQUIRES_CONFIRMATION
     await detach_payment_method(deps, CALLER, DetachPaymentMethod(method.id))
     with pytest.raises(InvalidArgument) as refused:
@@ -469,6 +469,6 @@ async def test_a_retry_after_a_lost_answer_resumes_with_the_same_id(
     outcome = await attach_payment_method(flaky, CALLER, attach())
     assert not outcome.replayed
     # The same provider key both times: the provider sees a repeat, not a second attach.
-    assert provider.keys == [f"{outcome.method.id}:attach"] * 2
+    assert provider.keys == [f"{outcome.resource.id}:attach"] * 2
     assert await count(engine, payment_methods) == 1
     assert (await attach_payment_method(flaky, CALLER, attach())).replayed

@@ -33,7 +33,7 @@ async def seed(deps: Dependencies, n: int, *, start: int = 0) -> list[Payment]:
             payment_method_id=method,
             confirm=True,
         )
-        made.append((await create_payment(timed, "svc", command)).payment)
+        made.append((await create_payment(timed, "svc", command)).resource)
         clock.advance(timedelta(minutes=1))
     return made
 

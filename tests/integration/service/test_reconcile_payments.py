@@ -45,7 +45,7 @@ async def test_nothing_is_checked_before_its_time(
     clocked: tuple[Dependencies, ManualClock],
 ) -> None:
     deps, clock = clocked
-    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
+    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).resource
     assert pending.state is PaymentState.PROCESSING
     clock.advance(timedelta(minutes=4))
     assert (await reconcile_payments(deps)).checked == 0
@@ -59,7 +59,7 @@ async def test_the_provider_truth_is_applied(
     clocked: tuple[Dependencies, ManualClock], provider: MockProvider, engine: AsyncEngine
 ) -> None:
     deps, clock = clocked
-    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
+    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).resource
     with pytest.raises(ProviderUnavailable):
         await create_payment(deps, "svc", request(2, "pm_mock_timeout"))
     provider.settle(pending.provider_payment_id, succeeded=True)
@@ -83,7 +83,7 @@ async def test_unresolved_payments_follow_the_schedule(
     clocked: tuple[Dependencies, ManualClock],
 ) -> None:
     deps, clock = clocked
-    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
+    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).resource
     expected_gaps = [timedelta(minutes=5), timedelta(hours=1), timedelta(days=1), timedelta(days=1)]
     for attempt, gap in enumerate(expected_gaps, start=1):
         clock.advance(gap - timedelta(seconds=1))
@@ -98,8 +98,8 @@ async def test_a_payment_the_provider_never_heard_of_fails(
     clocked: tuple[Dependencies, ManualClock], engine: AsyncEngine
 ) -> None:
     deps, _ = clocked
-    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
-    lost = (await create_payment(deps, "svc", request(2, "pm_mock_processing"))).payment
+    pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).resource
+    lost = (await create_payment(deps, "svc", request(2, "pm_mock_processing"))).resource
     async with engine.begin() as connection:
         await connection.execute(
             payments.update().where(payments.c.id == pending.id).values(provider_payment_id="")
@@ -122,7 +122,7 @@ async def test_concurrent_passes_check_each_payment_once(
 ) -> None:
     deps, clock = clocked
     made = [
-        (await create_payment(deps, "svc", request(n, "pm_mock_processing"))).payment
+        (await create_payment(deps, "svc", request(n, "pm_mock_processing"))).resource
         for n in range(6)
     ]
     for payment in made:

@@ -104,8 +104,8 @@ async def test_lost_answer_is_settled_by_resending_with_the_same_key(
 
     # The caller's retry now gets the settled refund, not a second one.
     again = await create_refund(deps, CALLER, refund(payment_id, "lost-1", 400))
-    assert again.refund.id == pending.id
-    assert again.refund.state is RefundState.SUCCEEDED
+    assert again.resource.id == pending.id
+    assert again.resource.state is RefundState.SUCCEEDED
     assert (await reconcile_refunds(deps)).checked == 0
 
 
@@ -114,7 +114,7 @@ async def test_refund_canceled_at_the_provider_frees_its_amount(
 ) -> None:
     deps = with_provider(deps, PendingThenCanceled(ledger=tmp_path / "l.jsonl"), clock)
     payment_id = await paid(deps, amount=1000)
-    made = (await create_refund(deps, CALLER, refund(payment_id, "slow-1", None))).refund
+    made = (await create_refund(deps, CALLER, refund(payment_id, "slow-1", None))).resource
     assert made.state is RefundState.PENDING
     assert made.provider_refund_id == "re_pending_1"
 

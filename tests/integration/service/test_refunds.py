@@ -55,8 +55,8 @@ async def paid(deps: Dependencies, method: str = "pm_card_visa", amount: int = 1
             confirm=True,
         ),
     )
-    assert outcome.payment.state is PaymentState.SUCCEEDED
-    return outcome.payment.id
+    assert outcome.resource.state is PaymentState.SUCCEEDED
+    return outcome.resource.id
 
 
 def refund(
@@ -84,14 +84,14 @@ async def test_partial_then_full_refund_moves_the_payment_and_writes_events(
     deps: Dependencies, engine: AsyncEngine
 ) -> None:
     payment_id = await paid(deps)
-    first = (await create_refund(deps, CALLER, refund(payment_id, "r-1", 300))).refund
+    first = (await create_refund(deps, CALLER, refund(payment_id, "r-1", 300))).resource
     assert first.state is RefundState.SUCCEEDED
     assert first.provider_refund_id.startswith("mock_re_")
     payment = await get_payment(deps.uow, payment_id)
     assert payment.state is PaymentState.PARTIALLY_REFUNDED
     assert payment.amount_refunded == 300
 
-    rest = (await create_refund(deps, CALLER, refund(payment_id, "r-2", None))).refund
+    rest = (await create_refund(deps, CALLER, refund(payment_id, "r-2", None))).resource
     assert rest.amount.minor_units == 700
     payment = await get_payment(deps.uow, payment_id)
     assert payment.state is PaymentState.REFUNDED
@@ -158,9 +158,9 @@ async def test_refund_of_a_payment_that_did_not_succeed_is_refused(
             confirm=True,
         ),
     )
-    assert declined.payment.state is PaymentState.FAILED
+    assert declined.resource.state is PaymentState.FAILED
     with pytest.raises(FailedPrecondition) as error:
-        await create_refund(deps, CALLER, refund(declined.payment.id, "r-1", None))
+        await create_refund(deps, CALLER, refund(declined.resource.id, "r-1", None))
     assert error.value.reason == "INVALID_PAYMENT_STATE"
     async with engine.connect() as connection:
         assert (
@@ -180,7 +180,7 @@ async def test_same_request_id_replays_byte_identical(deps: Dependencies) -> Non
     again = await create_refund(deps, CALLER, refund(payment_id, "r-1", 250))
     assert again.replayed
     assert not first.replayed
-    assert encode_refund(again.refund) == encode_refund(first.refund)
+    assert encode_refund(again.resource) == encode_refund(first.resource)
     payment = await get_payment(deps.uow, payment_id)
     assert payment.amount_refunded == 250
     with pytest.raises(IdempotencyKeyReused):
@@ -191,7 +191,7 @@ async def test_failing_mock_refund_releases_the_amount(
     deps: Dependencies, engine: AsyncEngine
 ) -> None:
     payment_id = await paid(deps, "pm_card_refundFail")
-    failed = (await create_refund(deps, CALLER, refund(payment_id, "r-1", None))).refund
+    failed = (await create_refund(deps, CALLER, refund(payment_id, "r-1", None))).resource
     assert failed.state is RefundState.FAILED
     assert failed.failure_code == "refund_failed"
     payment = await get_payment(deps.uow, payment_id)
@@ -203,7 +203,7 @@ async def test_failing_mock_refund_releases_the_amount(
     envelope = events_pb2.EventEnvelope.FromString(events[-1][2])
     assert envelope.refund_failed.refund.failure_code == "refund_failed"
     # The failed amount is free again: a new refund may ask for all of it (and fail again).
-    again = (await create_refund(deps, CALLER, refund(payment_id, "r-2", 1000))).refund
+    again = (await create_refund(deps, CALLER, refund(payment_id, "r-2", 1000))).resource
     assert again.state is RefundState.FAILED
 
 
@@ -246,10 +246,10 @@ async def test_stripe_refund_through_localstripe(deps: Dependencies, localstripe
     )
     stripe_deps = replace(deps, provider=provider, simulator=None)
     payment_id = await paid(stripe_deps)
-    part = (await create_refund(stripe_deps, CALLER, refund(payment_id, "s-1", 400))).refund
+    part = (await create_refund(stripe_deps, CALLER, refund(payment_id, "s-1", 400))).resource
     assert part.state is RefundState.SUCCEEDED
     assert part.provider_refund_id.startswith("re_")
-    rest = (await create_refund(stripe_deps, CALLER, refund(payment_id, "s-2", None))).refund
+    rest = (await create_refund(stripe_deps, CALLER, refund(payment_id, "s-2", None))).resource
     assert rest.state is RefundState.SUCCEEDED
     assert rest.amount.minor_units == 600
     payment = await get_payment(stripe_deps.uow, payment_id)

@@ -95,7 +95,7 @@ async def test_attach_creates_one_customer_and_attaches_to_it(
     stripe_deps: Dependencies, stripe_client: stripe.StripeClient, request: pytest.FixtureRequest
 ) -> None:
     user = f"stripe-user-{request.node.callspec.id}-attach"
-    first = (await attach_payment_method(stripe_deps, CALLER, attach("s-a1", user))).method
+    first = (await attach_payment_method(stripe_deps, CALLER, attach("s-a1", user))).resource
     # Stripe turns the test token into a payment method of its own.
     assert first.provider == "stripe"
     assert first.provider_payment_method_id.startswith("pm_")
@@ -114,7 +114,7 @@ async def test_attach_creates_one_customer_and_attaches_to_it(
 
     second = (
         await attach_payment_method(stripe_deps, CALLER, attach("s-a2", user, set_default=True))
-    ).method
+    ).resource
     assert second.provider_customer_id == first.provider_customer_id
     assert second.provider_payment_method_id != first.provider_payment_method_id
     listed, _ = await list_payment_methods(stripe_deps.uow, user, 10, "")
@@ -126,7 +126,7 @@ async def test_update_and_detach_reach_stripe(
     stripe_deps: Dependencies, stripe_client: stripe.StripeClient, request: pytest.FixtureRequest
 ) -> None:
     user = f"stripe-user-{request.node.callspec.id}-update"
-    method = (await attach_payment_method(stripe_deps, CALLER, attach("s-u1", user))).method
+    method = (await attach_payment_method(stripe_deps, CALLER, attach("s-u1", user))).resource
     updated = await update_payment_method(
         stripe_deps,
         CALLER,
@@ -138,8 +138,8 @@ async def test_update_and_detach_reach_stripe(
             update_mask=("default", "billing_details.email"),
         ),
     )
-    assert updated.method.is_default
-    assert updated.method.billing_details == replace(BILLING, email="hopper@example.com")
+    assert updated.resource.is_default
+    assert updated.resource.billing_details == replace(BILLING, email="hopper@example.com")
     at_stripe = await stripe_client.v1.payment_methods.retrieve_async(
         method.provider_payment_method_id
     )
@@ -148,7 +148,7 @@ async def test_update_and_detach_reach_stripe(
     assert billing["name"] == "Grace Hopper"
 
     detached = await detach_payment_method(stripe_deps, CALLER, DetachPaymentMethod(method.id))
-    assert not detached.method.attached
+    assert not detached.resource.attached
     at_stripe = await stripe_client.v1.payment_methods.retrieve_async(
         method.provider_payment_method_id
     )
@@ -188,9 +188,9 @@ async def test_create_payment_with_a_saved_method_sends_method_and_customer(
 ) -> None:
     tag = request.node.callspec.id
     user = f"stripe-user-{tag}-pay"
-    method = (await attach_payment_method(stripe_deps, CALLER, attach("s-p1", user))).method
+    method = (await attach_payment_method(stripe_deps, CALLER, attach("s-p1", user))).resource
     outcome = await create_payment(stripe_deps, CALLER, pay(f"{tag}-1", user, method.id))
-    payment = outcome.payment
+    payment = outcome.resource
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.payment_method_id == method.id
     intent = await stripe_client.v1.payment_intents.retrieve_async(payment.provider_payment_id)
@@ -201,8 +201,8 @@ async def test_create_payment_with_a_saved_method_sends_method_and_customer(
         await attach_payment_method(
             stripe_deps, CALLER, attach("s-p2", user, "pm_card_chargeCustomerFail")
         )
-    ).method
-    failed = (await create_payment(stripe_deps, CALLER, pay(f"{tag}-2", user, failing.id))).payment
+    ).resource
+    failed = (await create_payment(stripe_deps, CALLER, pay(f"{tag}-2", user, failing.id))).resource
     assert failed.state is PaymentState.FAILED
     assert failed.failure_code == "card_declined"
 
@@ -214,7 +214,7 @@ async def test_nothing_secret_is_stored_after_stripe_flows(
     user = f"stripe-user-{tag}-secrets"
     method = (
         await attach_payment_method(stripe_deps, CALLER, attach("s-s1", user, set_default=True))
-    ).method
+    ).resource
     outcome = await create_payment(stripe_deps, CALLER, pay(f"{tag}-s", user, method.id))
     assert "_secret_" in outcome.client_secret  # Stripe issued one; we must not keep it
     dump = await dump_database(engine)

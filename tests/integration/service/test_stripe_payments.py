@@ -74,7 +74,7 @@ async def test_success_with_metadata_and_client_secret(
     stripe_deps: Dependencies, stripe_client: stripe.StripeClient
 ) -> None:
     outcome = await create_payment(stripe_deps, "svc", create(1))
-    payment = outcome.payment
+    payment = outcome.resource
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.provider == "stripe"
     assert payment.amount_captured == 1000
@@ -91,7 +91,7 @@ async def test_success_with_metadata_and_client_secret(
 async def test_card_decline_is_a_failed_payment(stripe_deps: Dependencies) -> None:
     payment = (
         await create_payment(stripe_deps, "svc", create(2, "pm_card_chargeCustomerFail"))
-    ).payment
+    ).resource
     assert payment.state is PaymentState.FAILED
     assert payment.failure_code == "card_declined"
     assert payment.failure_message == "Your card was declined."
@@ -113,11 +113,11 @@ async def test_three_d_secure_then_confirm(
         }
     )
     outcome = await create_payment(stripe_deps, "svc", create(3, method.id))
-    payment = outcome.payment
+    payment = outcome.resource
     assert payment.state is PaymentState.REQUIRES_ACTION
     # Still waiting: confirming again before the customer acted changes nothing.
     again = await confirm_payment(stripe_deps, "svc", ConfirmPayment(payment.id))
-    assert again.payment.state is PaymentState.REQUIRES_ACTION
+    assert again.resource.state is PaymentState.REQUIRES_ACTION
     # The customer passes the challenge in the browser (Stripe.js with the client secret).
     async with httpx.AsyncClient() as http:
         answer = await http.post(
@@ -127,24 +127,24 @@ async def test_three_d_secure_then_confirm(
         )
         answer.raise_for_status()
     done = await confirm_payment(stripe_deps, "svc", ConfirmPayment(payment.id, "after-3ds"))
-    assert done.payment.state is PaymentState.SUCCEEDED
+    assert done.resource.state is PaymentState.SUCCEEDED
 
 
 async def test_manual_capture_partial_and_full(stripe_deps: Dependencies) -> None:
     held = (
         await create_payment(stripe_deps, "svc", create(4, capture=CaptureMethod.MANUAL))
-    ).payment
+    ).resource
     assert held.state is PaymentState.REQUIRES_CAPTURE
     part = await capture_payment(
         stripe_deps, "svc", CapturePayment(held.id, "cap-4", AmountInput("EUR", 600))
     )
-    assert part.payment.state is PaymentState.SUCCEEDED
-    assert part.payment.amount_captured == 600
+    assert part.resource.state is PaymentState.SUCCEEDED
+    assert part.resource.amount_captured == 600
     full = (
         await create_payment(stripe_deps, "svc", create(5, capture=CaptureMethod.MANUAL))
-    ).payment
+    ).resource
     captured = await capture_payment(stripe_deps, "svc", CapturePayment(full.id, "cap-5"))
-    assert captured.payment.amount_captured == 1000
+    assert captured.resource.amount_captured == 1000
 
 
 async def test_cancel_an_authorization(
@@ -152,9 +152,9 @@ async def test_cancel_an_authorization(
 ) -> None:
     held = (
         await create_payment(stripe_deps, "svc", create(6, capture=CaptureMethod.MANUAL))
-    ).payment
+    ).resource
     canceled = await cancel_payment(stripe_deps, "svc", CancelPayment(held.id, "cancel-6"))
-    assert canceled.payment.state is PaymentState.CANCELED
+    assert canceled.resource.state is PaymentState.CANCELED
     intent = await stripe_client.v1.payment_intents.retrieve_async(held.provider_payment_id)
     assert intent.status == "canceled"
 

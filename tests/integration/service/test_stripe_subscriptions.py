@@ -90,9 +90,9 @@ async def subscribe(deps: Dependencies, card: str, trial_days: int | None = None
     created = await create_subscription(
         deps,
         CALLER,
-        CreateSubscription(f"sub-{n}", user, plan.plan.id, method.method.id, trial_days),
+        CreateSubscription(f"sub-{n}", user, plan.resource.id, method.resource.id, trial_days),
     )
-    return created.subscription.id
+    return created.resource.id
 
 
 @pytest.fixture
@@ -210,7 +210,7 @@ async def test_a_declined_first_invoice_leaves_it_incomplete_and_cancel_reaches_
     provider_id = incomplete.provider_subscription_id
     assert (await stripe_client.v1.subscriptions.retrieve_async(provider_id)).status == "incomplete"
     canceled = await cancel_subscription(stripe_deps, CALLER, CancelSubscription(sub_id))
-    assert canceled.subscription.state is SubscriptionState.CANCELED
+    assert canceled.resource.state is SubscriptionState.CANCELED
     assert (await stripe_client.v1.subscriptions.retrieve_async(provider_id)).status == "canceled"
 
 
@@ -232,6 +232,6 @@ async def test_a_trial_at_stripe_and_what_cannot_change_there(
     )
     with pytest.raises(FailedPrecondition) as refused:
         await update_subscription(
-            stripe_deps, CALLER, UpdateSubscription(sub_id, plan_id=other.plan.id)
+            stripe_deps, CALLER, UpdateSubscription(sub_id, plan_id=other.resource.id)
         )
     assert refused.value.reason == "PLAN_CHANGE_NOT_SUPPORTED"

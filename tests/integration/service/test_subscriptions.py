@@ -78,12 +78,12 @@ async def a_plan(
         count,
         trial_days,
     )
-    return (await create_plan(deps, CALLER, command)).plan.id
+    return (await create_plan(deps, CALLER, command)).resource.id
 
 
 async def a_method(deps: Dependencies, user_id: str, card: str = "pm_card_visa") -> str:
     command = AttachPaymentMethod(f"attach-{uuid.uuid4().hex[:8]}", user_id, card)
-    return (await attach_payment_method(deps, CALLER, command)).method.id
+    return (await attach_payment_method(deps, CALLER, command)).resource.id
 
 
 async def subscribe(
@@ -97,7 +97,7 @@ async def subscribe(
     command = CreateSubscription(
         f"sub-{uuid.uuid4().hex[:8]}", user_id, plan_id, method, trial_days
     )
-    return (await create_subscription(deps, CALLER, command)).subscription.id
+    return (await create_subscription(deps, CALLER, command)).resource.id
 
 
 async def charges(engine: AsyncEngine, subscription_id: str) -> list[tuple[str, str, int]]:
@@ -299,8 +299,8 @@ async def test_a_plan_change_takes_effect_from_the_next_period(
     yearly = await a_plan(billing, price=9900, interval=Interval.YEAR)
     sub_id = await subscribe(billing, monthly)
     changed = await update_subscription(billing, CALLER, UpdateSubscription(sub_id, plan_id=yearly))
-    assert changed.subscription.plan_id == monthly
-    assert changed.subscription.pending_plan_id == yearly
+    assert changed.resource.plan_id == monthly
+    assert changed.resource.pending_plan_id == yearly
     move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
     await renew_due_subscriptions(billing)
     subscription = await get_subscription(billing.uow, sub_id)
@@ -316,7 +316,7 @@ async def test_cancel_at_period_end_ends_without_charging_and_can_be_undone(
     kept, ending = await subscribe(billing, plan_id), await subscribe(billing, plan_id)
     await cancel_subscription(billing, CALLER, CancelSubscription(kept, at_period_end=True))
     undo = UpdateSubscription(kept, cancel_at_period_end=False)
-    assert not (await update_subscription(billing, CALLER, undo)).subscription.cancel_at_period_end
+    assert not (await update_subscription(billing, CALLER, undo)).resource.cancel_at_period_end
     await cancel_subscription(billing, CALLER, CancelSubscription(ending, at_period_end=True))
     move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
     await renew_due_subscriptions(billing)
@@ -332,7 +332,7 @@ async def test_cancel_now_stops_billing_and_a_second_cancel_is_refused(
 ) -> None:
     sub_id = await subscribe(billing, await a_plan(billing))
     once = CancelSubscription(sub_id, request_id="cancel-1")
-    canceled = (await cancel_subscription(billing, CALLER, once)).subscription
+    canceled = (await cancel_subscription(billing, CALLER, once)).resource
     assert (canceled.state, canceled.end_reason) == (SubscriptionState.CANCELED, "requested")
     assert (await cancel_subscription(billing, CALLER, once)).replayed
     with pytest.raises(FailedPrecondition) as refused:
@@ -407,7 +407,7 @@ async def test_bad_requests_are_refused_and_store_nothing(
     # The failed request_ids were not stored: they work once the request is right.
     fresh_plan = await a_plan(billing)
     ok = CreateSubscription("s-3", "user-1", fresh_plan, mine)
-    assert (await create_subscription(billing, CALLER, ok)).subscription.state is (
+    assert (await create_subscription(billing, CALLER, ok)).resource.state is (
         SubscriptionState.ACTIVE
     )
 
@@ -421,9 +421,9 @@ async def test_create_subscription_replays_and_rejects_a_reused_key(
     first = await create_subscription(billing, CALLER, command)
     again = await create_subscription(billing, CALLER, command)
     assert again.replayed
-    assert again.subscription.id == first.subscription.id
-    assert again.subscription.state is SubscriptionState.ACTIVE
-    assert len(await charges(engine, first.subscription.id)) == 1
+    assert again.resource.id == first.resource.id
+    assert again.resource.state is SubscriptionState.ACTIVE
+    assert len(await charges(engine, first.resource.id)) == 1
     with pytest.raises(IdempotencyKeyReused):
         await create_subscription(billing, CALLER, replace(command, trial_days=3))
 
@@ -443,7 +443,7 @@ async def test_plans_list_hides_archived_ones_which_stay_readable(
     billing: Dependencies, clock: ManualClock
 ) -> None:
     ids = await created_one_second_apart(clock, lambda: a_plan(billing), 5)
-    archived = (await archive_plan(billing, CALLER, ids[1], "archive-1")).plan
+    archived = (await archive_plan(billing, CALLER, ids[1], "archive-1")).resource
     assert archived.state.value == "ARCHIVED"
     assert archived.archive_time is not None
     assert (await get_plan(billing.uow, ids[1])).state.value == "ARCHIVED"
@@ -500,7 +500,7 @@ async def test_a_card_paying_for_a_live_subscription_cannot_be_detached(
     plan_id = await a_plan(billing)
     method = await a_method(billing, "user-1")
     command = CreateSubscription("paid-with", "user-1", plan_id, method)
-    subscription_id = (await create_subscription(billing, CALLER, command)).subscription.id
+    subscription_id = (await create_subscription(billing, CALLER, command)).resource.id
     with pytest.raises(FailedPrecondition) as in_use:
         await detach_payment_method(billing, CALLER, DetachPaymentMethod(method, "detach-1"))
     assert in_use.value.reason == "PAYMENT_METHOD_IN_USE"
@@ -509,4 +509,4 @@ async def test_a_card_paying_for_a_live_subscription_cannot_be_detached(
     await cancel_subscription(billing, CALLER, CancelSubscription(subscription_id, "end-now"))
     # The refused request_id was not stored: the same one now detaches.
     detached = await detach_payment_method(billing, CALLER, DetachPaymentMethod(method, "detach-1"))
-    assert not detached.method.attached
+    assert not detached.resource.attached

@@ -1,0 +1,51 @@
+"""Driver errors that mean "the database is away" or "try the transaction again", as domain errors.
+
+Translated here, at the unit of work, so that no layer above sees asyncpg,
+aiosqlite or SQLAlchemy exceptions, and an outage answers UNAVAILABLE or
+ABORTED with a retry hint instead of INTERNAL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import exc as sa_exc
+
+from server.domain.errors import DatabaseUnavailable, DomainError, TransactionConflict
+
+# SQLSTATEs: serialization failure and deadlock undo the transaction; retrying it is the answer.
+_CONFLICT = frozenset({"40001", "40P01"})
+# Connection exceptions (08), operator intervention (57P01 admin_shutdown, 57P02 crash_shutdown,
+# 57P03 cannot_connect_now), insufficient resources (53: too many connections, out of memory).
+_AWAY_PREFIXES = ("08", "57P", "53")
+
+
+def _sqlstate(error: BaseException) -> str:
+    seen = error
+    for _ in range(4):
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        nxt = getattr(seen, "orig", None) or seen.__cause__
+        if nxt is None:
+            return ""
+        seen = nxt
+    return ""
+
+
+def translate(error: BaseException) -> DomainError | None:
+    """The domain error an outage or conflict stands for; None for anything else (a bug)."""
+    if isinstance(error, DomainError):
+        return None
+    if isinstance(error, sa_exc.TimeoutError):
+        return DatabaseUnavailable("no database connection is free right now; retry")
+    state = _sqlstate(error)
+    if state in _CONFLICT:
+        return TransactionConflict("the database undid a conflicting transaction; retry")
+    away = state.startswith(_AWAY_PREFIXES)
+    if isinstance(error, sa_exc.DBAPIError):
+        away = away or error.connection_invalidated
+        away = away or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+    elif isinstance(error, OSError | ConnectionError | sa_exc.ResourceClosedError):
+        away = True
+    if away:
+        return DatabaseUnavailable("the database is not reachable right now; retry")
+    return None
