@@ -95,20 +95,6 @@ class TransactionConflict(DomainError):
     retry_after = 0.1
 
 
-class BrokerUnavailable(DomainError):
-    """The message broker could not be reached; retrying is safe."""
-
-    reason = "BROKER_UNAVAILABLE"
-    retry_after = 1.0
-
-
-class CacheUnavailable(DomainError):
-    """Redis could not be reached; retrying is safe."""
-
-    reason = "REDIS_UNAVAILABLE"
-    retry_after = 1.0
-
-
 class AuthKeysUnavailable(DomainError):
     """The token's signing keys (the JWKS) cannot be fetched now; the caller may retry."""
 

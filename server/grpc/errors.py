@@ -26,8 +26,6 @@ _CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.ProviderUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.TransactionConflict: grpc.StatusCode.ABORTED,
-    errors.BrokerUnavailable: grpc.StatusCode.UNAVAILABLE,
-    errors.CacheUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.AuthKeysUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,

@@ -1,7 +1,11 @@
-"""Readiness follows the database: NOT_SERVING while it is cut off, SERVING once it is back."""
+"""Readiness follows the database: NOT_SERVING while it is cut off, SERVING once it is back.
+
+Meanwhile a call answers UNAVAILABLE with DATABASE_UNAVAILABLE and a RetryInfo, never INTERNAL.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +24,12 @@ from tests.support.server_process import ServerProcess, grpcurl, health_status
 SERVING = int(health_pb2.HealthCheckResponse.SERVING)
 NOT_SERVING = int(health_pb2.HealthCheckResponse.NOT_SERVING)
 SERVICE = "payments.v1.PaymentService"
+NEW_PAYMENT = {
+    "request_id": "during-outage",
+    "order_id": "order-outage",
+    "user_id": "user-1",
+    "amount": {"currency_code": "EUR", "minor_units": 1000},
+}
 
 
 def wait_until(condition: Callable[[], bool], what: str, within: float = 30.0) -> None:
@@ -58,6 +68,18 @@ def test_readiness_follows_a_database_outage(outage_database: str, tmp_path: Pat
         wait_until(lambda: health_status(server.address) == NOT_SERVING, "overall NOT_SERVING")
         assert health_status(server.address, SERVICE) == NOT_SERVING
         assert health_status(server.address, "payments.database") == NOT_SERVING
+        create = grpcurl(
+            "-plaintext",
+            "-d",
+            json.dumps(NEW_PAYMENT),
+            server.address,
+            f"{SERVICE}/CreatePayment",
+            check=False,
+        )
+        answer = (create.stdout + create.stderr).replace(" ", "")
+        assert "Code:Unavailable" in answer, answer
+        assert '"reason":"DATABASE_UNAVAILABLE"' in answer
+        assert "google.rpc.RetryInfo" in answer
         probe = grpcurl("-plaintext", server.address, "grpc.health.v1.Health/Check")
         assert '"status": "NOT_SERVING"' in probe.stdout
         wait_until(lambda: http_status(readyz, timeout=5) == 503, "sidecar not ready")

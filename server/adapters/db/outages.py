@@ -31,8 +31,12 @@ def _sqlstate(error: BaseException) -> str:
     return ""
 
 
-def translate(error: BaseException) -> DomainError | None:
-    """The domain error an outage or conflict stands for; None for anything else (a bug)."""
+def translate(error: BaseException, *, connecting: bool = False) -> DomainError | None:
+    """The domain error an outage or conflict stands for; None for anything else (a bug).
+
+    Any driver failure while `connecting` means the database cannot be reached
+    (refused, shutting down, not accepting connections, gone).
+    """
     if isinstance(error, DomainError):
         return None
     if isinstance(error, sa_exc.TimeoutError):
@@ -41,6 +45,8 @@ def translate(error: BaseException) -> DomainError | None:
     if state in _CONFLICT:
         return TransactionConflict("the database undid a conflicting transaction; retry")
     away = state.startswith(_AWAY_PREFIXES)
+    if connecting:
+        away = away or isinstance(error, sa_exc.DBAPIError | OSError | ConnectionError)
     if isinstance(error, sa_exc.DBAPIError):
         away = away or error.connection_invalidated
         away = away or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)

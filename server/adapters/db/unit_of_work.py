@@ -41,7 +41,7 @@ class SqlUnitOfWork:
             await self._open()
         except Exception as error:
             await self._discard()
-            _raise_translated(error)
+            _raise_translated(error, connecting=True)
             raise
         connection = self._connection
         assert connection is not None
@@ -109,7 +109,7 @@ class SqlUnitOfWork:
             await self._connection.commit()
 
 
-def _raise_translated(error: Exception) -> None:
-    translated = translate(error)
+def _raise_translated(error: Exception, *, connecting: bool = False) -> None:
+    translated = translate(error, connecting=connecting)
     if translated is not None:
         raise translated from error
