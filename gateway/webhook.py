@@ -20,13 +20,13 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.signature import SignatureError, verify_signature
 from server.observability.metrics import webhook_intake
-from server.service.apply_webhook_event import (
+from server.service.dependencies import Dependencies
+from server.service.webhooks.receive import (
     MalformedWebhookEvent,
     WebhookApplyFailed,
     parse_event,
     receive_webhook_event,
 )
-from server.service.dependencies import Dependencies
 
 _log = logging.getLogger(__name__)
 

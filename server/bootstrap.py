@@ -11,7 +11,6 @@ from server.adapters.broker.rabbitmq import RabbitPublisher
 from server.adapters.db.engine import create_engine
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.db.unit_of_work import SqlUnitOfWork
-from server.adapters.providers.base import PaymentProvider
 from server.adapters.providers.mock import MockProvider
 from server.adapters.providers.resilience import CircuitBreaker, ResilientProvider
 from server.adapters.providers.stripe_billing import StripeBilling
@@ -23,7 +22,8 @@ from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
 from server.service.dependencies import Dependencies
-from server.service.idempotency import IdempotencyPolicy
+from server.service.pipeline.idempotency import IdempotencyPolicy
+from server.service.provider import PaymentProvider
 
 
 def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider | None]:

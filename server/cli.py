@@ -37,8 +37,8 @@ from server.jobs.schedule import every, stop
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.tracing import configure_tracing
-from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
+from server.service.webhooks.receive import replay_failed_webhook_events
 
 _log = logging.getLogger("payments")
 # How often the outbox backlog gauges are refreshed (one indexed count).

@@ -9,7 +9,7 @@ from payments.v1 import money_pb2
 
 from server.adapters.codec import state_to_proto, timestamp
 from server.domain.analytics import CurrencyStats, Figures, SeriesInterval
-from server.service.payment_analytics import RevenueSeries
+from server.service.analytics.queries import RevenueSeries
 
 _INTERVAL_TO_PROTO = {
     SeriesInterval.HOUR: pb.SERIES_INTERVAL_HOUR,

@@ -13,9 +13,9 @@ from server.adapters.analytics_codec import (
     payment_stats_to_proto,
     revenue_series_to_proto,
 )
-from server.service import payment_analytics
+from server.service.analytics import queries as payment_analytics
+from server.service.analytics.queries import TimeInput
 from server.service.dependencies import Dependencies
-from server.service.payment_analytics import TimeInput
 
 Context = aio.ServicerContext[Any, Any]
 

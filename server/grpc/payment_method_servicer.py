@@ -11,15 +11,16 @@ from payments.v1 import payment_methods_pb2_grpc
 from server.adapters.payment_method_codec import billing_from_proto, payment_method_to_proto
 from server.domain.payment_method import PaymentMethod
 from server.grpc.caller import caller_of, principal_of
-from server.service import payment_method_commands, payment_method_queries
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_method, user_id_for
-from server.service.payment_method_requests import (
+from server.service.payment_methods import commands as payment_method_commands
+from server.service.payment_methods import queries as payment_method_queries
+from server.service.payment_methods.requests import (
     AttachPaymentMethod,
     DetachPaymentMethod,
     UpdatePaymentMethod,
 )
-from server.service.pipeline import Outcome
+from server.service.pipeline.command import Outcome
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)

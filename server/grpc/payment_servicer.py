@@ -12,9 +12,13 @@ from server.domain.errors import FieldViolation, InvalidArgument
 from server.domain.payment import Payment
 from server.grpc.caller import caller_of, principal_of
 from server.grpc.list_payments_query import query_from_request
-from server.service import payment_commands, payment_queries
-from server.service.client_secrets import client_secret_while_awaiting_customer
-from server.service.commands import (
+from server.service.dependencies import Dependencies
+from server.service.ownership import require_own_payment, user_id_for
+from server.service.payments import commands as payment_commands
+from server.service.payments import queries as payment_queries
+from server.service.payments.client_secrets import client_secret_while_awaiting_customer
+from server.service.payments.reconcile import reconcile_payments
+from server.service.payments.requests import (
     AmountInput,
     CancelPayment,
     CapturePayment,
@@ -22,10 +26,7 @@ from server.service.commands import (
     CreatePayment,
     SimulatePayment,
 )
-from server.service.dependencies import Dependencies
-from server.service.ownership import require_own_payment, user_id_for
-from server.service.pipeline import Outcome
-from server.service.reconcile_payments import reconcile_payments
+from server.service.pipeline.command import Outcome
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)

@@ -9,10 +9,10 @@ from payments.v1 import refunds_pb2, refunds_pb2_grpc
 
 from server.adapters.codec import refund_to_proto
 from server.grpc.caller import caller_of, principal_of
-from server.service import refund_queries
-from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
-from server.service.refund_commands import CreateRefund, create_refund
+from server.service.payments.requests import AmountInput
+from server.service.refunds import queries as refund_queries
+from server.service.refunds.commands import CreateRefund, create_refund
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)

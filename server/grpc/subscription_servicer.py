@@ -16,13 +16,12 @@ from server.adapters.subscription_codec import (
 from server.domain.plan import Plan
 from server.domain.subscription import Subscription
 from server.grpc.caller import caller_of, principal_of
-from server.service import subscription_queries
-from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_subscription, user_id_for
-from server.service.pipeline import Outcome
-from server.service.plan_commands import CreatePlan, archive_plan, create_plan
-from server.service.subscription_commands import (
+from server.service.payments.requests import AmountInput
+from server.service.pipeline.command import Outcome
+from server.service.subscriptions import queries as subscription_queries
+from server.service.subscriptions.commands import (
     CancelSubscription,
     CreateSubscription,
     UpdateSubscription,
@@ -30,6 +29,7 @@ from server.service.subscription_commands import (
     create_subscription,
     update_subscription,
 )
+from server.service.subscriptions.plans import CreatePlan, archive_plan, create_plan
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from server.service.dependencies import Dependencies
-from server.service.reconcile_payments import ReconcileReport, reconcile_payments
-from server.service.reconcile_refunds import RefundReconcileReport, reconcile_refunds
+from server.service.payments.reconcile import ReconcileReport, reconcile_payments
+from server.service.refunds.reconcile import RefundReconcileReport, reconcile_refunds
 
 
 async def reconcile_due_payments(deps: Dependencies) -> ReconcileReport:

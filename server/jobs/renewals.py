@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from server.service.dependencies import Dependencies
-from server.service.subscription_billing import Billed, bill_subscription
+from server.service.subscriptions.billing import Billed, bill_subscription
 
 BATCH = 100
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from server.adapters.clock import Clock, SystemClock
-from server.adapters.providers.base import PaymentProvider, SubscriptionBilling
 from server.adapters.providers.mock import MockProvider
 from server.domain.subscription import DEFAULT_DUNNING
-from server.service.idempotency import IdempotencyPolicy
-from server.service.recorder import Recorder
+from server.service.pipeline.idempotency import IdempotencyPolicy
+from server.service.pipeline.recorder import Recorder
+from server.service.provider import PaymentProvider, SubscriptionBilling
 from server.service.unit_of_work import UnitOfWorkFactory
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.domain.errors import PermissionDenied
-from server.service.payment_commands import require_payment_id
-from server.service.payment_method_queries import get_payment_method
-from server.service.payment_queries import get_payment
-from server.service.subscription_queries import get_subscription
+from server.service.payment_methods.queries import get_payment_method
+from server.service.payments.commands import require_payment_id
+from server.service.payments.queries import get_payment
+from server.service.subscriptions.queries import get_subscription
 
 if TYPE_CHECKING:
     from server.service.unit_of_work import UnitOfWorkFactory

@@ -15,10 +15,10 @@ from server.domain.plan import Plan
 from server.domain.refund import Refund
 from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEvent
-from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
-from server.service.payment_queries import PaymentPage, PaymentQuery
-from server.service.refund_queries import RefundPage, RefundQuery
-from server.service.subscription_queries import (
+from server.service.payment_methods.queries import PaymentMethodPage, PaymentMethodQuery
+from server.service.payments.queries import PaymentPage, PaymentQuery
+from server.service.refunds.queries import RefundPage, RefundQuery
+from server.service.subscriptions.queries import (
     PlanPage,
     PlanQuery,
     SubscriptionPage,

@@ -17,7 +17,7 @@ from server.domain.payment_method import (
     PaymentMethod,
     PaymentMethodType,
 )
-from server.service.payment_method_queries import (
+from server.service.payment_methods.queries import (
     MethodCursor,
     PaymentMethodPage,
     PaymentMethodQuery,

@@ -26,7 +26,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.adapters.providers.base import (
+from server.domain.errors import ProviderUnavailable
+from server.domain.payment import CaptureMethod, Failure
+from server.domain.payment_method import BillingDetails
+from server.service.provider import (
     CreateAtProvider,
     PaymentMethodDeclined,
     ProviderPayment,
@@ -36,9 +39,6 @@ from server.adapters.providers.base import (
     ProviderRejected,
     ProviderStatus,
 )
-from server.domain.errors import ProviderUnavailable
-from server.domain.payment import CaptureMethod, Failure
-from server.domain.payment_method import BillingDetails
 
 _DECLINED = "Your card was declined."
 _Call = Callable[[], Awaitable["ProviderPayment"]]

@@ -18,7 +18,11 @@ from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from server.adapters.providers.base import (
+from server.domain.errors import ProviderUnavailable
+from server.domain.payment_method import BillingDetails
+from server.observability.metrics import provider_duration, provider_errors
+from server.observability.tracing import tracer, tracing_enabled
+from server.service.provider import (
     CreateAtProvider,
     PaymentMethodDeclined,
     PaymentProvider,
@@ -27,10 +31,6 @@ from server.adapters.providers.base import (
     ProviderRefund,
     ProviderRejected,
 )
-from server.domain.errors import ProviderUnavailable
-from server.domain.payment_method import BillingDetails
-from server.observability.metrics import provider_duration, provider_errors
-from server.observability.tracing import tracer, tracing_enabled
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)

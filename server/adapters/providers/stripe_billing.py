@@ -14,10 +14,10 @@ from typing import Any
 
 import stripe
 
-from server.adapters.providers.base import ProviderRejected, ProviderSubscription
 from server.adapters.providers.resilience import ResilientProvider
 from server.adapters.providers.stripe_provider import translated
 from server.domain.money import Money
+from server.service.provider import ProviderRejected, ProviderSubscription
 
 
 def subscription_view(data: Mapping[str, Any]) -> ProviderSubscription:

@@ -15,7 +15,10 @@ from typing import Any, TypeVar
 
 import stripe
 
-from server.adapters.providers.base import (
+from server.adapters.providers.resilience import TransientProviderError
+from server.domain.payment import CaptureMethod, Failure
+from server.domain.payment_method import BillingDetails
+from server.service.provider import (
     CreateAtProvider,
     PaymentMethodDeclined,
     ProviderPayment,
@@ -25,9 +28,6 @@ from server.adapters.providers.base import (
     ProviderRejected,
     ProviderStatus,
 )
-from server.adapters.providers.resilience import TransientProviderError
-from server.domain.payment import CaptureMethod, Failure
-from server.domain.payment_method import BillingDetails
 
 T = TypeVar("T")
 

@@ -21,7 +21,6 @@ from gateway.webhook import MAX_BODY_BYTES
 from server.adapters.db.engine import create_engine, ping
 from server.adapters.db.payment_repository import SqlPaymentRepository
 from server.adapters.db.tables import outbox, webhook_events
-from server.adapters.providers.base import PaymentProvider, ProviderPayment, ProviderStatus
 from server.cli import main
 from server.domain.ids import PAYMENT_ID, REFUND_ID
 from server.domain.money import Money
@@ -29,6 +28,7 @@ from server.domain.payment import CaptureMethod, Payment, new_payment
 from server.domain.payment_states import PaymentState
 from server.domain.refund import Refund, RefundState, new_refund
 from server.service.dependencies import Dependencies
+from server.service.provider import PaymentProvider, ProviderPayment, ProviderStatus
 from tests.support.stripe_events import event_body, intent_object, signed_headers
 
 SECRET = "whsec_integration"

@@ -23,10 +23,15 @@ from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.db.tables import outbox
 from server.domain.payment import CaptureMethod
 from server.jobs.outbox_relay import OutboxRelay, prune_outbox
-from server.service.commands import AmountInput, CancelPayment, CapturePayment, CreatePayment
 from server.service.dependencies import Dependencies
 from server.service.outbox import OutboxRecord
-from server.service.payment_commands import cancel_payment, capture_payment, create_payment
+from server.service.payments.commands import cancel_payment, capture_payment, create_payment
+from server.service.payments.requests import (
+    AmountInput,
+    CancelPayment,
+    CapturePayment,
+    CreatePayment,
+)
 from tests.support.broker import BROKER_URL, Received, consume, unique_exchange
 from tests.support.server_process import free_port
 

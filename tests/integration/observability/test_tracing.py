@@ -25,9 +25,9 @@ from server.adapters.providers.stripe_provider import StripeProvider
 from server.grpc.app import GrpcServer
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine, instrument_http_clients, tracer
-from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
-from server.service.payment_commands import create_payment
+from server.service.payments.commands import create_payment
+from server.service.payments.requests import AmountInput, CreatePayment
 from tests.support.broker import BROKER_URL, consume, unique_exchange
 from tests.support.tracing import in_trace, recording_spans
 

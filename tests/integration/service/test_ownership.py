@@ -7,16 +7,16 @@ import pytest
 
 from server.domain.errors import NotFound, PermissionDenied
 from server.domain.ids import PAYMENT_ID
-from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_method, require_own_payment, user_id_for
-from server.service.payment_commands import create_payment
-from server.service.payment_method_commands import attach_payment_method
-from server.service.payment_method_queries import get_payment_method
-from server.service.payment_method_requests import AttachPaymentMethod
-from server.service.payment_queries import PaymentQuery, get_payment, list_payments
-from server.service.refund_commands import CreateRefund, create_refund
-from server.service.refund_queries import get_refund, list_refunds, refund_query
+from server.service.payment_methods.commands import attach_payment_method
+from server.service.payment_methods.queries import get_payment_method
+from server.service.payment_methods.requests import AttachPaymentMethod
+from server.service.payments.commands import create_payment
+from server.service.payments.queries import PaymentQuery, get_payment, list_payments
+from server.service.payments.requests import AmountInput, CreatePayment
+from server.service.refunds.commands import CreateRefund, create_refund
+from server.service.refunds.queries import get_refund, list_refunds, refund_query
 
 CALLER = "orders-service"
 

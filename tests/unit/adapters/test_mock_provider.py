@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from server.adapters.providers.base import (
+from server.adapters.providers.mock import OUTCOMES, MockProvider
+from server.domain.errors import ProviderUnavailable
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod, Failure
+from server.service.provider import (
     CreateAtProvider,
     PaymentProvider,
     ProviderPayment,
     ProviderRejected,
     ProviderStatus,
 )
-from server.adapters.providers.mock import OUTCOMES, MockProvider
-from server.domain.errors import ProviderUnavailable
-from server.domain.money import Money
-from server.domain.payment import CaptureMethod, Failure
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.adapters.providers.base import PaymentMethodDeclined, ProviderRejected
 from server.adapters.providers.mock import CARD_EXPIRY, CARDS, OUTCOMES, MockProvider
 from server.domain.payment_method import BillingDetails
+from server.service.provider import PaymentMethodDeclined, ProviderRejected
 
 
 @pytest.fixture

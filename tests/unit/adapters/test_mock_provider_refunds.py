@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from server.adapters.providers.base import (
+from server.adapters.providers.mock import MockProvider
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod
+from server.service.provider import (
     CreateAtProvider,
     ProviderRefundStatus,
     ProviderRejected,
 )
-from server.adapters.providers.mock import MockProvider
-from server.domain.money import Money
-from server.domain.payment import CaptureMethod
 
 
 async def charged(provider: MockProvider, method: str) -> str:

@@ -7,12 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from server.adapters.providers.base import (
-    CreateAtProvider,
-    ProviderPayment,
-    ProviderRejected,
-    ProviderStatus,
-)
 from server.adapters.providers.resilience import (
     BreakerState,
     CircuitBreaker,
@@ -21,6 +15,12 @@ from server.adapters.providers.resilience import (
     TransientProviderError,
 )
 from server.domain.errors import ProviderUnavailable
+from server.service.provider import (
+    CreateAtProvider,
+    ProviderPayment,
+    ProviderRejected,
+    ProviderStatus,
+)
 
 OK = ProviderPayment("pi_1", ProviderStatus.SUCCEEDED, 100)
 FAST = ResiliencePolicy(

@@ -1,0 +1,1 @@
+"""Payment analytics: GetPaymentStats and GetRevenueSeries."""

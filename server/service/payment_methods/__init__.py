@@ -1,0 +1,1 @@
+"""Saved payment methods: attach, update, detach; reads; request validation."""

@@ -1,0 +1,1 @@
+"""Payments: commands, reads, provider outcomes, the reconciler."""

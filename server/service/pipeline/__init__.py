@@ -1,0 +1,1 @@
+"""The one idempotent command pipeline: claims, shared steps, and the recorder."""

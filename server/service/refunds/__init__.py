@@ -1,0 +1,1 @@
+"""Refunds: CreateRefund, reads, provider outcomes, webhook events, the reconciler."""

@@ -1,0 +1,201 @@
+"""CreateRefund: give money back without ever refunding more than was captured.
+
+1. One transaction claims the idempotency key, locks the payment row, checks
+   that the PENDING and SUCCEEDED refunds plus this one stay within the
+   captured amount, and records the refund PENDING. The lock serialises racing
+   refunds of one payment, so the check cannot be outrun.
+2. The provider call, keyed by the refund id, so a retry never refunds twice.
+3. One transaction marks the refund SUCCEEDED (the payment moves to
+   PARTIALLY_REFUNDED or REFUNDED) or FAILED (its amount is free again), writes
+   refund.issued / refund.failed to the outbox with the payment's next
+   sequence, and stores the response for replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.adapters.codec import decode_refund, encode_refund
+from server.domain.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Validator,
+)
+from server.domain.ids import REFUND_ID
+from server.domain.money import Money, check_amount
+from server.domain.payment import Payment
+from server.domain.payment_states import PaymentOp, next_state
+from server.domain.refund import Refund, RefundState, new_refund
+from server.service.dependencies import Dependencies
+from server.service.payments.requests import (
+    MAX_REASON,
+    AmountInput,
+    check_payment_id,
+    check_request_id,
+    check_text,
+)
+from server.service.pipeline.command import Command, Kind, Outcome, Refusal, run
+from server.service.pipeline.idempotency import scope_of
+from server.service.provider import ProviderRefund, ProviderRefundStatus, ProviderRejected
+from server.service.refunds.provider_outcomes import apply_refund_outcome
+from server.service.refunds.reconcile import provider_key
+from server.service.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRefund:
+    request_id: str
+    payment_id: str
+    amount: AmountInput | None = None
+    reason: str = ""
+
+
+def _validate(command: CreateRefund) -> Money | None:
+    validator = Validator()
+    check_request_id(validator, command.request_id, required=True)
+    check_payment_id(validator, command.payment_id, "payment_id")
+    amount = None
+    if command.amount is not None:
+        amount = check_amount(
+            validator, "amount", command.amount.currency_code, command.amount.minor_units
+        )
+    check_text(validator, "reason", command.reason, MAX_REASON)
+    validator.raise_if_any()
+    return amount
+
+
+async def _locked_payment(uow: UnitOfWork, payment_id: str) -> Payment:
+    payment = await uow.payments.get(payment_id, for_update=True)
+    if payment is None:
+        raise NotFound(f"payment {payment_id} not found", reason="PAYMENT_NOT_FOUND")
+    return payment
+
+
+async def _reserve(
+    deps: Dependencies, uow: UnitOfWork, command: CreateRefund, requested: Money | None, rid: str
+) -> Refund:
+    """Record the refund PENDING, under the payment's row lock, if it fits."""
+    payment = await _locked_payment(uow, command.payment_id)
+    # Only SUCCEEDED and PARTIALLY_REFUNDED payments refund (the state table says so).
+    next_state(payment.state, PaymentOp.REFUND_PARTIAL)
+    currency = payment.amount.currency_code
+    if requested is not None and requested.currency_code != currency:
+        raise InvalidArgument(
+            [FieldViolation("amount.currency_code", f"must be the payment's currency, {currency}")]
+        )
+    if requested is not None and requested.minor_units > payment.amount_captured:
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    "amount.minor_units",
+                    f"must be at most the captured {payment.amount_captured}",
+                )
+            ],
+            reason="REFUND_EXCEEDS_CAPTURED",
+        )
+    left = payment.amount_captured - await uow.refunds.reserved_amount(payment.id)
+    amount = requested.minor_units if requested is not None else left
+    if left <= 0 or amount > left:
+        raise FailedPrecondition(
+            f"only {max(left, 0)} of the payment can still be refunded",
+            reason="REFUND_EXCEEDS_REFUNDABLE",
+            metadata={"refundable": str(max(left, 0)), "payment_id": payment.id},
+        )
+    refund = new_refund(
+        refund_id=rid,
+        payment_id=payment.id,
+        amount=Money(currency, amount),
+        provider=payment.provider,
+        reason=command.reason,
+        now=deps.clock.now(),
+    )
+    await uow.refunds.add(refund)
+    return refund
+
+
+REFUNDS: Kind[Refund] = Kind(encode_refund, decode_refund, lambda refund: refund.id)
+
+
+async def create_refund(deps: Dependencies, caller: str, command: CreateRefund) -> Outcome[Refund]:
+    requested = _validate(command)
+    amount = command.amount
+    scope = scope_of(
+        caller,
+        command.request_id,
+        "CreateRefund",
+        {
+            "payment_id": command.payment_id,
+            "amount": [amount.currency_code, amount.minor_units] if amount else None,
+            "reason": command.reason,
+        },
+    )
+    new_id = REFUND_ID.new()
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Refund:
+        if resume_id is not None:
+            resumed = await uow.refunds.get(resume_id)
+            if resumed is not None:
+                return resumed
+        return await _reserve(deps, uow, command, requested, resume_id or new_id)
+
+    async def act(refund: Refund) -> ProviderRefund | None:
+        if refund.state is not RefundState.PENDING:
+            return None
+        async with deps.uow(read_only=True) as uow:
+            payment = await uow.payments.get(refund.payment_id)
+        assert payment is not None
+        # Keyed by the refund id: a retry never refunds twice. An unknown outcome leaves
+        # the refund PENDING (its amount reserved) for a retry or the reconciler.
+        return await deps.provider.refund_payment(
+            payment.provider_payment_id, refund.amount.minor_units, provider_key(refund)
+        )
+
+    async def record(uow: UnitOfWork, refund: Refund, answer: ProviderRefund | None) -> Refund:
+        return await _apply(deps, uow, refund, answer)
+
+    async def refused(refund: Refund, rejected: ProviderRejected) -> Refusal:
+        failed = ProviderRefund(refund.provider_refund_id, ProviderRefundStatus.FAILED, None)
+
+        async def keep(uow: UnitOfWork) -> None:
+            await _apply(deps, uow, refund, failed, rejected=rejected)
+
+        error = FailedPrecondition(
+            f"the provider refused the refund: {rejected.message}", reason="PROVIDER_REJECTED"
+        )
+        return Refusal(error, keep)
+
+    return await run(
+        deps,
+        Command(
+            scope=scope,
+            kind=REFUNDS,
+            resource_id=new_id,
+            prepare=prepare,
+            act=act,
+            record=record,
+            refused=refused,
+        ),
+    )
+
+
+async def _apply(
+    deps: Dependencies,
+    uow: UnitOfWork,
+    refund: Refund,
+    result: ProviderRefund | None,
+    *,
+    rejected: ProviderRejected | None = None,
+) -> Refund:
+    """Apply the provider's answer to the refund and its payment, both locked."""
+    payment = await _locked_payment(uow, refund.payment_id)
+    current = await uow.refunds.get(refund.id, for_update=True)
+    assert current is not None
+    if result is not None:
+        expected = payment.event_sequence
+        apply_refund_outcome(payment, current, result, deps.clock.now(), rejected=rejected)
+        await uow.refunds.save(current)
+        if payment.pending_events:
+            await uow.payments.save(payment, expected)
+    return current

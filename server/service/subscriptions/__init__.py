@@ -1,0 +1,1 @@
+"""Plans and subscriptions: commands, reads, period billing, provider events."""

@@ -1,0 +1,157 @@
+"""Reading plans and subscriptions: GetPlan, ListPlans, GetSubscription, ListSubscriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from server.domain.errors import NotFound, Validator
+from server.domain.ids import PLAN_ID, SUBSCRIPTION_ID
+from server.domain.plan import Plan
+from server.domain.subscription import Subscription
+from server.service import page_tokens
+from server.service.payments.queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from server.service.payments.requests import check_reference
+
+if TYPE_CHECKING:
+    from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The last row of a page (oldest first): the next page starts after it."""
+
+    create_time: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanQuery:
+    show_archived: bool = False
+    page_size: int = DEFAULT_PAGE_SIZE
+    after: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionQuery:
+    user_id: str
+    page_size: int = DEFAULT_PAGE_SIZE
+    after: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPage:
+    plans: list[Plan]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionPage:
+    subscriptions: list[Subscription]
+    more: bool
+
+
+def check_plan_id(validator: Validator, value: str, name: str = "id") -> None:
+    if validator.check(bool(value), name, "is required"):
+        validator.check(PLAN_ID.matches(value), name, f"must be a plan id like {PLAN_ID.example}")
+
+
+def check_subscription_id(validator: Validator, value: str, name: str = "id") -> None:
+    if validator.check(bool(value), name, "is required"):
+        validator.check(
+            SUBSCRIPTION_ID.matches(value),
+            name,
+            f"must be a subscription id like {SUBSCRIPTION_ID.example}",
+        )
+
+
+def plan_not_found(plan_id: str) -> NotFound:
+    return NotFound(
+        f"plan {plan_id} not found", reason="PLAN_NOT_FOUND", metadata={"plan_id": plan_id}
+    )
+
+
+def subscription_not_found(subscription_id: str) -> NotFound:
+    return NotFound(
+        f"subscription {subscription_id} not found",
+        reason="SUBSCRIPTION_NOT_FOUND",
+        metadata={"subscription_id": subscription_id},
+    )
+
+
+async def load_plan(uow: UnitOfWork, plan_id: str) -> Plan:
+    plan = await uow.plans.get(plan_id)
+    if plan is None:
+        raise plan_not_found(plan_id)
+    return plan
+
+
+def _page_size(validator: Validator, page_size: int) -> int:
+    validator.check(page_size >= 0, "page_size", "must not be negative")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+async def get_plan(uow_factory: UnitOfWorkFactory, plan_id: str) -> Plan:
+    """Archived plans too: subscriptions still name them."""
+    validator = Validator()
+    check_plan_id(validator, plan_id)
+    validator.raise_if_any()
+    async with uow_factory(read_only=True) as uow:
+        return await load_plan(uow, plan_id)
+
+
+async def list_plans(
+    uow_factory: UnitOfWorkFactory, show_archived: bool, page_size: int, page_token: str
+) -> tuple[list[Plan], str]:
+    validator = Validator()
+    query = PlanQuery(show_archived, _page_size(validator, page_size))
+    validator.raise_if_any()
+    scope = f"plans:{int(show_archived)}"
+    if page_token:
+        value, last_id = page_tokens.decode(scope, page_token, PLAN_ID)
+        query = replace(query, after=Cursor(page_tokens.decode_time(value), last_id))
+    async with uow_factory(read_only=True) as uow:
+        page = await uow.plans.list(query)
+    token = ""
+    if page.more and page.plans:
+        last = page.plans[-1]
+        token = page_tokens.encode(scope, last.create_time.isoformat(), last.id)
+    return page.plans, token
+
+
+async def get_subscription(
+    uow_factory: UnitOfWorkFactory, subscription_id: str, owner: str | None = None
+) -> Subscription:
+    """The subscription; NOT_FOUND also when `owner` is set and it is another user's."""
+    validator = Validator()
+    check_subscription_id(validator, subscription_id)
+    validator.raise_if_any()
+    async with uow_factory(read_only=True) as uow:
+        subscription = await uow.subscriptions.get(subscription_id)
+    if subscription is None or (owner is not None and subscription.user_id != owner):
+        raise subscription_not_found(subscription_id)
+    return subscription
+
+
+async def list_subscriptions(
+    uow_factory: UnitOfWorkFactory, user_id: str, page_size: int, page_token: str
+) -> tuple[list[Subscription], str]:
+    validator = Validator()
+    check_reference(validator, "user_id", user_id)
+    query = SubscriptionQuery(user_id, _page_size(validator, page_size))
+    validator.raise_if_any()
+    if page_token:
+        value, last_id = page_tokens.decode(
+            page_tokens.user_tag(user_id), page_token, SUBSCRIPTION_ID
+        )
+        query = replace(query, after=Cursor(page_tokens.decode_time(value), last_id))
+    async with uow_factory(read_only=True) as uow:
+        page = await uow.subscriptions.list(query)
+    token = ""
+    if page.more and page.subscriptions:
+        last = page.subscriptions[-1]
+        token = page_tokens.encode(
+            page_tokens.user_tag(user_id), last.create_time.isoformat(), last.id
+        )
+    return page.subscriptions, token

@@ -1,0 +1,1 @@
+"""Provider webhook events: stored once, then handed to the resource they move."""

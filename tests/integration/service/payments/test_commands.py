@@ -1,0 +1,273 @@
+"""The payment use cases on real databases with the mock provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.adapters.db.tables import outbox, payments
+from server.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ProviderUnavailable,
+    Unimplemented,
+)
+from server.domain.payment import CaptureMethod
+from server.domain.payment_states import PaymentState
+from server.service.dependencies import Dependencies
+from server.service.payments.commands import (
+    cancel_payment,
+    capture_payment,
+    confirm_payment,
+    create_payment,
+    simulate_payment,
+)
+from server.service.payments.queries import get_payment
+from server.service.payments.requests import (
+    AmountInput,
+    CancelPayment,
+    CapturePayment,
+    ConfirmPayment,
+    CreatePayment,
+    SimulatePayment,
+)
+
+CALLER = "orders-service"
+
+
+def create(
+    request_id: str = "req-1",
+    *,
+    order_id: str = "order-1",
+    method: str = "pm_card_visa",
+    confirm: bool = True,
+    capture: CaptureMethod = CaptureMethod.AUTOMATIC,
+    minor_units: int = 1050,
+) -> CreatePayment:
+    return CreatePayment(
+        request_id=request_id,
+        order_id=order_id,
+        user_id="user-1",
+        amount=AmountInput("USD", minor_units),
+        payment_method_id=method,
+        capture_method=capture,
+        confirm=confirm,
+        description="two books",
+        metadata={"cart": "c-9"},
+    )
+
+
+async def event_types(engine: AsyncEngine, payment_id: str) -> list[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(outbox.c.event_type, outbox.c.sequence)
+            .where(outbox.c.aggregate_id == payment_id)
+            .order_by(outbox.c.sequence)
+        )
+        found = rows.all()
+    assert [r.sequence for r in found] == list(range(1, len(found) + 1))
+    return [r.event_type for r in found]
+
+
+async def test_confirmed_visa_payment_succeeds_with_events(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    outcome = await create_payment(deps, CALLER, create())
+    payment = outcome.resource
+    assert not outcome.replayed
+    assert payment.state is PaymentState.SUCCEEDED
+    assert payment.amount_captured == 1050
+    assert payment.provider_payment_id.startswith("mock_pi_")
+    assert await event_types(engine, payment.id) == [
+        "payment.created",
+        "payment.processing",
+        "payment.succeeded",
+    ]
+    assert (await get_payment(deps.uow, payment.id)) == payment
+
+
+@pytest.mark.parametrize(
+    ("method", "code"),
+    [
+        ("pm_card_chargeDeclined", "card_declined"),
+        ("pm_card_insufficientFunds", "insufficient_funds"),
+    ],
+)
+async def test_decline_is_a_failed_payment_not_an_error(
+    deps: Dependencies, engine: AsyncEngine, method: str, code: str
+) -> None:
+    payment = (await create_payment(deps, CALLER, create(method=method))).resource
+    assert payment.state is PaymentState.FAILED
+    assert payment.failure_code == code
+    assert payment.failure_message
+    assert await event_types(engine, payment.id) == [
+        "payment.created",
+        "payment.processing",
+        "payment.failed",
+    ]
+    # A failed payment frees the order for another attempt.
+    again = await create_payment(deps, CALLER, create("req-2"))
+    assert again.resource.state is PaymentState.SUCCEEDED
+
+
+async def test_unconfirmed_then_confirmed(deps: Dependencies) -> None:
+    created = (await create_payment(deps, CALLER, create(confirm=False, method=""))).resource
+    assert created.state is PaymentState.REQUIRES_PAYMENT_METHOD
+    with pytest.raises(InvalidArgument) as missing:
+        await confirm_payment(deps, CALLER, ConfirmPayment(created.id))
+    assert missing.value.violations[0].field == "payment_method_id"
+    confirmed = await confirm_payment(
+        deps, CALLER, ConfirmPayment(created.id, "confirm-1", "pm_card_visa")
+    )
+    assert confirmed.resource.state is PaymentState.SUCCEEDED
+    replay = await confirm_payment(
+        deps, CALLER, ConfirmPayment(created.id, "confirm-1", "pm_card_visa")
+    )
+    assert replay.replayed
+    assert replay.resource == confirmed.resource
+
+
+async def test_three_d_secure_then_confirm_again(deps: Dependencies, engine: AsyncEngine) -> None:
+    first = (
+        await create_payment(deps, CALLER, create(method="pm_card_authenticationRequired"))
+    ).resource
+    assert first.state is PaymentState.REQUIRES_ACTION
+    done = (await confirm_payment(deps, CALLER, ConfirmPayment(first.id, "after-3ds"))).resource
+    assert done.state is PaymentState.SUCCEEDED
+    assert await event_types(engine, first.id) == [
+        "payment.created",
+        "payment.processing",
+        "payment.requires_action",
+        "payment.processing",
+        "payment.succeeded",
+    ]
+
+
+async def test_manual_capture_partial(deps: Dependencies, engine: AsyncEngine) -> None:
+    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).resource
+    assert held.state is PaymentState.REQUIRES_CAPTURE
+    assert held.amount_captured == 0
+    with pytest.raises(InvalidArgument) as too_much:
+        await capture_payment(deps, CALLER, CapturePayment(held.id, "", AmountInput("USD", 1051)))
+    assert too_much.value.reason == "AMOUNT_NOT_CAPTURABLE"
+    with pytest.raises(InvalidArgument):
+        await capture_payment(deps, CALLER, CapturePayment(held.id, "", AmountInput("EUR", 10)))
+    captured = await capture_payment(
+        deps, CALLER, CapturePayment(held.id, "cap-1", AmountInput("USD", 700))
+    )
+    assert captured.resource.state is PaymentState.SUCCEEDED
+    assert captured.resource.amount_captured == 700
+    with pytest.raises(FailedPrecondition):
+        await capture_payment(deps, CALLER, CapturePayment(held.id, "cap-2"))
+    assert await event_types(engine, held.id) == [
+        "payment.created",
+        "payment.processing",
+        "payment.authorized",
+        "payment.processing",
+        "payment.captured",
+        "payment.succeeded",
+    ]
+
+
+async def test_cancel_releases_the_order(deps: Dependencies) -> None:
+    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).resource
+    canceled = await cancel_payment(deps, CALLER, CancelPayment(held.id, "c-1", "customer left"))
+    assert canceled.resource.state is PaymentState.CANCELED
+    again = await cancel_payment(deps, CALLER, CancelPayment(held.id, "c-1", "customer left"))
+    assert again.replayed
+    with pytest.raises(FailedPrecondition):
+        await capture_payment(deps, CALLER, CapturePayment(held.id))
+    assert (await create_payment(deps, CALLER, create("req-2"))).resource.state is (
+        PaymentState.SUCCEEDED
+    )
+
+
+async def test_cannot_cancel_a_succeeded_payment(deps: Dependencies) -> None:
+    paid = (await create_payment(deps, CALLER, create())).resource
+    with pytest.raises(FailedPrecondition) as error:
+        await cancel_payment(deps, CALLER, CancelPayment(paid.id))
+    assert error.value.reason == "INVALID_PAYMENT_STATE"
+
+
+async def test_second_live_payment_for_an_order_is_refused(deps: Dependencies) -> None:
+    first = (await create_payment(deps, CALLER, create(confirm=False))).resource
+    with pytest.raises(AlreadyExists) as error:
+        await create_payment(deps, CALLER, create("req-2"))
+    assert error.value.metadata["payment_id"] == first.id
+    # The refused request stored nothing: its key is free for a corrected retry.
+    other = await create_payment(deps, CALLER, create("req-2", order_id="order-2"))
+    assert not other.replayed
+
+
+async def test_unknown_payment_method_fails_the_payment(deps: Dependencies) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        await create_payment(deps, CALLER, create(method="pm_card_doesNotExist"))
+    assert error.value.reason == "PROVIDER_REJECTED"
+    assert error.value.violations[0].field == "payment_method_id"
+
+
+async def test_provider_timeout_leaves_processing_and_retry_resumes(
+    deps: Dependencies, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    with pytest.raises(ProviderUnavailable):
+        await create_payment(deps, CALLER, create(method="pm_mock_timeout"))
+    async with engine.connect() as connection:
+        state = (await connection.execute(sa.select(payments.c.state))).scalar_one()
+    assert state == "PROCESSING"
+    with pytest.raises(ProviderUnavailable):
+        await create_payment(deps, CALLER, create(method="pm_mock_timeout"))
+    ledger = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    assert len(ledger) == 1, "the retry must reuse the provider idempotency key"
+    assert json.loads(ledger[0])["kind"] == "charge"
+
+
+async def test_simulate_settles_a_processing_payment(deps: Dependencies) -> None:
+    pending = (await create_payment(deps, CALLER, create(method="pm_mock_processing"))).resource
+    assert pending.state is PaymentState.PROCESSING
+    settled = await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "", True))
+    assert settled.resource.state is PaymentState.SUCCEEDED
+    with pytest.raises(FailedPrecondition):
+        await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "", False))
+
+
+async def test_simulate_is_unimplemented_when_disabled(deps: Dependencies) -> None:
+    closed = Dependencies(uow=deps.uow, provider=deps.provider, simulation_enabled=False)
+    with pytest.raises(Unimplemented):
+        await simulate_payment(closed, CALLER, SimulatePayment("pay_01JD0000000000000000000000"))
+
+
+async def test_missing_payment_is_not_found(deps: Dependencies) -> None:
+    with pytest.raises(NotFound):
+        await get_payment(deps.uow, "pay_01JD0000000000000000000000")
+    with pytest.raises(NotFound):
+        await confirm_payment(deps, CALLER, ConfirmPayment("pay_01JD0000000000000000000000"))
+
+
+async def test_invalid_request_stores_nothing(deps: Dependencies, engine: AsyncEngine) -> None:
+    bad = CreatePayment(
+        request_id="",
+        order_id="",
+        user_id="u",
+        amount=AmountInput("usd", 0),
+        confirm=True,
+    )
+    with pytest.raises(InvalidArgument) as error:
+        await create_payment(deps, CALLER, bad)
+    fields = {v.field for v in error.value.violations}
+    assert fields == {
+        "request_id",
+        "order_id",
+        "amount.currency_code",
+        "amount.minor_units",
+        "payment_method_id",
+    }
+    async with engine.connect() as connection:
+        for table in ("payments", "idempotency_keys", "outbox"):
+            count = (await connection.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()
+            assert count == 0, table
