@@ -1,4 +1,4 @@
-"""Settings from the environment (DESIGN section 4); read once at start-up."""
+"""Settings from the environment, read once at start-up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from server.adapters.providers.resilience import ResiliencePolicy
 from server.domain.subscription import DEFAULT_DUNNING
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
@@ -21,6 +20,18 @@ MIN_JWT_SECRET_BYTES = 32
 
 def database_url() -> str:
     return os.environ.get("PAYMENTS_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class ResiliencePolicy:
+    """How provider calls are bounded, retried and cut off (see adapters/providers/resilience)."""
+
+    attempts: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 2.0
+    call_timeout_s: float = 10.0
+    breaker_threshold: int = 5
+    breaker_reset_s: float = 30.0
 
 
 class ConfigError(Exception):

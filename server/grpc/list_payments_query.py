@@ -9,13 +9,8 @@ from payments.v1 import payments_pb2
 from server.domain.errors import FieldViolation, InvalidArgument
 from server.domain.payment_states import PaymentState
 from server.grpc.filter_syntax import FilterSyntaxError, parse_filter
-from server.service.payments.queries import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    PaymentQuery,
-    SortKey,
-    TimeBound,
-)
+from server.service.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from server.service.payments.pages import PaymentQuery, SortKey, TimeBound
 
 FILTERABLE = {
     "user_id": frozenset({"="}),

@@ -18,6 +18,8 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
+from server.config import ConfigError
+
 _log = logging.getLogger(__name__)
 _meter = metrics.get_meter("payments")
 # Seconds; gRPC calls and provider calls take from a millisecond to a timeout.
@@ -113,8 +115,6 @@ def metrics_address(env: Mapping[str, str]) -> tuple[str, int] | None:
         return None
     host, separator, port = raw.rpartition(":")
     if not separator or not port.isdigit() or int(port) > 65535:
-        from server.config import ConfigError  # here: config imports what imports us
-
         raise ConfigError(f"PAYMENTS_METRICS_ADDRESS must be host:port, got {raw!r}")
     return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port)  # noqa: S104
 
@@ -131,8 +131,6 @@ def configure_metrics(service_name: str, env: Mapping[str, str] = os.environ) ->
         try:
             server, _thread = start_http_server(address[1], address[0])
         except OSError as error:
-            from server.config import ConfigError
-
             raise ConfigError(f"PAYMENTS_METRICS_ADDRESS: {error.strerror}") from None
         readers.append(PrometheusMetricReader())
         port = int(server.server_address[1])

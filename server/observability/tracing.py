@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.config import ConfigError
+
 _log = logging.getLogger(__name__)
 TRACER_NAME = "payments"
 EXPORTERS = ("none", "otlp", "console")
@@ -39,8 +41,6 @@ def exporter_name(env: Mapping[str, str]) -> str:
         )
         return "otlp" if endpoint else "none"
     if name not in EXPORTERS:
-        from server.config import ConfigError  # here: config imports what imports us
-
         raise ConfigError(f"OTEL_TRACES_EXPORTER must be one of {', '.join(EXPORTERS)}")
     return name
 

@@ -15,10 +15,10 @@ from server.domain.plan import Plan
 from server.domain.refund import Refund
 from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEvent
-from server.service.payment_methods.queries import PaymentMethodPage, PaymentMethodQuery
-from server.service.payments.queries import PaymentPage, PaymentQuery
-from server.service.refunds.queries import RefundPage, RefundQuery
-from server.service.subscriptions.queries import (
+from server.service.payment_methods.pages import PaymentMethodPage, PaymentMethodQuery
+from server.service.payments.pages import PaymentPage, PaymentQuery
+from server.service.refunds.pages import RefundPage, RefundQuery
+from server.service.subscriptions.pages import (
     PlanPage,
     PlanQuery,
     SubscriptionPage,

@@ -17,11 +17,8 @@ from server.domain.payment_method import (
     PaymentMethod,
     PaymentMethodType,
 )
-from server.service.payment_methods.queries import (
-    MethodCursor,
-    PaymentMethodPage,
-    PaymentMethodQuery,
-)
+from server.service.paging import TimeCursor
+from server.service.payment_methods.pages import PaymentMethodPage, PaymentMethodQuery
 
 
 def billing_from_json(data: dict[str, Any]) -> BillingDetails:
@@ -120,5 +117,5 @@ class SqlPaymentMethodRepository:
         rows = (await self._connection.execute(statement)).all()
         found = [_from_row(row) for row in rows[: query.page_size]]
         more = len(rows) > query.page_size
-        cursor = MethodCursor(found[-1].create_time, found[-1].id) if more else None
+        cursor = TimeCursor(found[-1].create_time, found[-1].id) if more else None
         return PaymentMethodPage(found, cursor)

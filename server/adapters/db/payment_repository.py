@@ -15,7 +15,7 @@ from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
 from server.observability.tracing import current_trace_headers
-from server.service.payments.queries import (
+from server.service.payments.pages import (
     Cursor,
     PaymentPage,
     PaymentQuery,

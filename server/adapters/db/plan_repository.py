@@ -11,7 +11,7 @@ from server.adapters.db.tables import plans
 from server.domain.billing_period import Interval
 from server.domain.money import Money
 from server.domain.plan import Plan, PlanState
-from server.service.subscriptions.queries import PlanPage, PlanQuery
+from server.service.subscriptions.pages import PlanPage, PlanQuery
 
 _INSERT = plans.insert()
 _SELECT = plans.select().where(plans.c.id == sa.bindparam("b_id"))

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.adapters.db.tables import refunds
 from server.domain.money import Money
 from server.domain.refund import RESERVING_STATES, Refund, RefundState
-from server.service.refunds.queries import RefundPage, RefundQuery
+from server.service.refunds.pages import RefundPage, RefundQuery
 
 _INSERT = refunds.insert()
 _SELECT = refunds.select().where(refunds.c.id == sa.bindparam("b_id"))

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.adapters.db.tables import outbox, subscriptions
 from server.adapters.subscription_codec import subscription_event_envelope
 from server.domain.subscription import ENDED_STATES, Subscription, SubscriptionState
-from server.service.subscriptions.queries import SubscriptionPage, SubscriptionQuery
+from server.service.subscriptions.pages import SubscriptionPage, SubscriptionQuery
 
 _INSERT = subscriptions.insert()
 _INSERT_EVENT = outbox.insert()

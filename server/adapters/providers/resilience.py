@@ -7,28 +7,24 @@ timeout or a 5xx cannot charge twice; reads are safe anyway.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from server.config import ResiliencePolicy
 from server.domain.errors import ProviderUnavailable
-from server.domain.payment_method import BillingDetails
 from server.observability.metrics import provider_duration, provider_errors
 from server.observability.tracing import tracer, tracing_enabled
 from server.service.provider import (
-    CreateAtProvider,
     PaymentMethodDeclined,
     PaymentProvider,
-    ProviderPayment,
-    ProviderPaymentMethod,
-    ProviderRefund,
     ProviderRejected,
 )
 
@@ -38,16 +34,6 @@ _log = logging.getLogger(__name__)
 
 class TransientProviderError(Exception):
     """A failure worth repeating: the connection broke, the provider was busy or erred."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResiliencePolicy:
-    attempts: int = 3
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 2.0
-    call_timeout_s: float = 10.0
-    breaker_threshold: int = 5
-    breaker_reset_s: float = 30.0
 
 
 class BreakerState(StrEnum):
@@ -134,7 +120,10 @@ class CircuitBreaker:
 
 
 class ResilientProvider:
-    """Wraps any provider; a call fails with ProviderUnavailable once it cannot succeed."""
+    """Wraps any provider; a call fails with ProviderUnavailable once it cannot succeed.
+
+    Typed as the PaymentProvider port wherever it is used (Dependencies.provider).
+    """
 
     def __init__(
         self, inner: PaymentProvider, policy: ResiliencePolicy, breaker: CircuitBreaker
@@ -148,89 +137,19 @@ class ResilientProvider:
     def ensure_available(self) -> None:
         self.breaker.check()
 
-    async def create_payment(
-        self, request: CreateAtProvider, idempotency_key: str
-    ) -> ProviderPayment:
-        return await self._call(
-            "create_payment", lambda: self.inner.create_payment(request, idempotency_key)
-        )
+    def __getattr__(self, name: str) -> Any:
+        """Every operation of the wrapped provider, under the policy; other attributes as is.
 
-    async def confirm_payment(
-        self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
-    ) -> ProviderPayment:
-        return await self._call(
-            "confirm_payment",
-            lambda: self.inner.confirm_payment(
-                provider_payment_id, payment_method_id, idempotency_key
-            ),
-        )
+        Generic on purpose: a new provider operation needs no pass-through here.
+        """
+        attribute = getattr(self.inner, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
+            return attribute
 
-    async def capture_payment(
-        self, provider_payment_id: str, amount: int, idempotency_key: str
-    ) -> ProviderPayment:
-        return await self._call(
-            "capture_payment",
-            lambda: self.inner.capture_payment(provider_payment_id, amount, idempotency_key),
-        )
+        async def operation(*args: Any, **kwargs: Any) -> Any:
+            return await self._call(name, lambda: attribute(*args, **kwargs))
 
-    async def refund_payment(
-        self, provider_payment_id: str, amount: int, idempotency_key: str
-    ) -> ProviderRefund:
-        return await self._call(
-            "refund_payment",
-            lambda: self.inner.refund_payment(provider_payment_id, amount, idempotency_key),
-        )
-
-    async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
-        return await self._call(
-            "retrieve_refund", lambda: self.inner.retrieve_refund(provider_refund_id)
-        )
-
-    async def cancel_payment(
-        self, provider_payment_id: str, idempotency_key: str
-    ) -> ProviderPayment:
-        return await self._call(
-            "cancel_payment",
-            lambda: self.inner.cancel_payment(provider_payment_id, idempotency_key),
-        )
-
-    async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
-        return await self._call(
-            "retrieve_payment", lambda: self.inner.retrieve_payment(provider_payment_id)
-        )
-
-    async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
-        return await self._call(
-            "ensure_customer", lambda: self.inner.ensure_customer(user_id, idempotency_key)
-        )
-
-    async def attach_payment_method(
-        self, provider_payment_method_id: str, customer_id: str, idempotency_key: str
-    ) -> ProviderPaymentMethod:
-        return await self._call(
-            "attach_payment_method",
-            lambda: self.inner.attach_payment_method(
-                provider_payment_method_id, customer_id, idempotency_key
-            ),
-        )
-
-    async def update_payment_method_billing(
-        self, provider_payment_method_id: str, billing: BillingDetails, idempotency_key: str
-    ) -> None:
-        await self._call(
-            "update_payment_method_billing",
-            lambda: self.inner.update_payment_method_billing(
-                provider_payment_method_id, billing, idempotency_key
-            ),
-        )
-
-    async def detach_payment_method(
-        self, provider_payment_method_id: str, idempotency_key: str
-    ) -> None:
-        await self._call(
-            "detach_payment_method",
-            lambda: self.inner.detach_payment_method(provider_payment_method_id, idempotency_key),
-        )
+        return operation
 
     async def run(self, operation: Callable[[], Awaitable[T]], name: str = "billing") -> T:
         """One provider call under the same retries, timeout and breaker as the payment calls."""

@@ -3,45 +3,14 @@ CreatePayment does for a saved method."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
-
 from server.domain.errors import FieldViolation, InvalidArgument, NotFound, Validator
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import PaymentMethod
-from server.service import page_tokens
+from server.service import page_tokens, paging
+from server.service.payment_methods.pages import PaymentMethodQuery
 from server.service.payment_methods.requests import check_method_id
 from server.service.payments.requests import check_reference
-
-if TYPE_CHECKING:
-    from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class MethodCursor:
-    """Where the previous page ended: its last method's create_time and id."""
-
-    create_time: datetime
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentMethodQuery:
-    """One user's attached methods, newest first."""
-
-    user_id: str
-    page_size: int = DEFAULT_PAGE_SIZE
-    after: MethodCursor | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentMethodPage:
-    methods: list[PaymentMethod]
-    next_cursor: MethodCursor | None
+from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 def not_found(method_id: str) -> NotFound:
@@ -50,20 +19,6 @@ def not_found(method_id: str) -> NotFound:
         reason="PAYMENT_METHOD_NOT_FOUND",
         metadata={"payment_method_id": method_id},
     )
-
-
-def encode_page_token(query: PaymentMethodQuery, cursor: MethodCursor) -> str:
-    return page_tokens.encode(
-        page_tokens.user_tag(query.user_id), cursor.create_time.isoformat(), cursor.id
-    )
-
-
-def decode_page_token(query: PaymentMethodQuery, token: str) -> MethodCursor:
-    """The cursor in `token`; INVALID_ARGUMENT if it is not ours or not for this user."""
-    value, last_id = page_tokens.decode(
-        page_tokens.user_tag(query.user_id), token, PAYMENT_METHOD_ID
-    )
-    return MethodCursor(page_tokens.decode_time(value), last_id)
 
 
 async def get_payment_method(
@@ -87,15 +42,14 @@ async def list_payment_methods(
     """One page of the user's attached methods and the next page's token ("" on the last)."""
     validator = Validator()
     check_reference(validator, "user_id", user_id)
-    validator.check(page_size >= 0, "page_size", "must not be negative")
+    size = paging.page_size(validator, page_size)
     validator.raise_if_any()
-    query = PaymentMethodQuery(user_id, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
-    if page_token:
-        query = PaymentMethodQuery(user_id, query.page_size, decode_page_token(query, page_token))
+    # Tokens are bound to the user, without carrying the user id.
+    scope = page_tokens.user_tag(user_id)
+    after = paging.time_cursor(scope, page_token, PAYMENT_METHOD_ID)
     async with uow_factory(read_only=True) as uow:
-        page = await uow.payment_methods.list_attached(query)
-    token = encode_page_token(query, page.next_cursor) if page.next_cursor else ""
-    return page.methods, token
+        page = await uow.payment_methods.list_attached(PaymentMethodQuery(user_id, size, after))
+    return page.methods, paging.time_token(scope, page.next_cursor)
 
 
 async def usable_method(

@@ -15,7 +15,7 @@ from server.service.unit_of_work import KeyRecord, UnitOfWork
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyPolicy:
-    # How long a key and its outcome are kept (DESIGN: at least 24 h).
+    # How long a key and its outcome are kept (callers are promised at least 24 h).
     retention: timedelta = timedelta(hours=24)
     # How long the first call holds the key before a retry may assume it died.
     lease: timedelta = timedelta(seconds=30)

@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 from server.domain.errors import NotFound, Validator
 from server.domain.ids import REFUND_ID
 from server.domain.refund import Refund
-from server.service import page_tokens
-from server.service.payments.queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, get_payment
+from server.service import paging
+from server.service.payments.queries import get_payment
 from server.service.payments.requests import check_payment_id
-
-if TYPE_CHECKING:
-    from server.service.unit_of_work import UnitOfWorkFactory
-
-
-@dataclass(frozen=True, slots=True)
-class RefundCursor:
-    """The last refund of a page: the next page starts after it."""
-
-    create_time: datetime
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RefundQuery:
-    payment_id: str
-    page_size: int = DEFAULT_PAGE_SIZE
-    after: RefundCursor | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RefundPage:
-    refunds: list[Refund]
-    more: bool
+from server.service.refunds.pages import RefundQuery
+from server.service.unit_of_work import UnitOfWorkFactory
 
 
 def check_refund_id(validator: Validator, value: str, name: str = "id") -> None:
@@ -48,19 +24,9 @@ def check_refund_id(validator: Validator, value: str, name: str = "id") -> None:
 def refund_query(payment_id: str, page_size: int) -> RefundQuery:
     validator = Validator()
     check_payment_id(validator, payment_id, "payment_id")
-    validator.check(page_size >= 0, "page_size", "must not be negative")
+    size = paging.page_size(validator, page_size)
     validator.raise_if_any()
-    return RefundQuery(payment_id, min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
-
-
-def encode_page_token(query: RefundQuery, cursor: RefundCursor) -> str:
-    return page_tokens.encode(query.payment_id, cursor.create_time.isoformat(), cursor.id)
-
-
-def decode_page_token(query: RefundQuery, token: str) -> RefundCursor:
-    """The cursor in `token`; INVALID_ARGUMENT if it is not ours or not for this payment."""
-    value, last_id = page_tokens.decode(query.payment_id, token, REFUND_ID)
-    return RefundCursor(page_tokens.decode_time(value), last_id)
+    return RefundQuery(payment_id, size)
 
 
 async def get_refund(
@@ -90,12 +56,9 @@ async def list_refunds(
     """
     if owner is not None:
         await get_payment(uow_factory, query.payment_id, owner)
-    if page_token:
-        query = replace(query, after=decode_page_token(query, page_token))
+    # Tokens are bound to the payment whose refunds they page through.
+    query = replace(query, after=paging.time_cursor(query.payment_id, page_token, REFUND_ID))
     async with uow_factory(read_only=True) as uow:
         page = await uow.refunds.list(query)
-    token = ""
-    if page.more and page.refunds:
-        last = page.refunds[-1]
-        token = encode_page_token(query, RefundCursor(last.create_time, last.id))
-    return page.refunds, token
+    last = paging.after(page.refunds[-1]) if page.more and page.refunds else None
+    return page.refunds, paging.time_token(query.payment_id, last)

@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import TYPE_CHECKING
-
 from server.domain.errors import NotFound, Validator
 from server.domain.ids import PLAN_ID, SUBSCRIPTION_ID
 from server.domain.plan import Plan
 from server.domain.subscription import Subscription
-from server.service import page_tokens
-from server.service.payments.queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from server.service import page_tokens, paging
 from server.service.payments.requests import check_reference
-
-if TYPE_CHECKING:
-    from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """The last row of a page (oldest first): the next page starts after it."""
-
-    create_time: datetime
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlanQuery:
-    show_archived: bool = False
-    page_size: int = DEFAULT_PAGE_SIZE
-    after: Cursor | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionQuery:
-    user_id: str
-    page_size: int = DEFAULT_PAGE_SIZE
-    after: Cursor | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlanPage:
-    plans: list[Plan]
-    more: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionPage:
-    subscriptions: list[Subscription]
-    more: bool
+from server.service.subscriptions.pages import PlanQuery, SubscriptionQuery
+from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 def check_plan_id(validator: Validator, value: str, name: str = "id") -> None:
@@ -87,11 +47,6 @@ async def load_plan(uow: UnitOfWork, plan_id: str) -> Plan:
     return plan
 
 
-def _page_size(validator: Validator, page_size: int) -> int:
-    validator.check(page_size >= 0, "page_size", "must not be negative")
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
 async def get_plan(uow_factory: UnitOfWorkFactory, plan_id: str) -> Plan:
     """Archived plans too: subscriptions still name them."""
     validator = Validator()
@@ -105,19 +60,14 @@ async def list_plans(
     uow_factory: UnitOfWorkFactory, show_archived: bool, page_size: int, page_token: str
 ) -> tuple[list[Plan], str]:
     validator = Validator()
-    query = PlanQuery(show_archived, _page_size(validator, page_size))
+    size = paging.page_size(validator, page_size)
     validator.raise_if_any()
     scope = f"plans:{int(show_archived)}"
-    if page_token:
-        value, last_id = page_tokens.decode(scope, page_token, PLAN_ID)
-        query = replace(query, after=Cursor(page_tokens.decode_time(value), last_id))
+    query = PlanQuery(show_archived, size, paging.time_cursor(scope, page_token, PLAN_ID))
     async with uow_factory(read_only=True) as uow:
         page = await uow.plans.list(query)
-    token = ""
-    if page.more and page.plans:
-        last = page.plans[-1]
-        token = page_tokens.encode(scope, last.create_time.isoformat(), last.id)
-    return page.plans, token
+    last = paging.after(page.plans[-1]) if page.more and page.plans else None
+    return page.plans, paging.time_token(scope, last)
 
 
 async def get_subscription(
@@ -139,19 +89,11 @@ async def list_subscriptions(
 ) -> tuple[list[Subscription], str]:
     validator = Validator()
     check_reference(validator, "user_id", user_id)
-    query = SubscriptionQuery(user_id, _page_size(validator, page_size))
+    size = paging.page_size(validator, page_size)
     validator.raise_if_any()
-    if page_token:
-        value, last_id = page_tokens.decode(
-            page_tokens.user_tag(user_id), page_token, SUBSCRIPTION_ID
-        )
-        query = replace(query, after=Cursor(page_tokens.decode_time(value), last_id))
+    scope = page_tokens.user_tag(user_id)
+    after = paging.time_cursor(scope, page_token, SUBSCRIPTION_ID)
     async with uow_factory(read_only=True) as uow:
-        page = await uow.subscriptions.list(query)
-    token = ""
-    if page.more and page.subscriptions:
-        last = page.subscriptions[-1]
-        token = page_tokens.encode(
-            page_tokens.user_tag(user_id), last.create_time.isoformat(), last.id
-        )
-    return page.subscriptions, token
+        page = await uow.subscriptions.list(SubscriptionQuery(user_id, size, after))
+    last = paging.after(page.subscriptions[-1]) if page.more and page.subscriptions else None
+    return page.subscriptions, paging.time_token(scope, last)

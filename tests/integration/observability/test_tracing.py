@@ -18,10 +18,10 @@ from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
 from server.adapters.providers.resilience import (
     CircuitBreaker,
-    ResiliencePolicy,
     ResilientProvider,
 )
 from server.adapters.providers.stripe_provider import StripeProvider
+from server.config import ResiliencePolicy
 from server.grpc.app import GrpcServer
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine, instrument_http_clients, tracer

@@ -13,7 +13,8 @@ from server.service.payment_methods.commands import attach_payment_method
 from server.service.payment_methods.queries import get_payment_method
 from server.service.payment_methods.requests import AttachPaymentMethod
 from server.service.payments.commands import create_payment
-from server.service.payments.queries import PaymentQuery, get_payment, list_payments
+from server.service.payments.pages import PaymentQuery
+from server.service.payments.queries import get_payment, list_payments
 from server.service.payments.requests import AmountInput, CreatePayment
 from server.service.refunds.commands import CreateRefund, create_refund
 from server.service.refunds.queries import get_refund, list_refunds, refund_query

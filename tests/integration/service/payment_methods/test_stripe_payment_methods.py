@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.adapters.db.tables import idempotency_keys, payment_methods
 from server.adapters.providers.resilience import (
     CircuitBreaker,
-    ResiliencePolicy,
     ResilientProvider,
 )
 from server.adapters.providers.stripe_provider import StripeProvider
+from server.config import ResiliencePolicy
 from server.domain.errors import FailedPrecondition, InvalidArgument
 from server.domain.payment_method import Address, BillingDetails
 from server.domain.payment_states import PaymentState

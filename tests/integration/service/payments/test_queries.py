@@ -13,7 +13,8 @@ from server.domain.payment import Payment
 from server.domain.payment_states import PaymentState
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import create_payment
-from server.service.payments.queries import PaymentQuery, SortKey, TimeBound, list_payments
+from server.service.payments.pages import PaymentQuery, SortKey, TimeBound
+from server.service.payments.queries import list_payments
 from server.service.payments.requests import AmountInput, CreatePayment
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

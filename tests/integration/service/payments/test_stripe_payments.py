@@ -10,10 +10,10 @@ import stripe
 
 from server.adapters.providers.resilience import (
     CircuitBreaker,
-    ResiliencePolicy,
     ResilientProvider,
 )
 from server.adapters.providers.stripe_provider import StripeProvider
+from server.config import ResiliencePolicy
 from server.domain.errors import InvalidArgument
 from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState

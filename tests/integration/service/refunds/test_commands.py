@@ -15,10 +15,10 @@ from server.adapters.codec import encode_refund
 from server.adapters.db.tables import idempotency_keys, outbox, refunds
 from server.adapters.providers.resilience import (
     CircuitBreaker,
-    ResiliencePolicy,
     ResilientProvider,
 )
 from server.adapters.providers.stripe_provider import StripeProvider
+from server.config import ResiliencePolicy
 from server.domain.errors import (
     DomainError,
     FailedPrecondition,

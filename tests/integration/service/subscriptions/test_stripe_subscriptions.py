@@ -28,11 +28,11 @@ from server.adapters.db.engine import ping
 from server.adapters.db.tables import outbox
 from server.adapters.providers.resilience import (
     CircuitBreaker,
-    ResiliencePolicy,
     ResilientProvider,
 )
 from server.adapters.providers.stripe_billing import StripeBilling
 from server.adapters.providers.stripe_provider import StripeProvider
+from server.config import ResiliencePolicy
 from server.domain.billing_period import Interval
 from server.domain.errors import FailedPrecondition
 from server.domain.subscription import SubscriptionState

@@ -10,10 +10,10 @@ import pytest
 from server.adapters.providers.resilience import (
     BreakerState,
     CircuitBreaker,
-    ResiliencePolicy,
     ResilientProvider,
     TransientProviderError,
 )
+from server.config import ResiliencePolicy
 from server.domain.errors import ProviderUnavailable
 from server.service.provider import (
     CreateAtProvider,
