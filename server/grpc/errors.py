@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -12,6 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 
 from server.domain import errors
+from server.grpc.unary import Handler, UnaryInterceptor
 
 ERROR_DOMAIN = "payments.v1"
 _log = logging.getLogger(__name__)
@@ -99,9 +99,6 @@ def status_for(error: errors.DomainError) -> status_pb2.Status:
     )
 
 
-Handler = Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
-
-
 def map_errors(handler: Handler) -> Handler:
     """Wrap a unary handler: DomainError -> its status; anything else -> INTERNAL (a bug)."""
 
@@ -122,34 +119,15 @@ def map_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-if TYPE_CHECKING:
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = aio.ServerInterceptor
-
-
-class ErrorMappingInterceptor(_Interceptor):
+class ErrorMappingInterceptor(UnaryInterceptor):
     """Applies `map_errors` to every unary method of our own services."""
 
     def __init__(self, package_prefix: str = "/payments.") -> None:
         self._prefix = package_prefix
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if (
-            handler is None
-            or handler.unary_unary is None
-            or not handler_call_details.method.startswith(self._prefix)
-        ):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            map_errors(handler.unary_unary),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def applies_to(self, method: str) -> bool:
+        return method.startswith(self._prefix)
+
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        del method
+        return map_errors(handler)

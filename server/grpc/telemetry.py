@@ -8,21 +8,15 @@ clock read and a no-op record.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from grpc import aio
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from server.grpc.errors import Handler
+from server.grpc.unary import Handler, UnaryInterceptor
 from server.observability import metrics
 from server.observability.tracing import context_from, tracer, tracing_enabled
-
-if TYPE_CHECKING:
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = aio.ServerInterceptor
 
 # Codes that mean the server failed, not the caller (OpenTelemetry's gRPC conventions).
 _SERVER_FAULTS = frozenset(
@@ -83,7 +77,7 @@ def observe(method: str, handler: Handler, traced: bool) -> Handler:
     return traced_call if traced else measured
 
 
-class TelemetryInterceptor(_Interceptor):
+class TelemetryInterceptor(UnaryInterceptor):
     """Outermost: it sees the status the error mapping produced."""
 
     def __init__(self, package_prefix: str = "/payments.") -> None:
@@ -91,19 +85,8 @@ class TelemetryInterceptor(_Interceptor):
         # Decided once: with no SDK provider the span machinery is skipped entirely.
         self._traced = tracing_enabled()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or not method.startswith(self._prefix):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            observe(method, handler.unary_unary, self._traced),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def applies_to(self, method: str) -> bool:
+        return method.startswith(self._prefix)
+
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        return observe(method, handler, self._traced)

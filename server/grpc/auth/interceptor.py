@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from grpc import aio
@@ -15,17 +15,12 @@ from server.domain.principal import ANONYMOUS, Principal
 from server.grpc.auth.policy import RULES, is_open
 from server.grpc.auth.tokens import TokenVerifier
 from server.grpc.caller import CURRENT
-from server.grpc.errors import Handler
+from server.grpc.unary import Handler, UnaryInterceptor
 
 _log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = aio.ServerInterceptor
 
-
-class AuthInterceptor(_Interceptor):
+class AuthInterceptor(UnaryInterceptor):
     """Put after ErrorMappingInterceptor, so that its errors become rich statuses.
 
     Without a verifier (open development mode) every caller is ANONYMOUS.
@@ -49,18 +44,16 @@ class AuthInterceptor(_Interceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        method = handler_call_details.method
-        if method in self._hidden:
+        if handler_call_details.method in self._hidden:
             # No handler: grpc answers UNIMPLEMENTED, as for any method it does not know.
             return None  # type: ignore[return-value]
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or is_open(method):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._guard(method, handler.unary_unary),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return await super().intercept_service(continuation, handler_call_details)
+
+    def applies_to(self, method: str) -> bool:
+        return not is_open(method)
+
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        return self._guard(method, handler)
 
     async def close(self) -> None:
         """Release the rate limiter's connection (Redis), at shutdown."""
