@@ -11,6 +11,7 @@ from payments.v1 import payment_methods_pb2_grpc
 from server.adapters.payment_method_codec import billing_from_proto, payment_method_to_proto
 from server.domain.payment_method import PaymentMethod
 from server.grpc.caller import caller_of, principal_of
+from server.grpc.replies import reply
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_method, user_id_for
 from server.service.payment_methods import commands as payment_method_commands
@@ -23,13 +24,10 @@ from server.service.payment_methods.requests import (
 from server.service.pipeline.command import Outcome
 
 Context = aio.ServicerContext[Any, Any]
-REPLAYED = (("idempotent-replayed", "true"),)
 
 
 def _respond(context: Context, outcome: Outcome[PaymentMethod]) -> pb.PaymentMethod:
-    if outcome.replayed:
-        context.set_trailing_metadata(REPLAYED)
-    return payment_method_to_proto(outcome.resource)
+    return reply(context, outcome, payment_method_to_proto)
 
 
 class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceServicer):

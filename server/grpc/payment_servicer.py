@@ -12,6 +12,7 @@ from server.domain.errors import FieldViolation, InvalidArgument
 from server.domain.payment import Payment
 from server.grpc.caller import caller_of, principal_of
 from server.grpc.list_payments_query import query_from_request
+from server.grpc.replies import reply
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_payment, user_id_for
 from server.service.payments import commands as payment_commands
@@ -29,7 +30,6 @@ from server.service.payments.requests import (
 from server.service.pipeline.command import Outcome
 
 Context = aio.ServicerContext[Any, Any]
-REPLAYED = (("idempotent-replayed", "true"),)
 _SIMULATED = {
     payments_pb2.SIMULATED_OUTCOME_SUCCEEDED: True,
     payments_pb2.SIMULATED_OUTCOME_FAILED: False,
@@ -37,9 +37,7 @@ _SIMULATED = {
 
 
 def _respond(context: Context, outcome: Outcome[Payment]) -> payments_pb2.Payment:
-    if outcome.replayed:
-        context.set_trailing_metadata(REPLAYED)
-    message = payment_to_proto(outcome.resource)
+    message = reply(context, outcome, payment_to_proto)
     if principal_of(context).may_see_client_secret_of(outcome.resource.user_id):
         message.client_secret = outcome.client_secret
     return message

@@ -9,13 +9,13 @@ from payments.v1 import refunds_pb2, refunds_pb2_grpc
 
 from server.adapters.codec import refund_to_proto
 from server.grpc.caller import caller_of, principal_of
+from server.grpc.replies import reply
 from server.service.dependencies import Dependencies
 from server.service.payments.requests import AmountInput
 from server.service.refunds import queries as refund_queries
 from server.service.refunds.commands import CreateRefund, create_refund
 
 Context = aio.ServicerContext[Any, Any]
-REPLAYED = (("idempotent-replayed", "true"),)
 
 
 class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
@@ -34,9 +34,7 @@ class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
             reason=request.reason,
         )
         outcome = await create_refund(self._deps, caller_of(context), command)
-        if outcome.replayed:
-            context.set_trailing_metadata(REPLAYED)
-        return refund_to_proto(outcome.resource)
+        return reply(context, outcome, refund_to_proto)
 
     async def GetRefund(
         self, request: refunds_pb2.GetRefundRequest, context: Context

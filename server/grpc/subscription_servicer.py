@@ -16,6 +16,7 @@ from server.adapters.subscription_codec import (
 from server.domain.plan import Plan
 from server.domain.subscription import Subscription
 from server.grpc.caller import caller_of, principal_of
+from server.grpc.replies import reply
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_subscription, user_id_for
 from server.service.payments.requests import AmountInput
@@ -32,19 +33,14 @@ from server.service.subscriptions.commands import (
 from server.service.subscriptions.plans import CreatePlan, archive_plan, create_plan
 
 Context = aio.ServicerContext[Any, Any]
-REPLAYED = (("idempotent-replayed", "true"),)
 
 
 def _plan(outcome: Outcome[Plan], context: Context) -> pb.Plan:
-    if outcome.replayed:
-        context.set_trailing_metadata(REPLAYED)
-    return plan_to_proto(outcome.resource)
+    return reply(context, outcome, plan_to_proto)
 
 
 def _subscription(outcome: Outcome[Subscription], context: Context) -> pb.Subscription:
-    if outcome.replayed:
-        context.set_trailing_metadata(REPLAYED)
-    return subscription_to_proto(outcome.resource)
+    return reply(context, outcome, subscription_to_proto)
 
 
 class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
