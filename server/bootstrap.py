@@ -7,6 +7,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server import faults
 from server.adapters.broker.rabbitmq import RabbitPublisher
 from server.adapters.db.engine import create_engine
 from server.adapters.db.outbox_store import SqlOutboxStore
@@ -42,6 +43,7 @@ def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider 
 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
+    faults.arm(settings.crash_at)
     engine = create_engine(settings.database_url)
     instrument_engine(engine)
     provider, mock = build_provider(settings)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Coroutine
 from functools import partial
@@ -24,7 +23,7 @@ from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.providers.resilience import ResilientProvider
 from server.adapters.redis_connection import connect_redis
 from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
-from server.config import ConfigError, Settings
+from server.config import ConfigError, Settings, log_level
 from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer, stop_signal
 from server.grpc.auth.tokens import mint_token
 from server.jobs.key_reaper import reap_expired_keys
@@ -224,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--ttl", type=int, default=3600, help="seconds valid (3600)")
     args = parser.parse_args(argv)
     try:
-        configure_logging(os.environ.get("PAYMENTS_LOG_LEVEL") or "INFO")
+        configure_logging(log_level())
     except ValueError:
         configure_logging("INFO")
         _log.error("PAYMENTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
@@ -234,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_on = False
         if args.command in ("serve", "worker", "gateway"):
             service = "payments" if args.command == "serve" else f"payments-{args.command}"
-            configure_tracing(service)
-            metrics_on = configure_metrics(service) is not None
+            configure_tracing(service, settings.telemetry)
+            metrics_on = configure_metrics(service, settings.telemetry) is not None
         if args.command == "migrate":
             upgrade(settings.database_url)
             _log.info("database schema is up to date")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from server.domain.subscription import DEFAULT_DUNNING
+from server.faults import CRASH_AT_ENV
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
 ENVIRONMENTS = ("development", "test", "staging", "production")
@@ -36,6 +38,11 @@ class ResiliencePolicy:
 
 class ConfigError(Exception):
     """The environment asks for something the service cannot do; the message says what."""
+
+
+def log_level(env: Mapping[str, str] = os.environ) -> str:
+    """PAYMENTS_LOG_LEVEL, read before the rest so that their errors can be logged."""
+    return env.get("PAYMENTS_LOG_LEVEL") or "INFO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,10 @@ class Settings:
 
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
+    # OpenTelemetry's own OTEL_* variables and PAYMENTS_METRICS_ADDRESS, for the exporters.
+    telemetry: Mapping[str, str] = field(default_factory=dict)
+    # The crash point a test armed (PAYMENTS_TEST_CRASH_AT); only ever set when PAYMENTS_ENV=test.
+    crash_at: str = ""
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -132,6 +143,12 @@ class Settings:
             stripe_webhook_secrets=secrets(env, "STRIPE_WEBHOOK_SECRET"),
             auth=AuthSettings.from_env(env),
             tls=TlsSettings.from_env(env),
+            telemetry={
+                name: value
+                for name, value in env.items()
+                if name.startswith("OTEL_") or name == "PAYMENTS_METRICS_ADDRESS"
+            },
+            crash_at=env.get(CRASH_AT_ENV, "") if environment == "test" else "",
             rate_limit_per_second=_number(env, "PAYMENTS_RATE_LIMIT_PER_SECOND", 0, minimum=0),
             rate_limit_burst=int(_number(env, "PAYMENTS_RATE_LIMIT_BURST", 0, minimum=0)),
             redis_url=env.get("PAYMENTS_REDIS_URL") or None,

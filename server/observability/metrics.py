@@ -8,7 +8,6 @@ endpoint on PAYMENTS_METRICS_ADDRESS, and/or OTLP when OTEL_METRICS_EXPORTER=otl
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 
 from opentelemetry import metrics
@@ -119,7 +118,7 @@ def metrics_address(env: Mapping[str, str]) -> tuple[str, int] | None:
     return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port)  # noqa: S104
 
 
-def configure_metrics(service_name: str, env: Mapping[str, str] = os.environ) -> int | None:
+def configure_metrics(service_name: str, env: Mapping[str, str]) -> int | None:
     """Install the provider when metrics go anywhere; the scrape port, if one was opened."""
     readers: list[MetricReader] = []
     port = None

@@ -7,7 +7,6 @@ answers, and libraries are left uninstrumented, so the hot path pays nothing.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 
 from opentelemetry import propagate, trace
@@ -54,7 +53,7 @@ def _exporter(name: str) -> SpanExporter:
     return OTLPSpanExporter()  # endpoint, headers, timeout: OTEL_EXPORTER_OTLP_*
 
 
-def configure_tracing(service_name: str, env: Mapping[str, str] = os.environ) -> bool:
+def configure_tracing(service_name: str, env: Mapping[str, str]) -> bool:
     """Install the SDK provider when an exporter is configured; whether one is."""
     name = exporter_name(env)
     if name == "none":
