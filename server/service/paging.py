@@ -13,6 +13,7 @@ from typing import Protocol
 from server.domain.errors import Validator
 from server.domain.ids import IdKind
 from server.service import page_tokens
+from server.service.payments.requests import check_reference
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -38,6 +39,26 @@ def page_size(validator: Validator, requested: int) -> int:
     """The requested size, 0 meaning the default, at most MAX_PAGE_SIZE."""
     validator.check(requested >= 0, "page_size", "must not be negative")
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """A checked request for one page of one user's rows."""
+
+    size: int
+    # Tokens are bound to the user, without carrying the user id.
+    scope: str
+    after: TimeCursor | None
+
+
+def user_page(user_id: str, requested_size: int, token: str, kind: IdKind) -> UserPage:
+    """user_id and page_size checked together (every violation at once), then the token."""
+    validator = Validator()
+    check_reference(validator, "user_id", user_id)
+    size = page_size(validator, requested_size)
+    validator.raise_if_any()
+    scope = page_tokens.user_tag(user_id)
+    return UserPage(size, scope, time_cursor(scope, token, kind))
 
 
 def after(row: Row) -> TimeCursor:

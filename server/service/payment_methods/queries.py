@@ -6,10 +6,9 @@ from __future__ import annotations
 from server.domain.errors import FieldViolation, InvalidArgument, NotFound, Validator
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import PaymentMethod
-from server.service import page_tokens, paging
+from server.service import paging
 from server.service.payment_methods.pages import PaymentMethodQuery
 from server.service.payment_methods.requests import check_method_id
-from server.service.payments.requests import check_reference
 from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -40,16 +39,11 @@ async def list_payment_methods(
     uow_factory: UnitOfWorkFactory, user_id: str, page_size: int, page_token: str
 ) -> tuple[list[PaymentMethod], str]:
     """One page of the user's attached methods and the next page's token ("" on the last)."""
-    validator = Validator()
-    check_reference(validator, "user_id", user_id)
-    size = paging.page_size(validator, page_size)
-    validator.raise_if_any()
-    # Tokens are bound to the user, without carrying the user id.
-    scope = page_tokens.user_tag(user_id)
-    after = paging.time_cursor(scope, page_token, PAYMENT_METHOD_ID)
+    request = paging.user_page(user_id, page_size, page_token, PAYMENT_METHOD_ID)
+    query = PaymentMethodQuery(user_id, request.size, request.after)
     async with uow_factory(read_only=True) as uow:
-        page = await uow.payment_methods.list_attached(PaymentMethodQuery(user_id, size, after))
-    return page.methods, paging.time_token(scope, page.next_cursor)
+        page = await uow.payment_methods.list_attached(query)
+    return page.methods, paging.time_token(request.scope, page.next_cursor)
 
 
 async def usable_method(

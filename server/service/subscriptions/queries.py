@@ -6,8 +6,7 @@ from server.domain.errors import NotFound, Validator
 from server.domain.ids import PLAN_ID, SUBSCRIPTION_ID
 from server.domain.plan import Plan
 from server.domain.subscription import Subscription
-from server.service import page_tokens, paging
-from server.service.payments.requests import check_reference
+from server.service import paging
 from server.service.subscriptions.pages import PlanQuery, SubscriptionQuery
 from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -87,13 +86,9 @@ async def get_subscription(
 async def list_subscriptions(
     uow_factory: UnitOfWorkFactory, user_id: str, page_size: int, page_token: str
 ) -> tuple[list[Subscription], str]:
-    validator = Validator()
-    check_reference(validator, "user_id", user_id)
-    size = paging.page_size(validator, page_size)
-    validator.raise_if_any()
-    scope = page_tokens.user_tag(user_id)
-    after = paging.time_cursor(scope, page_token, SUBSCRIPTION_ID)
+    request = paging.user_page(user_id, page_size, page_token, SUBSCRIPTION_ID)
+    query = SubscriptionQuery(user_id, request.size, request.after)
     async with uow_factory(read_only=True) as uow:
-        page = await uow.subscriptions.list(SubscriptionQuery(user_id, size, after))
+        page = await uow.subscriptions.list(query)
     last = paging.after(page.subscriptions[-1]) if page.more and page.subscriptions else None
-    return page.subscriptions, paging.time_token(scope, last)
+    return page.subscriptions, paging.time_token(request.scope, last)
