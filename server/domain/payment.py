@@ -86,16 +86,7 @@ class Payment:
     def record(self, now: datetime, *, reason: str = "") -> None:
         """Emit the events that announce the payment's current state."""
         for event_type in event_types_for(self.state, self.capture_method == CaptureMethod.MANUAL):
-            self.event_sequence += 1
-            self.pending_events.append(
-                PaymentEvent(
-                    type=event_type,
-                    payment_id=self.id,
-                    sequence=self.event_sequence,
-                    occurred_at=now,
-                    reason=reason,
-                )
-            )
+            self._emit(event_type, now, reason=reason)
 
     def succeed(self, now: datetime, amount_received: int | None) -> None:
         """The provider took the money: all of it, or `amount_received` of a partial capture."""
@@ -146,7 +137,9 @@ class Payment:
         self.update_time = now
         self._emit(REFUND_FAILED, now, refund=refund)
 
-    def _emit(self, event_type: str, now: datetime, *, refund: Refund | None = None) -> None:
+    def _emit(
+        self, event_type: str, now: datetime, *, refund: Refund | None = None, reason: str = ""
+    ) -> None:
         self.event_sequence += 1
         self.pending_events.append(
             PaymentEvent(
@@ -154,6 +147,7 @@ class Payment:
                 payment_id=self.id,
                 sequence=self.event_sequence,
                 occurred_at=now,
+                reason=reason,
                 refund=refund,
             )
         )

@@ -18,6 +18,12 @@ else:
 
 
 class UnaryInterceptor(_Interceptor):
+    def hides(self, method: str) -> bool:
+        """Whether `method` is not served at all: gRPC answers UNIMPLEMENTED, as for any
+        method it does not know."""
+        del method
+        return False
+
     def applies_to(self, method: str) -> bool:
         """Whether `wrap` applies to `method`; others pass through untouched."""
         del method
@@ -33,8 +39,10 @@ class UnaryInterceptor(_Interceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        if self.hides(method):
+            return None  # type: ignore[return-value]
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or not self.applies_to(method):
             return handler
         return grpc.unary_unary_rpc_method_handler(

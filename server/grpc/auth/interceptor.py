@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 from grpc import aio
 
 from server.adapters.rate_limit import RateLimiter
@@ -37,17 +35,8 @@ class AuthInterceptor(UnaryInterceptor):
         # Methods that do not exist in this deployment (SimulatePayment in production).
         self._hidden = hidden
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        if handler_call_details.method in self._hidden:
-            # No handler: grpc answers UNIMPLEMENTED, as for any method it does not know.
-            return None  # type: ignore[return-value]
-        return await super().intercept_service(continuation, handler_call_details)
+    def hides(self, method: str) -> bool:
+        return method in self._hidden
 
     def applies_to(self, method: str) -> bool:
         return not is_open(method)
