@@ -19,14 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.signature import SignatureError, verify_signature
+from server.adapters.providers.stripe_events import StripeEvents
 from server.observability.metrics import webhook_intake
 from server.service.dependencies import Dependencies
-from server.service.webhooks.receive import (
-    MalformedWebhookEvent,
-    WebhookApplyFailed,
-    parse_event,
-    receive_webhook_event,
-)
+from server.service.provider import MalformedWebhookEvent
+from server.service.webhooks.receive import WebhookApplyFailed, receive_webhook_event
 
 _log = logging.getLogger(__name__)
 
@@ -74,6 +71,8 @@ class StripeWebhookEndpoint:
         self._secrets = tuple(secrets)
         self._clock = clock
         self._max_body_bytes = max_body_bytes
+        # Stripe's events become neutral provider events here, before the service sees them.
+        self._events = StripeEvents()
 
     async def handle(self, request: Request) -> Response:
         response, event_type, result = await self._intake(request)
@@ -103,7 +102,7 @@ class StripeWebhookEndpoint:
             _log.warning("webhook refused: %s", error)
             return _error(400, "invalid signature"), unknown, "invalid_signature"
         try:
-            event = parse_event(body)
+            event = self._events.parse(body)
         except MalformedWebhookEvent:
             _log.warning("webhook refused: a signed body that is not an event")
             return _error(400, "the body is not a Stripe event"), unknown, "malformed"

@@ -21,6 +21,7 @@ from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.providers.resilience import ResilientProvider
+from server.adapters.providers.stripe_events import StripeEvents
 from server.adapters.redis_connection import connect_redis
 from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
 from server.config import ConfigError, Settings, log_level
@@ -170,7 +171,7 @@ async def replay_webhooks(settings: Settings, limit: int) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     try:
-        report = await replay_failed_webhook_events(deps, limit=limit)
+        report = await replay_failed_webhook_events(deps, StripeEvents(), limit=limit)
     finally:
         await engine.dispose()
     print(

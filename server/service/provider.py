@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -205,3 +206,74 @@ class SubscriptionBilling(Protocol):
     async def cancel_subscription(
         self, provider_subscription_id: str, idempotency_key: str
     ) -> ProviderSubscription: ...
+
+
+class MalformedWebhookEvent(Exception):
+    """A verified body that is not one of the provider's events (not JSON, or no id or type)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentReport:
+    """The provider reports where one of its payments is."""
+
+    provider_payment_id: str
+    # Ours, from the metadata we sent; "" when the provider did not echo it.
+    payment_id: str
+    reported: ProviderPayment
+
+
+@dataclass(frozen=True, slots=True)
+class RefundReport:
+    """The provider reports where one of its refunds is."""
+
+    provider_refund_id: str
+    reported: ProviderRefund
+
+
+class SubscriptionNews(StrEnum):
+    PERIOD_PAID = "period_paid"
+    PAYMENT_FAILED = "payment_failed"
+    CHANGED = "changed"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionReport:
+    """The provider reports on a subscription it bills."""
+
+    news: SubscriptionNews
+    provider_subscription_id: str
+    # Ours, from the metadata we sent; "" when the event does not carry it (invoices).
+    subscription_id: str = ""
+    # PERIOD_PAID: the period paid (None if unknown) and how much was paid.
+    period: tuple[datetime, datetime] | None = None
+    amount_paid: int | None = None
+    # CHANGED and DELETED: the provider's status and cancel_at_period_end.
+    status: str = ""
+    cancel_at_period_end: bool = False
+
+
+Report = PaymentReport | RefundReport | SubscriptionReport | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One webhook event; `read_report` says what it reports, in neutral terms (None:
+    nothing of ours). Read while the event is applied, so that an object the adapter
+    cannot read stores the event as failed, for a replay, like any failure to apply."""
+
+    provider: str
+    id: str
+    # The provider's name for it, kept and logged as is.
+    type: str
+    # The body exactly as received and signed, stored for replays.
+    payload: str
+    read_report: Callable[[], Report]
+
+
+class ProviderEvents(Protocol):
+    """Turns the provider's webhook bodies into ProviderEvents."""
+
+    def parse(self, body: bytes | str) -> ProviderEvent:
+        """The event in a verified body; MalformedWebhookEvent if it is not one."""
+        ...

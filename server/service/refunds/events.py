@@ -1,4 +1,4 @@
-"""Stripe's refund events (refund.updated, charge.refund.updated, ...) move our refund.
+"""The provider's refund events (Stripe: refund.updated, ...) move our refund.
 
 A refund is found by its provider id, which CreateRefund saves once Stripe
 answered; an event for a refund we have not linked yet is ignored, and the
@@ -8,29 +8,18 @@ refund janitor settles it by asking Stripe. Locks follow CreateRefund's order
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from server.adapters.providers.stripe_provider import StripeProvider, refund_data_view
 from server.domain.webhook_events import WebhookEventStatus
 from server.service.dependencies import Dependencies
+from server.service.provider import RefundReport
 from server.service.refunds.provider_outcomes import apply_refund_outcome
 from server.service.unit_of_work import UnitOfWork
 
-STRIPE = StripeProvider.name
-REFUND_EVENTS = frozenset(
-    {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
-)
-
 
 async def apply_refund_event(
-    deps: Dependencies, uow: UnitOfWork, obj: Mapping[str, Any]
+    deps: Dependencies, uow: UnitOfWork, provider: str, report: RefundReport
 ) -> tuple[WebhookEventStatus, str]:
-    """Apply one refund object; the stored status and the payment id it concerns."""
-    refund_id = obj.get("id")
-    if obj.get("object") != "refund" or not isinstance(refund_id, str) or not refund_id:
-        return WebhookEventStatus.IGNORED, ""
-    found = await uow.refunds.find_by_provider_refund_id(STRIPE, refund_id)
+    """Apply one refund report; the stored status and the payment id it concerns."""
+    found = await uow.refunds.find_by_provider_refund_id(provider, report.provider_refund_id)
     if found is None:
         return WebhookEventStatus.IGNORED, ""
     payment = await uow.payments.get(found.payment_id, for_update=True)
@@ -38,7 +27,7 @@ async def apply_refund_event(
     if payment is None or refund is None:
         return WebhookEventStatus.IGNORED, ""
     expected = payment.event_sequence
-    if not apply_refund_outcome(payment, refund, refund_data_view(obj), deps.clock.now()):
+    if not apply_refund_outcome(payment, refund, report.reported, deps.clock.now()):
         # Settled already (by the call, the janitor or an earlier event), or no news.
         return WebhookEventStatus.STALE, payment.id
     await uow.refunds.save(refund)

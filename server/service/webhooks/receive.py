@@ -1,4 +1,4 @@
-"""Apply a verified Stripe webhook event exactly once, through the payment state table.
+"""Apply a verified provider event exactly once, through the state tables.
 
 The event row and its effect (the payment's new state and its outbox events)
 are written in one transaction, so a crash leaves either both or neither, and
@@ -14,15 +14,11 @@ provider call is made.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from server.adapters.providers.stripe_provider import StripeProvider, failure_from, view_data
 from server.domain.errors import FailedPrecondition
 from server.domain.payment import Payment
 from server.domain.payment_states import PaymentOp, PaymentState
@@ -30,29 +26,22 @@ from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
 from server.observability.context import about_payment
 from server.service.dependencies import Dependencies
 from server.service.payments.provider_outcomes import apply_provider_outcome
-from server.service.provider import ProviderPayment, ProviderRejected, ProviderStatus
-from server.service.refunds.events import REFUND_EVENTS, apply_refund_event
-from server.service.subscriptions.events import SUBSCRIPTION_WEBHOOKS, apply_subscription_event
+from server.service.provider import (
+    MalformedWebhookEvent,
+    PaymentReport,
+    ProviderEvent,
+    ProviderEvents,
+    ProviderRejected,
+    ProviderStatus,
+    RefundReport,
+    SubscriptionReport,
+)
+from server.service.refunds.events import apply_refund_event
+from server.service.subscriptions.events import apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
 
 _log = logging.getLogger(__name__)
 
-STRIPE = StripeProvider.name
-PAYMENT_FAILED = "payment_intent.payment_failed"
-# The PaymentIntent events that move a payment; refund events move a refund
-# (refunds/events.py); invoices and subscriptions go to subscriptions/events.py;
-# everything else is stored as ignored.
-PAYMENT_INTENT_EVENTS = frozenset(
-    {
-        "payment_intent.succeeded",
-        PAYMENT_FAILED,
-        "payment_intent.canceled",
-        "payment_intent.requires_action",
-        "payment_intent.amount_capturable_updated",
-        "payment_intent.processing",
-    }
-)
-MAX_ID_LENGTH = 255
 # Never confirmed by us: the customer may have confirmed in the browser.
 _BEFORE_CONFIRMATION = frozenset(
     {PaymentState.REQUIRES_PAYMENT_METHOD, PaymentState.REQUIRES_CONFIRMATION}
@@ -68,10 +57,6 @@ _CONFIRMED_AT_PROVIDER = frozenset(
 )
 
 
-class MalformedWebhookEvent(Exception):
-    """A verified body that is not a Stripe event (not JSON, or no id or type)."""
-
-
 class WebhookApplyFailed(Exception):
     """Applying the event raised; it is stored as failed for a retry or a replay."""
 
@@ -84,36 +69,7 @@ class WebhookOutcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
-@dataclass(frozen=True, slots=True)
-class StripeEvent:
-    id: str
-    type: str
-    # The body exactly as received and signed.
-    payload: str
-    data: Mapping[str, Any]
-
-
-def parse_event(body: bytes | str) -> StripeEvent:
-    """The event in a verified body; MalformedWebhookEvent if it is not one."""
-    try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        data = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedWebhookEvent("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise MalformedWebhookEvent("the body is not a JSON object")
-    event_id, event_type = data.get("id"), data.get("type")
-    if (
-        not isinstance(event_id, str)
-        or not isinstance(event_type, str)
-        or not 0 < len(event_id) <= MAX_ID_LENGTH
-        or not 0 < len(event_type) <= MAX_ID_LENGTH
-    ):
-        raise MalformedWebhookEvent("the event has no valid id or type")
-    return StripeEvent(event_id, event_type, text, data)
-
-
-async def receive_webhook_event(deps: Dependencies, event: StripeEvent) -> WebhookOutcome:
+async def receive_webhook_event(deps: Dependencies, event: ProviderEvent) -> WebhookOutcome:
     """Store and apply `event` once; WebhookApplyFailed (stored as failed) if applying raised."""
     received = deps.clock.now()
     try:
@@ -143,14 +99,16 @@ class ReplayReport:
         return self.applied + self.stale + self.ignored + self.duplicate + self.failed
 
 
-async def replay_failed_webhook_events(deps: Dependencies, *, limit: int = 100) -> ReplayReport:
+async def replay_failed_webhook_events(
+    deps: Dependencies, events: ProviderEvents, *, limit: int = 100
+) -> ReplayReport:
     """Apply again up to `limit` stored events whose application failed, oldest first."""
     async with deps.uow() as uow:
         stored = await uow.webhook_events.failed(limit)
     counts = dict.fromkeys(("applied", "stale", "ignored", "duplicate", "failed"), 0)
     for event in stored:
         try:
-            outcome = await receive_webhook_event(deps, parse_event(event.payload))
+            outcome = await receive_webhook_event(deps, events.parse(event.payload))
         except (WebhookApplyFailed, MalformedWebhookEvent):
             counts["failed"] += 1
         else:
@@ -160,7 +118,9 @@ async def replay_failed_webhook_events(deps: Dependencies, *, limit: int = 100) 
     return ReplayReport(**counts)
 
 
-async def _apply_once(deps: Dependencies, event: StripeEvent, received: datetime) -> WebhookOutcome:
+async def _apply_once(
+    deps: Dependencies, event: ProviderEvent, received: datetime
+) -> WebhookOutcome:
     try:
         async with deps.uow() as uow:
             stored = await uow.webhook_events.get(event.id, for_update=True)
@@ -196,7 +156,7 @@ async def _apply_once(deps: Dependencies, event: StripeEvent, received: datetime
 
 
 async def _record_failure(
-    deps: Dependencies, event: StripeEvent, received: datetime, error: str
+    deps: Dependencies, event: ProviderEvent, received: datetime, error: str
 ) -> None:
     try:
         async with deps.uow() as uow:
@@ -224,28 +184,17 @@ async def _record_failure(
 
 
 async def _apply(
-    deps: Dependencies, uow: UnitOfWork, event: StripeEvent
+    deps: Dependencies, uow: UnitOfWork, event: ProviderEvent
 ) -> tuple[WebhookEventStatus, str]:
-    if event.type in SUBSCRIPTION_WEBHOOKS:
-        status = await apply_subscription_event(uow, event.type, event.data, deps.clock.now())
+    report = event.read_report()
+    if isinstance(report, SubscriptionReport):
+        status = await apply_subscription_event(uow, event.provider, report, deps.clock.now())
         return status, ""
-    obj = event.data.get("data")
-    if event.type in REFUND_EVENTS:
-        refund = obj.get("object") if isinstance(obj, Mapping) else None
-        if not isinstance(refund, Mapping):
-            return WebhookEventStatus.IGNORED, ""
-        return await apply_refund_event(deps, uow, refund)
-    if event.type not in PAYMENT_INTENT_EVENTS:
+    if isinstance(report, RefundReport):
+        return await apply_refund_event(deps, uow, event.provider, report)
+    if report is None:
         return WebhookEventStatus.IGNORED, ""
-    intent = obj.get("object") if isinstance(obj, Mapping) else None
-    if not isinstance(intent, Mapping) or intent.get("object", "payment_intent") != (
-        "payment_intent"
-    ):
-        return WebhookEventStatus.IGNORED, ""
-    intent_id = intent.get("id")
-    if not isinstance(intent_id, str) or not intent_id:
-        return WebhookEventStatus.IGNORED, ""
-    payment = await _find_payment(uow, intent, intent_id)
+    payment = await _find_payment(uow, event.provider, report)
     if payment is None:
         return WebhookEventStatus.IGNORED, ""
     about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
@@ -253,10 +202,10 @@ async def _apply(
     before = (payment.state, payment.provider_payment_id)
     now = deps.clock.now()
     try:
-        apply_provider_outcome(payment, _reported(event.type, intent), now)
+        apply_provider_outcome(payment, report.reported, now)
     except FailedPrecondition:
         if payment.state not in _BEFORE_CONFIRMATION or not await _confirmed_elsewhere(
-            deps, payment, intent_id
+            deps, payment, report.provider_payment_id
         ):
             return WebhookEventStatus.STALE, payment.id
     if (payment.state, payment.provider_payment_id) != before:
@@ -264,38 +213,18 @@ async def _apply(
     return WebhookEventStatus.APPLIED, payment.id
 
 
-async def _find_payment(
-    uow: UnitOfWork, intent: Mapping[str, Any], intent_id: str
-) -> Payment | None:
-    """Ours by the intent's metadata.payment_id, else by (stripe, the intent's id)."""
-    metadata = intent.get("metadata")
-    our_id = metadata.get("payment_id") if isinstance(metadata, Mapping) else None
-    if isinstance(our_id, str) and our_id:
-        payment = await uow.payments.get(our_id, for_update=True)
+async def _find_payment(uow: UnitOfWork, provider: str, report: PaymentReport) -> Payment | None:
+    """Ours by the payment id the provider echoes, else by (provider, its id)."""
+    intent_id = report.provider_payment_id
+    if report.payment_id:
+        payment = await uow.payments.get(report.payment_id, for_update=True)
         if (
             payment is not None
-            and payment.provider == STRIPE
+            and payment.provider == provider
             and payment.provider_payment_id in ("", intent_id)
         ):
             return payment
-    return await uow.payments.find_by_provider_payment_id(STRIPE, intent_id, for_update=True)
-
-
-def _reported(event_type: str, intent: Mapping[str, Any]) -> ProviderPayment:
-    reported = view_data(intent)
-    if event_type == PAYMENT_FAILED and reported.status is not ProviderStatus.FAILED:
-        # Stripe hands a failed intent back for another method; without a
-        # last_payment_error the decline code is unknown, not the failure.
-        error = intent.get("last_payment_error")
-        code, decline = (
-            (error.get("code"), error.get("decline_code"))
-            if isinstance(error, Mapping)
-            else (None, None)
-        )
-        return ProviderPayment(
-            reported.provider_payment_id, ProviderStatus.FAILED, 0, failure_from(code, decline)
-        )
-    return reported
+    return await uow.payments.find_by_provider_payment_id(provider, intent_id, for_update=True)
 
 
 async def _confirmed_elsewhere(deps: Dependencies, payment: Payment, intent_id: str) -> bool:
