@@ -63,6 +63,8 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         simulation_enabled=settings.simulation_enabled,
         dunning=settings.dunning,
         billing=billing,
+        refund_window=settings.refund_window,
+        merchant_name=settings.merchant_name,
     )
     return deps, engine
 

@@ -39,6 +39,7 @@ from server.observability.metrics import configure_metrics
 from server.observability.tracing import configure_tracing
 from server.service.apply_webhook_event import replay_failed_webhook_events
 from server.service.dependencies import Dependencies
+from server.service.receipts.numbering import number_all_receipts
 
 _log = logging.getLogger("payments")
 # How often the outbox backlog gauges are refreshed (one indexed count).
@@ -71,6 +72,11 @@ def _start_jobs(
             settings.revenue_rollup_interval_seconds,
             lambda: roll_up_revenue(deps.uow),
             "revenue-rollup",
+        ),
+        (
+            settings.receipt_interval_seconds,
+            lambda: number_all_receipts(deps),
+            "receipt-numbering",
         ),
         (
             settings.reaper_interval_seconds,

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from server.adapters.providers.resilience import ResiliencePolicy
+from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
@@ -61,6 +62,11 @@ class Settings:
 
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
+    # How long after the capture CreateRefund is allowed (admins may override).
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW
+    # The seller named on receipts, and how often waiting receipts are numbered.
+    merchant_name: str = "Payments"
+    receipt_interval_seconds: float = 2.0
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -130,6 +136,13 @@ class Settings:
             dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
             revenue_rollup_interval_seconds=_number(
                 env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
+            ),
+            refund_window=timedelta(
+                days=_number(env, "PAYMENTS_REFUND_WINDOW_DAYS", 90, minimum=0)
+            ),
+            merchant_name=env.get("PAYMENTS_MERCHANT_NAME") or "Payments",
+            receipt_interval_seconds=_number(
+                env, "PAYMENTS_RECEIPT_INTERVAL_SECONDS", 2, minimum=0.1
             ),
         )
 

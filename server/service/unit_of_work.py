@@ -17,6 +17,7 @@ from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEvent
 from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
 from server.service.payment_queries import PaymentPage, PaymentQuery
+from server.service.receipts.ports import ReceiptRepository
 from server.service.refund_queries import RefundPage, RefundQuery
 from server.service.subscription_queries import (
     PlanPage,
@@ -235,6 +236,9 @@ class UnitOfWork(Protocol):
 
     @property
     def analytics(self) -> AnalyticsRepository: ...
+
+    @property
+    def receipts(self) -> ReceiptRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

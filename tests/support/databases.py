@@ -32,6 +32,8 @@ TABLES = (
     "webhook_events",
     "payment_revenue_hours",
     "payment_revenue_changes",
+    "receipts",
+    "receipt_counters",
 )
 
 

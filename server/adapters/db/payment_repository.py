@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.adapters.codec import payment_event_envelope
+from server.adapters.db.receipt_repository import record_receipts
 from server.adapters.db.tables import outbox, payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
@@ -86,6 +87,7 @@ def _row_values(payment: Payment) -> dict[str, Any]:
         "event_sequence": payment.event_sequence,
         "reconcile_attempts": payment.reconcile_attempts,
         "next_reconcile_time": payment.next_reconcile_time,
+        "capture_time": payment.capture_time,
         "create_time": payment.create_time,
         "update_time": payment.update_time,
     }
@@ -113,6 +115,7 @@ def _from_row(row: sa.Row[Any]) -> Payment:
         event_sequence=row.event_sequence,
         reconcile_attempts=row.reconcile_attempts,
         next_reconcile_time=row.next_reconcile_time,
+        capture_time=row.capture_time,
     )
 
 
@@ -241,3 +244,4 @@ class SqlPaymentRepository:
                 }
             )
         await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        await record_receipts(self._connection, payment, events)

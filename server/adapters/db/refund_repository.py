@@ -60,6 +60,7 @@ def _row_values(refund: Refund) -> dict[str, Any]:
         "provider_refund_id": refund.provider_refund_id,
         "failure_code": refund.failure_code,
         "failure_message": refund.failure_message,
+        "window_override_reason": refund.window_override_reason,
         "create_time": refund.create_time,
         "update_time": refund.update_time,
     }
@@ -78,6 +79,7 @@ def _from_row(row: sa.Row[Any]) -> Refund:
         provider_refund_id=row.provider_refund_id,
         failure_code=row.failure_code,
         failure_message=row.failure_message,
+        window_override_reason=row.window_override_reason,
     )
 
 

@@ -13,6 +13,7 @@ from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepos
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
 from server.adapters.db.plan_repository import SqlPlanRepository
+from server.adapters.db.receipt_repository import SqlReceiptRepository
 from server.adapters.db.refund_repository import SqlRefundRepository
 from server.adapters.db.subscription_repository import SqlSubscriptionRepository
 from server.adapters.db.webhook_event_repository import SqlWebhookEventRepository
@@ -28,6 +29,7 @@ class SqlUnitOfWork:
     customers: SqlCustomerRepository
     webhook_events: SqlWebhookEventRepository
     analytics: SqlAnalyticsRepository
+    receipts: SqlReceiptRepository
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -50,6 +52,7 @@ class SqlUnitOfWork:
         self.customers = SqlCustomerRepository(self._connection)
         self.webhook_events = SqlWebhookEventRepository(self._connection)
         self.analytics = SqlAnalyticsRepository(self._connection)
+        self.receipts = SqlReceiptRepository(self._connection)
         return self
 
     async def __aexit__(
