@@ -12,21 +12,26 @@ from server.domain.receipt import Receipt, ReceiptKind
 _TITLES = {ReceiptKind.PAYMENT: "Receipt", ReceiptKind.REFUND: "Refund receipt"}
 
 
-def _latin1(text: str) -> str:
-    """The core PDF fonts speak Latin-1; anything else is replaced, never dropped silently."""
-    return text.encode("latin-1", "replace").decode("latin-1")
+# The core PDF fonts: Windows-1252 has the euro and pound signs; what it lacks
+# (other scripts, rarer currency signs) shows as "?", never silently dropped.
+_ENCODING = "windows-1252"
+
+
+def _text(text: str) -> str:
+    return text.encode(_ENCODING, "replace").decode(_ENCODING)
 
 
 def render_receipt_pdf(receipt: Receipt, locale: Locale) -> bytes:
     pdf = FPDF(format="A4")
+    pdf.core_fonts_encoding = _ENCODING
     pdf.set_title(f"{_TITLES[receipt.kind]} {receipt.number}")
     pdf.set_creator("payments")
     pdf.add_page()
     pdf.set_font("helvetica", "B", 18)
-    pdf.cell(0, 12, _latin1(receipt.merchant or "Receipt"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 12, _text(receipt.merchant or "Receipt"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 14)
     title = f"{_TITLES[receipt.kind]} {receipt.number}"
-    pdf.cell(0, 10, _latin1(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, _text(title), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("helvetica", "", 11)
     lines = [
@@ -43,7 +48,7 @@ def render_receipt_pdf(receipt: Receipt, locale: Locale) -> bytes:
     lines.append((amount_label, format_money(receipt.amount, locale)))
     for label, value in lines:
         pdf.set_font("helvetica", "B", 11)
-        pdf.cell(45, 8, _latin1(label))
+        pdf.cell(45, 8, _text(label))
         pdf.set_font("helvetica", "", 11)
-        pdf.multi_cell(0, 8, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 8, _text(value), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

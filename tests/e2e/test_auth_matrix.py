@@ -24,6 +24,7 @@ from payments.v1 import (
     money_pb2,
     payment_methods_pb2,
     payments_pb2,
+    receipts_pb2,
     refunds_pb2,
     subscriptions_pb2,
 )
@@ -170,6 +171,7 @@ RESPONSES: dict[str, type[message.Message]] = {
     "SubscriptionService/CancelSubscription": subscriptions_pb2.Subscription,
     "AnalyticsService/GetPaymentStats": analytics_pb2.PaymentStats,
     "AnalyticsService/GetRevenueSeries": analytics_pb2.RevenueSeries,
+    "ReceiptService/GetReceipt": receipts_pb2.Receipt,
 }
 
 Request = Callable[[World], message.Message]
@@ -332,6 +334,10 @@ CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
             time_zone="Europe/Berlin",
         ),
         (PD, PD, PD, OK),
+    ),
+    "ReceiptService/GetReceipt": (
+        lambda w: receipts_pb2.GetReceiptRequest(id=w.payment()),
+        (OK, NF, OK, OK),
     ),
 }
 
