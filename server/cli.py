@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.app import create_app
 from gateway.server import bind
 from gateway.server import serve as serve_http
+from server.adapters.broker.command_consumer import CommandConsumer
+from server.adapters.broker.command_dispatch import CommandDispatcher
 from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
@@ -150,6 +152,11 @@ async def worker(settings: Settings, *, metrics_on: bool) -> None:
     deps, engine = build_dependencies(settings)
     stopping = stop_signal()
     tasks = _start_jobs(deps, settings, engine, metrics_on=metrics_on)
+    if settings.broker_url and settings.commands_enabled:
+        consumer = CommandConsumer(
+            settings.broker_url, CommandDispatcher(deps), settings.command_queue
+        )
+        tasks.append(asyncio.create_task(consumer.run()))
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from server.adapters.broker.command_consumer import CommandQueueSettings
 from server.adapters.providers.resilience import ResiliencePolicy
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
@@ -67,6 +68,9 @@ class Settings:
     # The seller named on receipts, and how often waiting receipts are numbered.
     merchant_name: str = "Payments"
     receipt_interval_seconds: float = 2.0
+    # `payments worker` consumes the command queue when a broker is set and this is on.
+    commands_enabled: bool = True
+    command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -143,6 +147,14 @@ class Settings:
             merchant_name=env.get("PAYMENTS_MERCHANT_NAME") or "Payments",
             receipt_interval_seconds=_number(
                 env, "PAYMENTS_RECEIPT_INTERVAL_SECONDS", 2, minimum=0.1
+            ),
+            commands_enabled=_flag(env, "PAYMENTS_COMMANDS_ENABLED", default=True),
+            command_queue=CommandQueueSettings(
+                queue=env.get("PAYMENTS_COMMAND_QUEUE") or "payments.commands",
+                prefetch=int(_number(env, "PAYMENTS_COMMAND_PREFETCH", 10, minimum=1)),
+                consumers=int(_number(env, "PAYMENTS_COMMAND_CONSUMERS", 1, minimum=1)),
+                delivery_limit=int(_number(env, "PAYMENTS_COMMAND_DELIVERY_LIMIT", 20, minimum=1)),
+                retry_delay_s=_number(env, "PAYMENTS_COMMAND_RETRY_SECONDS", 1, minimum=0.01),
             ),
         )
 
@@ -247,6 +259,17 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _flag(env: os._Environ[str] | dict[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _dunning(raw: str | None) -> tuple[timedelta, ...]:

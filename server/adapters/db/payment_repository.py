@@ -15,6 +15,7 @@ from server.adapters.db.tables import outbox, payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.observability.correlation import current_correlation_id
 from server.observability.tracing import current_trace_headers
 from server.service.payment_queries import (
     Cursor,
@@ -228,6 +229,7 @@ class SqlPaymentRepository:
         trace_headers = current_trace_headers()
         traceparent = trace_headers.get("traceparent")
         tracestate = trace_headers.get("tracestate")
+        correlation_id = current_correlation_id()
         for event in events:
             envelope = payment_event_envelope(event, payment)
             rows.append(
@@ -241,6 +243,7 @@ class SqlPaymentRepository:
                     "occurred_at": event.occurred_at,
                     "traceparent": traceparent,
                     "tracestate": tracestate,
+                    "correlation_id": correlation_id,
                 }
             )
         await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)

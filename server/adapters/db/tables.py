@@ -177,6 +177,8 @@ outbox = sa.Table(
     # W3C trace context of the transaction that wrote the row; carried to the message.
     sa.Column("traceparent", sa.String(55), nullable=True),
     sa.Column("tracestate", sa.String(512), nullable=True),
+    # The message id of the queued command that caused the event (docs/commands.md).
+    sa.Column("correlation_id", sa.String(255), nullable=True),
     sa.UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
     sa.Index(
         "ix_outbox_unpublished",

@@ -1,4 +1,4 @@
-"""Receipts, numbered without gaps per year.
+"""Receipts, numbered without gaps per year; the queued command behind an outbox event.
 
 Revision ID: 0013
 Revises: 0012
@@ -18,6 +18,8 @@ UNNUMBERED = sa.text("number IS NULL")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("correlation_id", sa.String(length=255), nullable=True))
     op.create_table(
         "receipts",
         sa.Column("id", sa.String(length=30), nullable=False),
@@ -75,3 +77,5 @@ def downgrade() -> None:
     )
     op.drop_index("ix_receipts_payment_id", table_name="receipts")
     op.drop_table("receipts")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("correlation_id")
