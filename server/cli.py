@@ -40,6 +40,7 @@ from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.tracing import configure_tracing
 from server.service.apply_webhook_event import replay_failed_webhook_events
+from server.service.audit.queries import prune_audit_events
 from server.service.dependencies import Dependencies
 from server.service.receipts.numbering import number_all_receipts
 
@@ -74,6 +75,11 @@ def _start_jobs(
             settings.revenue_rollup_interval_seconds,
             lambda: roll_up_revenue(deps.uow),
             "revenue-rollup",
+        ),
+        (
+            settings.reaper_interval_seconds,
+            lambda: prune_audit_events(deps, settings.audit_retention),
+            "audit-pruner",
         ),
         (
             settings.receipt_interval_seconds,

@@ -70,6 +70,8 @@ class Settings:
     receipt_interval_seconds: float = 2.0
     # `payments worker` consumes the command queue when a broker is set and this is on.
     commands_enabled: bool = True
+    # Audit records older than this are deleted by the worker.
+    audit_retention: timedelta = timedelta(days=3650)
     command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
 
     def check_serving_security(self) -> None:
@@ -147,6 +149,9 @@ class Settings:
             merchant_name=env.get("PAYMENTS_MERCHANT_NAME") or "Payments",
             receipt_interval_seconds=_number(
                 env, "PAYMENTS_RECEIPT_INTERVAL_SECONDS", 2, minimum=0.1
+            ),
+            audit_retention=timedelta(
+                days=_number(env, "PAYMENTS_AUDIT_RETENTION_DAYS", 3650, minimum=1)
             ),
             commands_enabled=_flag(env, "PAYMENTS_COMMANDS_ENABLED", default=True),
             command_queue=CommandQueueSettings(

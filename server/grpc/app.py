@@ -14,6 +14,8 @@ from grpc_reflection.v1alpha import reflection
 from payments.v1 import (
     analytics_pb2,
     analytics_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
     payments_pb2,
@@ -29,6 +31,8 @@ from payments.v1 import (
 from server.adapters.providers.resilience import BreakerState, CircuitBreaker
 from server.config import TlsSettings
 from server.grpc.analytics_servicer import AnalyticsServicer
+from server.grpc.audit_interceptor import AuditInterceptor
+from server.grpc.audit_servicer import AuditServicer
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.errors import ErrorMappingInterceptor
 from server.grpc.payment_method_servicer import PaymentMethodServicer
@@ -48,6 +52,7 @@ SERVICE_NAMES = (
     subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name,
     analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name,
     receipts_pb2.DESCRIPTOR.services_by_name["ReceiptService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 # Health entry that follows the provider's circuit breaker; the overall status
 # does not, since every instance shares the provider and draining would not help.
@@ -86,6 +91,7 @@ class GrpcServer:
             interceptors=[
                 TelemetryInterceptor(),
                 ErrorMappingInterceptor(),
+                AuditInterceptor(deps),
                 auth or AuthInterceptor(None),
             ],
             options=[("grpc.so_reuseport", 0)],
@@ -101,6 +107,7 @@ class GrpcServer:
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
             AnalyticsServicer(deps), self.server
         )
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(deps), self.server)
         receipts_pb2_grpc.add_ReceiptServiceServicer_to_server(ReceiptServicer(deps), self.server)
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

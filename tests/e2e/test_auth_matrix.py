@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from grpc_status import rpc_status
 from payments.v1 import (
     analytics_pb2,
+    audit_pb2,
     money_pb2,
     payment_methods_pb2,
     payments_pb2,
@@ -172,6 +173,7 @@ RESPONSES: dict[str, type[message.Message]] = {
     "AnalyticsService/GetPaymentStats": analytics_pb2.PaymentStats,
     "AnalyticsService/GetRevenueSeries": analytics_pb2.RevenueSeries,
     "ReceiptService/GetReceipt": receipts_pb2.Receipt,
+    "AuditService/ListAuditEvents": audit_pb2.ListAuditEventsResponse,
 }
 
 Request = Callable[[World], message.Message]
@@ -338,6 +340,10 @@ CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
     "ReceiptService/GetReceipt": (
         lambda w: receipts_pb2.GetReceiptRequest(id=w.payment()),
         (OK, NF, OK, OK),
+    ),
+    "AuditService/ListAuditEvents": (
+        lambda w: audit_pb2.ListAuditEventsRequest(page_size=5),
+        (PD, PD, PD, OK),
     ),
 }
 

@@ -34,6 +34,7 @@ TABLES = (
     "payment_revenue_changes",
     "receipts",
     "receipt_counters",
+    "audit_events",
 )
 
 

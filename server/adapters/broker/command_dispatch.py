@@ -14,11 +14,14 @@ from payments.v1 import commands_pb2
 
 from server.domain.errors import DomainError
 from server.domain.principal import Principal, Role
+from server.grpc.audit_interceptor import resource_id_of
 from server.grpc.caller import CURRENT
 from server.grpc.errors import status_code_for, status_for
 from server.grpc.payment_servicer import PaymentServicer
 from server.grpc.refund_servicer import REPLAYED, Context, RefundServicer
 from server.observability.correlation import CORRELATION_ID
+from server.service.audit.context import AuditCall, begin_call, end_call, note_caller
+from server.service.audit.refusals import record_refusal
 from server.service.dependencies import Dependencies
 
 _log = logging.getLogger(__name__)
@@ -43,6 +46,20 @@ class Handled:
     retry: bool = False
 
 
+_COMMAND_NAMES = {
+    "create_payment": "CreatePayment",
+    "confirm_payment": "ConfirmPayment",
+    "capture_payment": "CapturePayment",
+    "cancel_payment": "CancelPayment",
+    "create_refund": "CreateRefund",
+}
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _code_of(reply: commands_pb2.CommandReply) -> grpc.StatusCode:
+    return _CODES.get(reply.error.code, grpc.StatusCode.UNKNOWN)
+
+
 class _QueuedCall:
     """The part of a gRPC servicer context the servicers use: the replay marker."""
 
@@ -58,6 +75,7 @@ Run = Callable[[Any, Context], Awaitable[Message]]
 
 class CommandDispatcher:
     def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
         payments, refunds = PaymentServicer(deps), RefundServicer(deps)
         self._runs: dict[str, tuple[Run, str]] = {
             "create_payment": (payments.CreatePayment, "payment"),
@@ -85,7 +103,23 @@ class CommandDispatcher:
         if not request.request_id:
             # The message id is the idempotency key: a redelivery replays.
             request.request_id = message_id
-        return await self._run(run, request, envelope, message_id, result_field)
+        call = AuditCall(
+            channel="queue",
+            action=f"command {_COMMAND_NAMES[kind]}",
+            request_id=request.request_id,
+            resource_id=resource_id_of(request),
+            calling_service=envelope.caller.subject,
+        )
+        token = begin_call(call)
+        try:
+            handled = await self._run(run, request, envelope, message_id, result_field)
+        finally:
+            end_call(token)
+        if handled.dead_reason and handled.reply is not None:
+            await record_refusal(
+                self._deps, call, _code_of(handled.reply).name, handled.dead_reason
+            )
+        return handled
 
     async def _run(
         self,
@@ -99,6 +133,7 @@ class CommandDispatcher:
         caller = Principal(
             envelope.caller.subject, envelope.caller.issuer, frozenset({Role.SERVICE})
         )
+        note_caller(caller)
         call = _QueuedCall()
         principal_token = CURRENT.set(caller)
         correlation_token = CORRELATION_ID.set(message_id)

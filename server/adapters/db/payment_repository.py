@@ -17,6 +17,7 @@ from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
 from server.observability.correlation import current_correlation_id
 from server.observability.tracing import current_trace_headers
+from server.service.audit.context import note_effect
 from server.service.payment_queries import (
     Cursor,
     PaymentPage,
@@ -133,6 +134,7 @@ class SqlPaymentRepository:
             if "order_id" in str(error.orig):
                 raise LiveOrderConflict(payment.order_id) from None
             raise
+        note_effect("payment", payment.id, payment.state.value)
         await self._write_events(payment)
 
     async def get(
@@ -152,6 +154,7 @@ class SqlPaymentRepository:
         result = await self._connection.execute(_SAVE, values)
         if result.rowcount != 1:
             raise StaleWrite(payment.id)
+        note_effect("payment", payment.id, payment.state.value)
         await self._write_events(payment)
 
     async def due_for_reconciliation(self, now: datetime | None, limit: int) -> list[str]:

@@ -428,3 +428,28 @@ receipt_counters = sa.Table(
     sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_sequence", sa.BigInteger, nullable=False),
 )
+
+# The audit trail: append-only (on PostgreSQL a trigger refuses UPDATE); the
+# retention job deletes records older than PAYMENTS_AUDIT_RETENTION_DAYS.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    # "aud_" + ULID: sorts by time, so pages run newest first by id.
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("occur_time", UTCDateTime, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("issuer", sa.String(255), nullable=False),
+    sa.Column("roles", sa.String(128), nullable=False),
+    sa.Column("calling_service", sa.String(255), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(255), nullable=False),
+    sa.Column("request_id", sa.String(255), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_audit_events_resource_id", "resource_id"),
+    sa.Index("ix_audit_events_occur_time", "occur_time"),
+)

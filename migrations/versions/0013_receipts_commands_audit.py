@@ -1,4 +1,5 @@
-"""Receipts, numbered without gaps per year; the queued command behind an outbox event.
+"""Receipts, numbered without gaps per year; the queued command behind an outbox event;
+the audit trail.
 
 Revision ID: 0013
 Revises: 0012
@@ -15,6 +16,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 UNNUMBERED = sa.text("number IS NULL")
+# Audit records are never changed; only the retention job deletes old ones.
+APPEND_ONLY = (
+    """CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only';
+END
+$$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""",
+)
 
 
 def upgrade() -> None:
@@ -65,9 +76,41 @@ def upgrade() -> None:
         sa.Column("last_sequence", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("year", name=op.f("pk_receipt_counters")),
     )
+    _create_audit_events()
+
+
+def _create_audit_events() -> None:
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.String(length=30), nullable=False),
+        sa.Column("occur_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("action", sa.String(length=128), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("issuer", sa.String(length=255), nullable=False),
+        sa.Column("roles", sa.String(length=128), nullable=False),
+        sa.Column("calling_service", sa.String(length=255), nullable=False),
+        sa.Column("resource_type", sa.String(length=32), nullable=False),
+        sa.Column("resource_id", sa.String(length=255), nullable=False),
+        sa.Column("request_id", sa.String(length=255), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=False),
+        sa.Column("trace_id", sa.String(length=32), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+    )
+    op.create_index("ix_audit_events_resource_id", "audit_events", ["resource_id"], unique=False)
+    op.create_index("ix_audit_events_occur_time", "audit_events", ["occur_time"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in APPEND_ONLY:
+            op.execute(statement)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_events_append_only ON audit_events")
+        op.execute("DROP FUNCTION audit_events_append_only()")
+    op.drop_table("audit_events")
     op.drop_table("receipt_counters")
     op.drop_index(
         "ix_receipts_unnumbered",
