@@ -13,8 +13,6 @@ from pathlib import Path
 import aio_pika
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from payments.v1 import (
     events_pb2,
     money_pb2,
@@ -28,6 +26,7 @@ from payments.v1 import (
 from pypdf import PdfReader
 
 from server.adapters.broker.rabbitmq import EXCHANGE
+from tests.e2e.test_auth_matrix import error_info
 from tests.support.broker import BROKER_URL
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.server_process import ServerProcess
@@ -51,17 +50,6 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     yield server
     assert server.stop() == 0, server.log
     drop_postgres_database(url)
-
-
-def _error_reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
-    assert len(infos) == 1
-    info = error_details_pb2.ErrorInfo()
-    infos[0].Unpack(info)
-    assert info.domain == "payments.v1"
-    return str(info.reason)
 
 
 async def _receipt_events(
@@ -112,7 +100,7 @@ async def test_refund_window_override_and_receipts_end_to_end(server: ServerProc
             with pytest.raises(grpc.aio.AioRpcError) as closed:
                 await refunds.CreateRefund(late)
             assert closed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-            assert _error_reason(closed.value) == "REFUND_WINDOW_CLOSED"
+            assert error_info(closed.value).reason == "REFUND_WINDOW_CLOSED"
 
             late.window_override.reason = "goodwill: courier lost the parcel"
             refund = await refunds.CreateRefund(late)
