@@ -9,6 +9,7 @@ from pathlib import Path
 
 from server.adapters.broker.command_consumer import CommandQueueSettings
 from server.adapters.providers.resilience import ResiliencePolicy
+from server.adapters.sealing import KeyRing, KeyRingError
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
 
@@ -72,6 +73,8 @@ class Settings:
     commands_enabled: bool = True
     # Audit records older than this are deleted by the worker.
     audit_retention: timedelta = timedelta(days=3650)
+    # `id:base64(32 bytes),...`, the sealing key first: keep the provider's exchanges.
+    provider_log_keys: str = field(default="", repr=False)
     command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
 
     def check_serving_security(self) -> None:
@@ -150,6 +153,7 @@ class Settings:
             receipt_interval_seconds=_number(
                 env, "PAYMENTS_RECEIPT_INTERVAL_SECONDS", 2, minimum=0.1
             ),
+            provider_log_keys=_provider_log_keys(env),
             audit_retention=timedelta(
                 days=_number(env, "PAYMENTS_AUDIT_RETENTION_DAYS", 3650, minimum=1)
             ),
@@ -264,6 +268,16 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _provider_log_keys(env: os._Environ[str] | dict[str, str]) -> str:
+    """Checked here, so that a bad key list stops the start, not the first payment."""
+    text = secret(env, "PAYMENTS_PROVIDER_LOG_KEYS")
+    try:
+        KeyRing.parse(text)
+    except KeyRingError as error:
+        raise ConfigError(f"PAYMENTS_PROVIDER_LOG_KEYS: {error}") from None
+    return text
 
 
 def _flag(env: os._Environ[str] | dict[str, str], name: str, *, default: bool) -> bool:

@@ -1,5 +1,5 @@
 """Receipts, numbered without gaps per year; the queued command behind an outbox event;
-the audit trail.
+the audit trail and the provider's sealed exchanges.
 
 Revision ID: 0013
 Revises: 0012
@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("year", name=op.f("pk_receipt_counters")),
     )
     _create_audit_events()
+    _create_provider_exchanges()
 
 
 def _create_audit_events() -> None:
@@ -106,7 +107,36 @@ def _create_audit_events() -> None:
             op.execute(statement)
 
 
+def _create_provider_exchanges() -> None:
+    op.create_table(
+        "provider_exchanges",
+        sa.Column("id", sa.String(length=30), nullable=False),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("method", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.String(length=255), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("payment_id", sa.String(length=30), nullable=False),
+        sa.Column("provider_payment_id", sa.String(length=255), nullable=False),
+        sa.Column("provider_refund_id", sa.String(length=255), nullable=False),
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("nonce", sa.LargeBinary(), nullable=False),
+        sa.Column("sealed_body", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provider_exchanges")),
+    )
+    op.create_index(
+        "ix_provider_exchanges_payment_id", "provider_exchanges", ["payment_id"], unique=False
+    )
+    op.create_index(
+        "ix_provider_exchanges_provider_payment_id",
+        "provider_exchanges",
+        ["provider_payment_id"],
+        unique=False,
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("provider_exchanges")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION audit_events_append_only()")

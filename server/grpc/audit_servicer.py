@@ -12,6 +12,7 @@ from server.adapters.codec import timestamp
 from server.domain.audit import AuditRecord
 from server.service.audit.queries import audit_query, list_audit_events
 from server.service.dependencies import Dependencies
+from server.service.provider_exchanges import list_provider_exchanges
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -58,4 +59,26 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         found, token = await list_audit_events(self._deps, query, request.page_token)
         return audit_pb2.ListAuditEventsResponse(
             audit_events=[audit_event_to_proto(r) for r in found], next_page_token=token
+        )
+
+    async def ListProviderExchanges(
+        self, request: audit_pb2.ListProviderExchangesRequest, context: Context
+    ) -> audit_pb2.ListProviderExchangesResponse:
+        found = await list_provider_exchanges(self._deps, request.payment_id)
+        return audit_pb2.ListProviderExchangesResponse(
+            provider_exchanges=[
+                audit_pb2.ProviderExchange(
+                    id=e.id,
+                    create_time=timestamp(e.create_time),
+                    provider=e.provider,
+                    method=e.method,
+                    path=e.path,
+                    status_code=e.status_code,
+                    provider_payment_id=e.provider_payment_id,
+                    provider_refund_id=e.provider_refund_id,
+                    request_body=e.request_body,
+                    response_body=e.response_body,
+                )
+                for e in found
+            ]
         )

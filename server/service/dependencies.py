@@ -10,6 +10,7 @@ from server.adapters.providers.base import PaymentProvider, SubscriptionBilling
 from server.adapters.providers.mock import MockProvider
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
+from server.service.exchange_log import ExchangeLog
 from server.service.idempotency import IdempotencyPolicy
 from server.service.unit_of_work import UnitOfWorkFactory
 
@@ -31,3 +32,5 @@ class Dependencies:
     refund_window: timedelta = DEFAULT_REFUND_WINDOW
     # The seller named on receipts.
     merchant_name: str = "Payments"
+    # Keeps the provider's requests and answers, sealed; None: not kept.
+    exchange_log: ExchangeLog | None = None

@@ -174,6 +174,7 @@ RESPONSES: dict[str, type[message.Message]] = {
     "AnalyticsService/GetRevenueSeries": analytics_pb2.RevenueSeries,
     "ReceiptService/GetReceipt": receipts_pb2.Receipt,
     "AuditService/ListAuditEvents": audit_pb2.ListAuditEventsResponse,
+    "AuditService/ListProviderExchanges": audit_pb2.ListProviderExchangesResponse,
 }
 
 Request = Callable[[World], message.Message]
@@ -344,6 +345,12 @@ CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
     "AuditService/ListAuditEvents": (
         lambda w: audit_pb2.ListAuditEventsRequest(page_size=5),
         (PD, PD, PD, OK),
+    ),
+    # The matrix's server keeps no exchanges (mock provider, no keys): the admin is
+    # let through and told so.
+    "AuditService/ListProviderExchanges": (
+        lambda w: audit_pb2.ListProviderExchangesRequest(payment_id=w.payment()),
+        (PD, PD, PD, Code.FAILED_PRECONDITION),
     ),
 }
 

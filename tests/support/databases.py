@@ -35,6 +35,7 @@ TABLES = (
     "receipts",
     "receipt_counters",
     "audit_events",
+    "provider_exchanges",
 )
 
 

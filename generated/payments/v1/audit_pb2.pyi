@@ -208,3 +208,111 @@ class ListAuditEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class ProviderExchange(_message.Message):
+    """One request to the provider and its answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    STATUS_CODE_FIELD_NUMBER: _builtins.int
+    PROVIDER_PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_REFUND_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_BODY_FIELD_NUMBER: _builtins.int
+    RESPONSE_BODY_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Unique id, "pxc_" followed by a ULID."""
+    provider: _builtins.str
+    """The provider, for example "stripe"."""
+    method: _builtins.str
+    """The HTTP method and path, for example "POST" "/v1/payment_intents"."""
+    path: _builtins.str
+    """The path of the request."""
+    status_code: _builtins.int
+    """The HTTP status of the answer."""
+    provider_payment_id: _builtins.str
+    """The provider's payment id (pi_...) the exchange is about."""
+    provider_refund_id: _builtins.str
+    """The provider's refund id (re_...), for a refund."""
+    request_body: _builtins.str
+    """The request's parameters as JSON, secrets replaced by "[removed]"; empty
+    when the key that sealed it is no longer configured.
+    """
+    response_body: _builtins.str
+    """The answer as JSON, secrets and client secrets replaced by "[removed]"."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the answer came."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        provider: _builtins.str = ...,
+        method: _builtins.str = ...,
+        path: _builtins.str = ...,
+        status_code: _builtins.int = ...,
+        provider_payment_id: _builtins.str = ...,
+        provider_refund_id: _builtins.str = ...,
+        request_body: _builtins.str = ...,
+        response_body: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "id", b"id", "method", b"method", "path", b"path", "provider", b"provider", "provider_payment_id", b"provider_payment_id", "provider_refund_id", b"provider_refund_id", "request_body", b"request_body", "response_body", b"response_body", "status_code", b"status_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProviderExchange: _TypeAlias = ProviderExchange  # noqa: Y015
+
+@_typing.final
+class ListProviderExchangesRequest(_message.Message):
+    """Request for AuditService.ListProviderExchanges."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    """The payment whose exchanges (and its refunds') to list."""
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProviderExchangesRequest: _TypeAlias = ListProviderExchangesRequest  # noqa: Y015
+
+@_typing.final
+class ListProviderExchangesResponse(_message.Message):
+    """Response of AuditService.ListProviderExchanges."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_EXCHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def provider_exchanges(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderExchange]:
+        """Oldest first."""
+
+    def __init__(
+        self,
+        *,
+        provider_exchanges: _abc.Iterable[Global___ProviderExchange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider_exchanges", b"provider_exchanges"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProviderExchangesResponse: _TypeAlias = ListProviderExchangesResponse  # noqa: Y015

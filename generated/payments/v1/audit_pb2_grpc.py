@@ -41,6 +41,11 @@ class AuditServiceStub:
                 request_serializer=payments_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=payments_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ListProviderExchanges = channel.unary_unary(
+                '/payments.v1.AuditService/ListProviderExchanges',
+                request_serializer=payments_dot_v1_dot_audit__pb2.ListProviderExchangesRequest.SerializeToString,
+                response_deserializer=payments_dot_v1_dot_audit__pb2.ListProviderExchangesResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -55,6 +60,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProviderExchanges(self, request, context):
+        """What the provider was asked and answered about a payment and its refunds,
+        oldest first: secrets removed, sealed at rest, opened here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +75,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=payments_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=payments_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ListProviderExchanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviderExchanges,
+                    request_deserializer=payments_dot_v1_dot_audit__pb2.ListProviderExchangesRequest.FromString,
+                    response_serializer=payments_dot_v1_dot_audit__pb2.ListProviderExchangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -93,6 +111,33 @@ class AuditService:
             '/payments.v1.AuditService/ListAuditEvents',
             payments_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
             payments_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviderExchanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payments.v1.AuditService/ListProviderExchanges',
+            payments_dot_v1_dot_audit__pb2.ListProviderExchangesRequest.SerializeToString,
+            payments_dot_v1_dot_audit__pb2.ListProviderExchangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

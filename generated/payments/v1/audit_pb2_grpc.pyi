@@ -37,6 +37,10 @@ class AuditServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AuditServiceAsyncStub: ...
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]
     """Lists audit events, newest first, filtered and paginated (AIP-158)."""
+    ListProviderExchanges: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListProviderExchangesRequest, _audit_pb2.ListProviderExchangesResponse]
+    """What the provider was asked and answered about a payment and its refunds,
+    oldest first: secrets removed, sealed at rest, opened here.
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -47,6 +51,10 @@ class AuditServiceAsyncStub(AuditServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists audit events, newest first, filtered and paginated (AIP-158)."""
+    ListProviderExchanges: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListProviderExchangesRequest, _audit_pb2.ListProviderExchangesResponse]  # type: ignore[assignment]
+    """What the provider was asked and answered about a payment and its refunds,
+    oldest first: secrets removed, sealed at rest, opened here.
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """The audit trail: every mutating RPC and queued command with its effects,
@@ -60,5 +68,15 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.ListAuditEventsResponse, _abc.Awaitable[_audit_pb2.ListAuditEventsResponse]]:
         """Lists audit events, newest first, filtered and paginated (AIP-158)."""
+
+    @_abc_1.abstractmethod
+    def ListProviderExchanges(
+        self,
+        request: _audit_pb2.ListProviderExchangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListProviderExchangesResponse, _abc.Awaitable[_audit_pb2.ListProviderExchangesResponse]]:
+        """What the provider was asked and answered about a payment and its refunds,
+        oldest first: secrets removed, sealed at rest, opened here.
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -453,3 +453,24 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_resource_id", "resource_id"),
     sa.Index("ix_audit_events_occur_time", "occur_time"),
 )
+
+# What the provider was asked and answered, per payment and refund, for support:
+# scrubbed of secrets, then sealed with AES-GCM under `key_id` (PAYMENTS_PROVIDER_LOG_KEYS).
+provider_exchanges = sa.Table(
+    "provider_exchanges",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.String(255), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("payment_id", sa.String(30), nullable=False),
+    sa.Column("provider_payment_id", sa.String(255), nullable=False),
+    sa.Column("provider_refund_id", sa.String(255), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("nonce", sa.LargeBinary, nullable=False),
+    sa.Column("sealed_body", sa.LargeBinary, nullable=False),
+    sa.Index("ix_provider_exchanges_payment_id", "payment_id"),
+    sa.Index("ix_provider_exchanges_provider_payment_id", "provider_payment_id"),
+)

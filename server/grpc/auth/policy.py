@@ -67,6 +67,7 @@ RULES: dict[str, Rule] = {
     "/payments.v1.ReceiptService/GetReceipt": rule(CUSTOMER, SERVICE, ADMIN),
     # Who did what: finance and security, through operators.
     "/payments.v1.AuditService/ListAuditEvents": rule(ADMIN),
+    "/payments.v1.AuditService/ListProviderExchanges": rule(ADMIN),
 }
 
 
