@@ -12,6 +12,7 @@ from server.grpc.caller import caller_of, principal_of
 from server.grpc.replies import reply
 from server.service.dependencies import Dependencies
 from server.service.payments.requests import AmountInput
+from server.service.refund_window import window_override_of
 from server.service.refunds import queries as refund_queries
 from server.service.refunds.commands import CreateRefund, create_refund
 
@@ -32,6 +33,11 @@ class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
             if request.HasField("amount")
             else None,
             reason=request.reason,
+            window_override_reason=window_override_of(
+                principal_of(context),
+                request.HasField("window_override"),
+                request.window_override.reason,
+            ),
         )
         outcome = await create_refund(self._deps, caller_of(context), command)
         return reply(context, outcome, refund_to_proto)

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from server.adapters.clock import Clock, SystemClock
 from server.adapters.providers.mock import MockProvider
+from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
+from server.service.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.pipeline.recorder import Recorder
 from server.service.provider import PaymentProvider, SubscriptionBilling
@@ -29,3 +31,9 @@ class Dependencies:
     billing: SubscriptionBilling | None = None
     # Owns the settle tasks and the writes kept through a database outage.
     recorder: Recorder = field(default_factory=Recorder)
+    # How long after the capture a payment may be refunded (admins may override).
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW
+    # The seller named on receipts.
+    merchant_name: str = "Payments"
+    # Keeps the provider's requests and answers, sealed; None: not kept.
+    exchange_log: ExchangeLog | None = None

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+from contextvars import Token
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.adapters.db.analytics_repository import SqlAnalyticsRepository
+from server.adapters.db.audit_repository import SqlAuditRepository, append_audit_records
 from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
 from server.adapters.db.outages import translate
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
 from server.adapters.db.plan_repository import SqlPlanRepository
+from server.adapters.db.receipt_repository import SqlReceiptRepository
 from server.adapters.db.refund_repository import SqlRefundRepository
 from server.adapters.db.subscription_repository import SqlSubscriptionRepository
 from server.adapters.db.webhook_event_repository import SqlWebhookEventRepository
+from server.service.audit.context import close_effects, current_call, open_effects, take_effects
+from server.service.audit.records import effect_records
 
 
 class SqlUnitOfWork:
@@ -30,11 +36,14 @@ class SqlUnitOfWork:
     customers: SqlCustomerRepository
     webhook_events: SqlWebhookEventRepository
     analytics: SqlAnalyticsRepository
+    receipts: SqlReceiptRepository
+    audit: SqlAuditRepository
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._read_only = read_only
         self._connection: AsyncConnection | None = None
+        self._effects: Token[Any] | None = None
 
     async def __aenter__(self) -> Self:
         try:
@@ -54,6 +63,10 @@ class SqlUnitOfWork:
         self.customers = SqlCustomerRepository(connection)
         self.webhook_events = SqlWebhookEventRepository(connection)
         self.analytics = SqlAnalyticsRepository(connection)
+        self.receipts = SqlReceiptRepository(connection)
+        self.audit = SqlAuditRepository(connection)
+        if not self._read_only:
+            self._effects = open_effects()
         return self
 
     async def _open(self) -> None:
@@ -70,6 +83,9 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._effects is not None:
+            close_effects(self._effects)
+            self._effects = None
         if exc is None:
             await self._end()
             return
@@ -106,7 +122,16 @@ class SqlUnitOfWork:
         """Commit; a failure reaches the caller translated, by way of __aexit__."""
         assert self._connection is not None
         if not self._read_only:
+            await self._audit_effects()
             await self._connection.commit()
+
+    async def _audit_effects(self) -> None:
+        """The audit records of what this transaction wrote, committed with it."""
+        assert self._connection is not None
+        call, effects = current_call(), take_effects()
+        if call is not None and effects:
+            records = effect_records(call, effects, datetime.now(UTC))
+            await append_audit_records(self._connection, records)
 
 
 def _raise_translated(error: Exception, *, connecting: bool = False) -> None:

@@ -14,6 +14,7 @@ from server.grpc.auth.policy import RULES, is_open
 from server.grpc.auth.tokens import TokenVerifier
 from server.grpc.caller import CURRENT
 from server.grpc.unary import Handler, UnaryInterceptor
+from server.service.audit.context import note_caller
 
 _log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class AuthInterceptor(UnaryInterceptor):
         principal = ANONYMOUS
         if self._verifier is not None:
             principal = await self._verifier.principal(_authorization(context))
+        note_caller(principal)
         rule = RULES.get(method)
         if rule is None or not rule.roles & principal.roles:
             raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not allowed for this caller")
