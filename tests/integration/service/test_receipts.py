@@ -21,7 +21,7 @@ from server.adapters.clock import ManualClock
 from server.adapters.db.receipt_repository import SqlReceiptRepository
 from server.adapters.db.tables import outbox, receipts
 from server.adapters.receipt_pdf import render_receipt_pdf
-from server.domain.errors import InvalidArgument, NotFound
+from server.domain.errors import DatabaseUnavailable, InvalidArgument, NotFound
 from server.domain.money import Money
 from server.domain.receipt import Card, Receipt, ReceiptKind, parse_receipt_number
 from server.service.dependencies import Dependencies
@@ -148,7 +148,8 @@ async def test_a_rolled_back_numbering_pass_leaves_no_gap(
         await original(self, receipt, year, sequence, now)
 
     monkeypatch.setattr(SqlReceiptRepository, "number", dies_on_the_second)
-    with pytest.raises(ConnectionError):
+    # The unit of work reports a lost connection as the outage it is.
+    with pytest.raises(DatabaseUnavailable):
         await number_receipts(shop)
     assert await _numbers(engine) == [None, None, None]
     monkeypatch.setattr(SqlReceiptRepository, "number", original)
