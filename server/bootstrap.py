@@ -22,6 +22,7 @@ from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
+from server.service import page_tokens
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
 
@@ -42,6 +43,7 @@ def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider 
 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
+    page_tokens.use_keys(settings.page_token_keys)
     engine = create_engine(settings.database_url)
     instrument_engine(engine)
     provider, mock = build_provider(settings)

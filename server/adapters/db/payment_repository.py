@@ -162,8 +162,9 @@ class SqlPaymentRepository:
             statement = statement.where(payments.c.next_reconcile_time <= now)
         return list((await self._connection.execute(statement)).scalars())
 
-    async def find_live_by_order(self, order_id: str) -> Payment | None:
+    async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None:
         statement = payments.select().where(
+            payments.c.user_id == user_id,
             payments.c.order_id == order_id,
             payments.c.state.not_in([s.value for s in DEAD_STATES]),
         )
