@@ -35,13 +35,13 @@ def upgrade() -> None:
         sqlite_where=LIVE,
     )
     with op.batch_alter_table("webhook_events") as batch:
-        batch.drop_constraint("ck_webhook_events_status_known", type_="check")
+        batch.drop_constraint(op.f("ck_webhook_events_status_known"), type_="check")
         batch.create_check_constraint("status_known", f"status IN ({STATUSES}, 'rejected')")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("webhook_events") as batch:
-        batch.drop_constraint("ck_webhook_events_status_known", type_="check")
+        batch.drop_constraint(op.f("ck_webhook_events_status_known"), type_="check")
         batch.create_check_constraint("status_known", f"status IN ({STATUSES})")
     op.drop_index(
         "uq_payments_live_user_id_order_id",
