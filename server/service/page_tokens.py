@@ -63,14 +63,14 @@ def _verified_body(token: str) -> bytes:
     """The JSON in `token` once its tag verifies with one of our keys."""
     if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise invalid_page_token()
-    body, _, tag_text = token.partition(".")
+    body, _, tag = token.partition(".")
+    # The tag's text, not its bytes: base64 has spare bits, so no character may change.
+    if not any(hmac.compare_digest(tag, _b64(_tag(key, body))) for key in _keys):
+        raise invalid_page_token()
     try:
-        tag, raw = _unb64(tag_text), _unb64(body)
+        return _unb64(body)
     except (ValueError, binascii.Error):
         raise invalid_page_token() from None
-    if not any(hmac.compare_digest(tag, _tag(key, body)) for key in _keys):
-        raise invalid_page_token()
-    return raw
 
 
 def decode(scope: str, token: str, kind: IdKind) -> tuple[str | int, str]:

@@ -112,9 +112,5 @@ def test_any_altered_character_makes_a_token_invalid(flip: int) -> None:
     position = flip % len(genuine)
     replacement = "A" if genuine[position] != "A" else "B"
     altered = genuine[:position] + replacement + genuine[position + 1 :]
-    try:
-        assert page_tokens.decode("scope", altered, PAYMENT_ID) == (12, ID)
-    except InvalidArgument:
-        return
-    # Only base64 padding bits can change without changing the bytes.
-    assert _body_and_tag(altered) == _body_and_tag(genuine)
+    with pytest.raises(InvalidArgument):
+        page_tokens.decode("scope", altered, PAYMENT_ID)
