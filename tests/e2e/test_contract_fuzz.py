@@ -40,7 +40,12 @@ from server.adapters.db.tables import metadata
 from server.domain.card_numbers import contains_card_number
 from tests.e2e.test_auth_matrix import AUTH_ENV
 from tests.support.auth import JWT_SECRET, bearer, hs256_token
-from tests.support.contract_strategies import altered_tokens, json_bodies, messages
+from tests.support.contract_strategies import (
+    altered_tokens,
+    edge_requests,
+    json_bodies,
+    messages,
+)
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.gateway_process import GatewayProcess
 from tests.support.server_process import ServerProcess
@@ -320,6 +325,18 @@ def test_every_request_gets_a_clear_answer_and_an_invalid_one_stores_nothing(
             assert stack.rows() == before, f"{method.full_name}: {code} stored something"
 
     walk()
+
+
+@pytest.mark.parametrize("method", METHODS, ids=_ids(METHODS))
+def test_each_edge_value_in_every_field_at_once(
+    stack: Stack, method: descriptor.MethodDescriptor
+) -> None:
+    for request in edge_requests(method.input_type, stack.known):
+        before = stack.rows()
+        code, _, error = stack.call(method, request.SerializeToString(), stack.callers["admin"])
+        check_answer(code, error, strings_in(request), f"{method.full_name} {request}")
+        if code is Code.INVALID_ARGUMENT:
+            assert stack.rows() == before, f"{method.full_name}: {code} stored something"
 
 
 @pytest.mark.parametrize("method", METHODS, ids=_ids(METHODS))

@@ -178,20 +178,79 @@ def altered_tokens(genuine: str) -> st.SearchStrategy[str]:
         at = position % max(1, len(genuine))
         return genuine[:at] + char + genuine[at + 1 :]
 
+    body, _, tag = genuine.partition(".")
+    try:
+        genuine_json = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except ValueError:
+        genuine_json = {}
+
     def forged(value: Any) -> str:
-        raw = json.dumps({"v": value, "i": "pay_01JD0000000000000000000000", "q": "x"})
+        """The genuine token's JSON, same query and id, with the sort value rewritten."""
+        raw = json.dumps({**genuine_json, "v": value})
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
+    nested: Any = []
+    for _ in range(3000):
+        nested = [nested]
     json_values = st.one_of(
-        st.integers(), st.text(max_size=30), st.sampled_from(["0001-01-01T00:00:00+14:00"])
+        st.integers(),
+        st.text(max_size=30),
+        st.sampled_from(
+            [
+                2**64,
+                -(2**70),
+                "0001-01-01T00:00:00+14:00",
+                "9999-12-31T23:59:59-14:00",
+                nested,
+                None,
+            ]
+        ),
     )
     return st.one_of(
         st.builds(flip, st.integers(min_value=0), st.sampled_from("A_-.=\x00é")),
         st.integers(min_value=0, max_value=len(genuine)).map(lambda n: genuine[:n]),
         json_values.map(forged),
-        json_values.map(lambda v: forged(v) + "." + genuine.partition(".")[2]),
+        json_values.map(lambda v: forged(v) + "." + tag),
         st.text(max_size=200),
     )
+
+
+def edge_requests(desc: descriptor.Descriptor, known: Sequence[str]) -> list[message.Message]:
+    """Requests with every field of one kind set to one edge value at once: a sweep that
+    reaches each edge on every RPC in a bounded number of calls."""
+    sweeps: list[message.Message] = []
+    for edge in (*EDGE_STRINGS, *known):
+        sweeps.append(_filled(desc, lambda f, e=edge: e if f.type == FD.TYPE_STRING else None))
+    for seconds in TIMESTAMP_SECONDS:
+        sweeps.append(_filled(desc, lambda f, s=seconds: s if f.name == "seconds" else None))
+    for pick in (0, 1):
+        sweeps.append(
+            _filled(desc, lambda f, p=pick: INT_RANGES[f.type][p] if f.type in INT_RANGES else None)
+        )
+    sweeps.append(_filled(desc, lambda f: 2**31 - 1 if f.type == FD.TYPE_ENUM else None))
+    return sweeps
+
+
+def _filled(desc: descriptor.Descriptor, value_of: Any, depth: int = 0) -> message.Message:
+    built = message_factory.GetMessageClass(desc)()
+    for field in desc.fields:
+        if field.message_type is not None:
+            if field.message_type.GetOptions().map_entry or depth >= MAX_DEPTH:
+                continue
+            inner = _filled(field.message_type, value_of, depth + 1)
+            if _repeated(field):
+                getattr(built, field.name).add().CopyFrom(inner)
+            else:
+                getattr(built, field.name).CopyFrom(inner)
+            continue
+        value = value_of(field)
+        if value is None:
+            continue
+        if _repeated(field):
+            getattr(built, field.name).append(value)
+        else:
+            setattr(built, field.name, value)
+    return built
 
 
 def json_bodies() -> st.SearchStrategy[bytes]:
