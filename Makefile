@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SERVICES ?= ../shared/services.sh
 
-.PHONY: run test lint generate check-generated bench clean
+.PHONY: run test fuzz lint generate check-generated bench clean
 
 $(VENV)/.installed-run: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(VENV)/.installed-dev
 	$(SERVICES) postgres redis rabbitmq
 	$(MAKE) lint
 	$(VENV)/bin/pytest
+
+## fuzz: the contract suite with many more examples, a new random seed each run
+PAYMENTS_FUZZ_EXAMPLES ?= 300
+fuzz: $(VENV)/.installed-dev
+	$(SERVICES) postgres
+	PAYMENTS_FUZZ_EXAMPLES=$(PAYMENTS_FUZZ_EXAMPLES) PAYMENTS_FUZZ_RANDOM=1 $(VENV)/bin/pytest tests/e2e/test_contract_fuzz.py
 
 lint: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py --check
