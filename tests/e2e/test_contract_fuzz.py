@@ -328,15 +328,14 @@ def test_every_request_gets_a_clear_answer_and_an_invalid_one_stores_nothing(
 
 
 @pytest.mark.parametrize("method", METHODS, ids=_ids(METHODS))
-def test_each_edge_value_in_every_field_at_once(
-    stack: Stack, method: descriptor.MethodDescriptor
-) -> None:
-    for request in edge_requests(method.input_type, stack.known):
-        before = stack.rows()
+def test_each_edge_value_in_each_field(stack: Stack, method: descriptor.MethodDescriptor) -> None:
+    rows = stack.rows()
+    for request in edge_requests(method.input_type):
         code, _, error = stack.call(method, request.SerializeToString(), stack.callers["admin"])
         check_answer(code, error, strings_in(request), f"{method.full_name} {request}")
+        before, rows = rows, stack.rows()
         if code is Code.INVALID_ARGUMENT:
-            assert stack.rows() == before, f"{method.full_name}: {code} stored something"
+            assert rows == before, f"{method.full_name}: {code} stored something"
 
 
 @pytest.mark.parametrize("method", METHODS, ids=_ids(METHODS))

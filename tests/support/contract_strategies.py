@@ -215,41 +215,51 @@ def altered_tokens(genuine: str) -> st.SearchStrategy[str]:
     )
 
 
-def edge_requests(desc: descriptor.Descriptor, known: Sequence[str]) -> list[message.Message]:
-    """Requests with every field of one kind set to one edge value at once: a sweep that
-    reaches each edge on every RPC in a bounded number of calls."""
+def edge_requests(desc: descriptor.Descriptor) -> list[message.Message]:
+    """One request per (field, edge value): that field set, every other one left empty,
+    so that no other field's refusal hides what the edge does."""
     sweeps: list[message.Message] = []
-    for edge in (*EDGE_STRINGS, *known):
-        sweeps.append(_filled(desc, lambda f, e=edge: e if f.type == FD.TYPE_STRING else None))
-    for seconds in TIMESTAMP_SECONDS:
-        sweeps.append(_filled(desc, lambda f, s=seconds: s if f.name == "seconds" else None))
-    for pick in (0, 1):
-        sweeps.append(
-            _filled(desc, lambda f, p=pick: INT_RANGES[f.type][p] if f.type in INT_RANGES else None)
-        )
-    sweeps.append(_filled(desc, lambda f: 2**31 - 1 if f.type == FD.TYPE_ENUM else None))
+    for path, leaf in _leaves(desc):
+        if leaf.type == FD.TYPE_STRING:
+            values: Sequence[Any] = EDGE_STRINGS
+        elif path[-1].name == "seconds" and leaf.containing_type.full_name.endswith("Timestamp"):
+            values = TIMESTAMP_SECONDS
+        elif leaf.type in INT_RANGES:
+            values = INT_RANGES[leaf.type]
+        elif leaf.type == FD.TYPE_ENUM:
+            values = (2**31 - 1, -1)
+        else:
+            continue
+        for value in values:
+            sweeps.append(_with(desc, path, value))
     return sweeps
 
 
-def _filled(desc: descriptor.Descriptor, value_of: Any, depth: int = 0) -> message.Message:
-    built = message_factory.GetMessageClass(desc)()
+def _leaves(
+    desc: descriptor.Descriptor, prefix: tuple[Any, ...] = ()
+) -> list[tuple[tuple[Any, ...], Any]]:
+    found: list[tuple[tuple[Any, ...], Any]] = []
     for field in desc.fields:
-        if field.message_type is not None:
-            if field.message_type.GetOptions().map_entry or depth >= MAX_DEPTH:
-                continue
-            inner = _filled(field.message_type, value_of, depth + 1)
-            if _repeated(field):
-                getattr(built, field.name).add().CopyFrom(inner)
-            else:
-                getattr(built, field.name).CopyFrom(inner)
-            continue
-        value = value_of(field)
-        if value is None:
-            continue
-        if _repeated(field):
-            getattr(built, field.name).append(value)
-        else:
-            setattr(built, field.name, value)
+        path = (*prefix, field)
+        if field.message_type is None:
+            found.append((path, field))
+        elif not field.message_type.GetOptions().map_entry and len(path) < MAX_DEPTH:
+            found += _leaves(field.message_type, path)
+    return found
+
+
+def _with(desc: descriptor.Descriptor, path: tuple[Any, ...], value: Any) -> message.Message:
+    built = message_factory.GetMessageClass(desc)()
+    target: Any = built
+    for field in path[:-1]:
+        target = (
+            getattr(target, field.name).add() if _repeated(field) else getattr(target, field.name)
+        )
+    leaf = path[-1]
+    if _repeated(leaf):
+        getattr(target, leaf.name).append(value)
+    else:
+        setattr(target, leaf.name, value)
     return built
 
 
