@@ -48,7 +48,7 @@ def check_depth(text: str) -> None:
 
 def storable_id(event_id: str, payload: str) -> str:
     """The id to store the event under: its own, unless a database or log cannot hold it."""
-    if is_safe_text(event_id) and event_id.isascii():
+    if event_id and is_safe_text(event_id) and event_id.isascii():
         return event_id
     return UNPARSED_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:40]
 

@@ -48,6 +48,7 @@ from tests.support.contract_strategies import (
 )
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.gateway_process import GatewayProcess
+from tests.support.rich_status import field_violations
 from tests.support.server_process import ServerProcess
 from tests.support.stripe_events import signed_headers
 
@@ -179,18 +180,6 @@ def check_answer(code: Code, error: grpc.RpcError | None, echoed: list[str], whe
     infos[0].Unpack(info)
     assert info.domain == "payments.v1", where
     assert re.fullmatch(r"[A-Z][A-Z0-9_]*", info.reason), where
-
-
-def field_violations(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    fields: list[str] = []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields += [v.field for v in bad.field_violations]
-    return fields
 
 
 def _seed(stack: Stack) -> None:

@@ -16,8 +16,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from google.protobuf import message, timestamp_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from payments.v1 import (
     analytics_pb2,
     money_pb2,
@@ -33,6 +31,7 @@ from server.adapters.db.tables import outbox, payments
 from tests.support.databases import create_postgres_database, drop_postgres_database, run_in_thread
 from tests.support.gateway_process import GatewayProcess
 from tests.support.otlp_sink import OtlpSink
+from tests.support.rich_status import field_violations
 from tests.support.server_process import ServerProcess, free_port
 
 Code = grpc.StatusCode
@@ -86,23 +85,11 @@ def call(
         return error.code(), None, error
 
 
-def violations(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    found = []
-    for item in status.details:
-        if item.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            item.Unpack(bad)
-            found += [v.field for v in bad.field_violations]
-    return found
-
-
 def assert_invalid(result: tuple[Code, Any, grpc.RpcError | None], field: str) -> None:
     code, _, error = result
     assert code is Code.INVALID_ARGUMENT, error
     assert error is not None
-    assert field in violations(error), error
+    assert field in field_violations(error), error
 
 
 def create(n: str, **fields: Any) -> payments_pb2.CreatePaymentRequest:
