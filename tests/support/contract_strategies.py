@@ -190,6 +190,7 @@ def altered_tokens(genuine: str) -> st.SearchStrategy[str]:
         """The genuine token's JSON, same query and id, with the sort value rewritten."""
         raw = json.dumps({**genuine_json, "v": value}).replace('"NESTED"', nested)
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
     json_values = st.one_of(
         st.integers(),
         st.text(max_size=30),
