@@ -22,7 +22,7 @@ from server.domain.ids import IdKind
 # Only for development and test; staging and production refuse to start without a key.
 DEVELOPMENT_KEY = "payments-development-page-token-key"
 # Far more than any token we make (a scope, an id and an ISO time); checked before any work.
-MAX_TOKEN_LENGTH = 1024
+MAX_TOKEN_LENGTH = 4096
 _TAG_BYTES = 16
 _INT64 = 2**63
 _keys: tuple[bytes, ...] = (DEVELOPMENT_KEY.encode(),)
