@@ -5,7 +5,7 @@ so that no customer can block another user's order by paying under its id first.
 A signed webhook event whose content can never be applied is kept as 'rejected'.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
