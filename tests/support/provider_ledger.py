@@ -10,14 +10,12 @@ changes, only this module needs to follow.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import stripe
 
-from server.adapters.providers.base import PaymentProvider, ProviderRefund
 from server.adapters.providers.mock import MockProvider
 
 
@@ -110,32 +108,3 @@ class StripeLedger:
         await self.client.v1.refunds.create_async(
             {"payment_intent": provider_payment_id, "amount": amount}
         )
-
-
-class HeldFirstRefund:
-    """Wraps a provider so the first refund call waits at the provider until released.
-
-    Later refund calls go straight through, so a refund that should never have
-    reached the provider shows up in its ledger instead of hanging the test.
-    """
-
-    def __init__(self, inner: PaymentProvider) -> None:
-        self.inner = inner
-        self.reached = asyncio.Event()
-        self.release = asyncio.Event()
-        self._held = False
-
-    def as_provider(self) -> PaymentProvider:
-        return cast(PaymentProvider, self)
-
-    async def refund_payment(
-        self, provider_payment_id: str, amount: int, idempotency_key: str
-    ) -> ProviderRefund:
-        if not self._held:
-            self._held = True
-            self.reached.set()
-            await self.release.wait()
-        return await self.inner.refund_payment(provider_payment_id, amount, idempotency_key)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)

@@ -37,15 +37,14 @@ from server.service.payment_queries import get_payment
 from server.service.refund_commands import create_refund
 from server.service.refund_queries import list_refunds, refund_query
 from tests.integration.service.test_refunds import CALLER, outbox_events, paid, refund
+from tests.support.held_calls import WITHIN_S, HeldFirstCall
 from tests.support.provider_ledger import (
-    HeldFirstRefund,
     MockLedger,
     ProviderLedger,
     StripeLedger,
 )
 
 API_KEY = "sk_test_payments"
-WITHIN_S = 10.0
 # Where tests/conftest.py's `provider` fixture keeps the mock's ledger.
 MOCK_LEDGER = "ledger.jsonl"
 
@@ -133,7 +132,7 @@ async def test_refund_while_a_pending_one_holds_the_amount_never_reaches_the_pro
 ) -> None:
     payment_id = await paid(at.deps)
     at_provider = (await get_payment(at.deps.uow, payment_id)).provider_payment_id
-    held = HeldFirstRefund(at.deps.provider)
+    held = HeldFirstCall(at.deps.provider, "refund_payment")
     deps = replace(at.deps, provider=held.as_provider())
 
     first = asyncio.ensure_future(create_refund(deps, CALLER, refund(payment_id, "r-all", None)))
