@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.engine import create_engine
@@ -22,6 +23,11 @@ from tests.support.databases import (
     sqlite_template,
 )
 from tests.support.localstripe import LocalStripe
+
+# Hypothesis's default 200 ms deadline per example is a clock in an assertion: on a
+# loaded machine (or under coverage and mutmut) it fails tests that are right.
+settings.register_profile("payments", deadline=None)
+settings.load_profile("payments")
 
 
 @pytest.fixture(scope="session")
