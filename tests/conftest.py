@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.engine import create_engine
@@ -24,9 +24,9 @@ from tests.support.databases import (
 )
 from tests.support.localstripe import LocalStripe
 
-# Hypothesis's default 200 ms deadline per example is a clock in an assertion: on a
-# loaded machine (or under coverage and mutmut) it fails tests that are right.
-settings.register_profile("payments", deadline=None)
+# Hypothesis's 200 ms deadline per example and its "too slow" check are clocks in an
+# assertion: on a loaded machine (or under coverage and mutmut) they fail right tests.
+settings.register_profile("payments", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("payments")
 
 
