@@ -260,6 +260,16 @@ class StripeProvider:
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         return view(await self._retrieve(provider_payment_id))
 
+    async def find_payment(self, payment_id: str) -> ProviderPayment | None:
+        # Search is eventually consistent (about a minute): callers ask only about
+        # rows older than that.
+        found = await translated(
+            lambda: self._intents.search_async(
+                {"query": f"metadata['payment_id']:'{payment_id}'", "limit": 1}
+            )
+        )
+        return view(found.data[0]) if found.data else None
+
     async def _retrieve(self, provider_payment_id: str) -> stripe.PaymentIntent:
         return await translated(lambda: self._intents.retrieve_async(provider_payment_id))
 
