@@ -18,6 +18,7 @@ from server.adapters.providers.stripe_billing import StripeBilling
 from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.rate_limit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from server.config import Settings
+from server.domain.reconciliation import use_policy
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
@@ -42,6 +43,7 @@ def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider 
 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
+    use_policy(settings.waiting)
     engine = create_engine(settings.database_url)
     instrument_engine(engine)
     provider, mock = build_provider(settings)

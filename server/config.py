@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from server.adapters.providers.resilience import ResiliencePolicy
+from server.domain.reconciliation import DEFAULT_SCHEDULE, WaitingPolicy
 from server.domain.subscription import DEFAULT_DUNNING
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
@@ -61,6 +62,8 @@ class Settings:
 
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
+    # When the reconciler looks at waiting payments; when stranded or abandoned ones end.
+    waiting: WaitingPolicy = field(default_factory=WaitingPolicy)
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -100,7 +103,7 @@ class Settings:
             drain_seconds=_number(env, "PAYMENTS_DRAIN_SECONDS", 5, minimum=0),
             reaper_interval_seconds=_number(env, "PAYMENTS_REAPER_INTERVAL_SECONDS", 300, 1),
             reconcile_interval_seconds=_number(
-                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 60, minimum=0.1
+                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 10, minimum=0.1
             ),
             stripe_api_key=stripe_api_key,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
@@ -130,6 +133,15 @@ class Settings:
             dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
             revenue_rollup_interval_seconds=_number(
                 env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
+            ),
+            waiting=WaitingPolicy(
+                schedule=_schedule(env.get("PAYMENTS_RECONCILE_SCHEDULE_SECONDS")),
+                stranded_after=timedelta(
+                    seconds=_number(env, "PAYMENTS_STRANDED_AFTER_SECONDS", 120, minimum=1)
+                ),
+                expire_after=timedelta(
+                    seconds=_number(env, "PAYMENTS_ABANDONED_AFTER_SECONDS", 86400, minimum=1)
+                ),
             ),
         )
 
@@ -249,3 +261,20 @@ def _dunning(raw: str | None) -> tuple[timedelta, ...]:
     if any(day <= 0 for day in days) or days != sorted(set(days)):
         raise ConfigError("PAYMENTS_DUNNING_DAYS must be positive and increasing, like 1,3,5")
     return tuple(timedelta(days=day) for day in days)
+
+
+def _schedule(raw: str | None) -> tuple[timedelta, ...]:
+    """PAYMENTS_RECONCILE_SCHEDULE_SECONDS, e.g. "20,300,3600,86400": positive, not decreasing."""
+    if raw is None or not raw.strip():
+        return DEFAULT_SCHEDULE
+    try:
+        steps = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"PAYMENTS_RECONCILE_SCHEDULE_SECONDS must be numbers like 20,300,3600, got {raw!r}"
+        ) from None
+    if not steps or any(step <= 0 for step in steps) or steps != sorted(steps):
+        raise ConfigError(
+            "PAYMENTS_RECONCILE_SCHEDULE_SECONDS must be positive and not decreasing, like 20,300"
+        )
+    return tuple(timedelta(seconds=step) for step in steps)
