@@ -124,15 +124,16 @@ def report(
         + ", ".join(f"{code} {count}" for code, count in sorted(tally.codes.items())),
         "faults:",
     ]
-    for fault in world.faults:
-        from_start = first_success_after(tally, fault.started)
-        from_end = first_success_after(tally, fault.ended)
-        # A server restart takes a few seconds; what fails during and right after is this fault's.
-        bugs = sum(fault.started <= t <= fault.ended + 5 for t in tally.bug_times)
+    ends = [later.started for later in world.faults[1:]] + [ended]
+    for fault, next_started in zip(world.faults, ends, strict=True):
+        back = first_success_after(tally, fault.ended)
+        # What fails while the fault lasts, and just after (a restart takes seconds), is its own.
+        window_end = min(fault.ended + 5, next_started)
+        bugs = sum(fault.started <= t <= window_end for t in tally.bug_times)
         lines.append(
-            f"  {fault.kind}: first successful call {from_start or float('nan'):.2f} s after "
-            f"the fault, {from_end or float('nan'):.2f} s after it was repaired; "
-            f"INTERNAL/UNKNOWN during it: {bugs}"
+            f"  {fault.kind}: repaired after {fault.ended - fault.started:.2f} s, first "
+            f"successful call {back if back is not None else float('nan'):.2f} s later; "
+            f"INTERNAL/UNKNOWN meanwhile: {bugs}"
         )
     lines.append(f"settled {settle_s:.1f} s after the load stopped")
     return "\n".join(lines)
