@@ -252,29 +252,26 @@ def _dunning(raw: str | None) -> tuple[timedelta, ...]:
     """PAYMENTS_DUNNING_DAYS, e.g. "1,3,5": increasing days after the period start; "" none."""
     if raw is None:
         return DEFAULT_DUNNING
-    try:
-        days = [float(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"PAYMENTS_DUNNING_DAYS must be numbers like 1,3,5, got {raw!r}"
-        ) from None
-    if any(day <= 0 for day in days) or days != sorted(set(days)):
-        raise ConfigError("PAYMENTS_DUNNING_DAYS must be positive and increasing, like 1,3,5")
+    days = _increasing(raw, "PAYMENTS_DUNNING_DAYS", "1,3,5")
     return tuple(timedelta(days=day) for day in days)
 
 
 def _schedule(raw: str | None) -> tuple[timedelta, ...]:
-    """PAYMENTS_RECONCILE_SCHEDULE_SECONDS, e.g. "20,300,3600,86400": positive, not decreasing."""
+    """PAYMENTS_RECONCILE_SCHEDULE_SECONDS, e.g. "20,300,3600,86400"."""
     if raw is None or not raw.strip():
         return DEFAULT_SCHEDULE
-    try:
-        steps = [float(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"PAYMENTS_RECONCILE_SCHEDULE_SECONDS must be numbers like 20,300,3600, got {raw!r}"
-        ) from None
-    if not steps or any(step <= 0 for step in steps) or steps != sorted(steps):
-        raise ConfigError(
-            "PAYMENTS_RECONCILE_SCHEDULE_SECONDS must be positive and not decreasing, like 20,300"
-        )
+    steps = _increasing(raw, "PAYMENTS_RECONCILE_SCHEDULE_SECONDS", "20,300,3600")
+    if not steps:
+        raise ConfigError("PAYMENTS_RECONCILE_SCHEDULE_SECONDS needs at least one step")
     return tuple(timedelta(seconds=step) for step in steps)
+
+
+def _increasing(raw: str, name: str, example: str) -> list[float]:
+    """A comma-separated list of positive, increasing numbers."""
+    try:
+        values = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{name} must be numbers like {example}, got {raw!r}") from None
+    if any(value <= 0 for value in values) or values != sorted(set(values)):
+        raise ConfigError(f"{name} must be positive and increasing, like {example}")
+    return values

@@ -20,23 +20,16 @@ from server.domain.payment import Failure, Payment
 from server.domain.payment_states import PaymentOp, PaymentState
 from server.domain.reconciliation import WAITING_ON_CUSTOMER, WAITING_ON_PROVIDER, policy
 from server.service.dependencies import Dependencies
-from server.service.provider_outcomes import apply_provider_outcome
+from server.service.provider_outcomes import (
+    BEFORE_CONFIRMATION,
+    CONFIRMED_AT_PROVIDER,
+    apply_provider_outcome,
+)
 
 NEVER_HEARD_OF = Failure("provider_unknown", "The payment could not be completed.")
 NEVER_CONFIRMED = Failure("provider_not_confirmed", "The payment could not be completed.")
 UNCONFIRMED = frozenset(
     {ProviderStatus.REQUIRES_CONFIRMATION, ProviderStatus.REQUIRES_PAYMENT_METHOD}
-)
-_BEFORE_CONFIRMATION = frozenset(
-    {PaymentState.REQUIRES_PAYMENT_METHOD, PaymentState.REQUIRES_CONFIRMATION}
-)
-_CONFIRMED = frozenset(
-    {
-        ProviderStatus.PROCESSING,
-        ProviderStatus.REQUIRES_ACTION,
-        ProviderStatus.REQUIRES_CAPTURE,
-        ProviderStatus.SUCCEEDED,
-    }
 )
 EXPIRED_REASON = "expired: the customer did not complete the payment in time"
 
@@ -121,7 +114,7 @@ async def _expire(deps: Dependencies, payment: Payment, now: datetime) -> bool:
 
 def _follow(payment: Payment, truth: ProviderPayment, now: datetime) -> bool:
     before: PaymentState = payment.state
-    if before in _BEFORE_CONFIRMATION and truth.status in _CONFIRMED:
+    if before in BEFORE_CONFIRMATION and truth.status in CONFIRMED_AT_PROVIDER:
         payment.apply(PaymentOp.CONFIRM, now)  # confirmed at the provider, not by us
     apply_provider_outcome(payment, truth, now)
     return payment.state is not before

@@ -9,20 +9,13 @@ the sidecar uses.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 import stripe
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.adapters.db.tables import outbox, refunds
-from server.adapters.providers.resilience import (
-    CircuitBreaker,
-    ResiliencePolicy,
-    ResilientProvider,
-)
-from server.adapters.providers.stripe_provider import StripeProvider
+from server.adapters.db.tables import refunds
 from server.domain.errors import FailedPrecondition
 from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState
@@ -33,25 +26,8 @@ from server.service.payment_commands import capture_payment, create_payment
 from server.service.payment_queries import get_payment
 from server.service.reconcile_payments import reconcile_payments
 from server.service.refund_commands import CreateRefund, create_refund
+from tests.support.stored_data import outbox_types
 from tests.support.stripe_events import event_body
-
-API_KEY = "sk_test_dashboard"
-
-
-@pytest.fixture
-def stripe_deps(deps: Dependencies, localstripe_url: str) -> Dependencies:
-    policy = ResiliencePolicy(attempts=2, backoff_initial_s=0.01, call_timeout_s=5)
-    provider = ResilientProvider(
-        StripeProvider(API_KEY, localstripe_url), policy, CircuitBreaker(5, 30)
-    )
-    return replace(deps, provider=provider, simulator=None)
-
-
-@pytest.fixture
-def dashboard(localstripe_url: str) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        API_KEY, base_addresses={"api": localstripe_url}, http_client=stripe.HTTPXClient()
-    )
 
 
 def create(n: int, capture: CaptureMethod = CaptureMethod.AUTOMATIC) -> CreatePayment:
@@ -72,22 +48,12 @@ async def deliver(deps: Dependencies, event_type: str, obj: stripe.StripeObject)
     return await receive_webhook_event(deps, parse_event(body))
 
 
-async def event_types(engine: AsyncEngine, payment_id: str) -> list[str]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            sa.select(outbox.c.event_type)
-            .where(outbox.c.aggregate_id == payment_id)
-            .order_by(outbox.c.sequence)
-        )
-        return list(rows.scalars())
-
-
 async def test_a_capture_in_the_dashboard_lands_from_its_webhook(
-    stripe_deps: Dependencies, dashboard: stripe.StripeClient, engine: AsyncEngine
+    stripe_deps: Dependencies, stripe_client: stripe.StripeClient, engine: AsyncEngine
 ) -> None:
     made = (await create_payment(stripe_deps, "svc", create(1, CaptureMethod.MANUAL))).payment
     assert made.state is PaymentState.REQUIRES_CAPTURE
-    captured = await dashboard.v1.payment_intents.capture_async(
+    captured = await stripe_client.v1.payment_intents.capture_async(
         made.provider_payment_id, {"amount_to_capture": 600}
     )
     outcome = await deliver(stripe_deps, "payment_intent.succeeded", captured)
@@ -95,17 +61,17 @@ async def test_a_capture_in_the_dashboard_lands_from_its_webhook(
     payment = await get_payment(stripe_deps.uow, made.id)
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.amount_captured == 600
-    assert (await event_types(engine, made.id))[-2:] == ["payment.captured", "payment.succeeded"]
+    assert (await outbox_types(engine, made.id))[-2:] == ["payment.captured", "payment.succeeded"]
     with pytest.raises(FailedPrecondition) as refused:
         await capture_payment(stripe_deps, "svc", CapturePayment(id=made.id, request_id="c-1"))
     assert refused.value.reason == "INVALID_PAYMENT_STATE"
 
 
 async def test_a_capture_in_the_dashboard_lands_from_the_reconciler(
-    stripe_deps: Dependencies, dashboard: stripe.StripeClient
+    stripe_deps: Dependencies, stripe_client: stripe.StripeClient
 ) -> None:
     made = (await create_payment(stripe_deps, "svc", create(2, CaptureMethod.MANUAL))).payment
-    await dashboard.v1.payment_intents.capture_async(
+    await stripe_client.v1.payment_intents.capture_async(
         made.provider_payment_id, {"amount_to_capture": 700}
     )
     report = await reconcile_payments(stripe_deps, include_not_due=True)
@@ -116,22 +82,22 @@ async def test_a_capture_in_the_dashboard_lands_from_the_reconciler(
 
 
 async def test_a_cancel_in_the_dashboard_lands(
-    stripe_deps: Dependencies, dashboard: stripe.StripeClient, engine: AsyncEngine
+    stripe_deps: Dependencies, stripe_client: stripe.StripeClient, engine: AsyncEngine
 ) -> None:
     made = (await create_payment(stripe_deps, "svc", create(3, CaptureMethod.MANUAL))).payment
-    canceled = await dashboard.v1.payment_intents.cancel_async(made.provider_payment_id)
+    canceled = await stripe_client.v1.payment_intents.cancel_async(made.provider_payment_id)
     assert await deliver(stripe_deps, "payment_intent.canceled", canceled) is (
         WebhookOutcome.APPLIED
     )
     assert (await get_payment(stripe_deps.uow, made.id)).state is PaymentState.CANCELED
-    assert (await event_types(engine, made.id))[-1] == "payment.canceled"
+    assert (await outbox_types(engine, made.id))[-1] == "payment.canceled"
 
 
 async def test_a_refund_in_the_dashboard_becomes_a_refund_row_once(
-    stripe_deps: Dependencies, dashboard: stripe.StripeClient, engine: AsyncEngine
+    stripe_deps: Dependencies, stripe_client: stripe.StripeClient, engine: AsyncEngine
 ) -> None:
     made = (await create_payment(stripe_deps, "svc", create(4))).payment
-    refund = await dashboard.v1.refunds.create_async(
+    refund = await stripe_client.v1.refunds.create_async(
         {"payment_intent": made.provider_payment_id, "amount": 400}
     )
     assert await deliver(stripe_deps, "refund.created", refund) is WebhookOutcome.APPLIED
@@ -149,11 +115,11 @@ async def test_a_refund_in_the_dashboard_becomes_a_refund_row_once(
     assert [(r["amount"], r["state"], r["provider_refund_id"]) for r in rows] == [
         (400, "SUCCEEDED", refund.id)
     ]
-    assert (await event_types(engine, made.id))[-1] == "refund.issued"
+    assert (await outbox_types(engine, made.id))[-1] == "refund.issued"
 
 
 async def test_an_event_about_our_own_refund_is_not_counted_again(
-    stripe_deps: Dependencies, dashboard: stripe.StripeClient, engine: AsyncEngine
+    stripe_deps: Dependencies, stripe_client: stripe.StripeClient, engine: AsyncEngine
 ) -> None:
     made = (await create_payment(stripe_deps, "svc", create(5))).payment
     ours = (
@@ -168,7 +134,7 @@ async def test_an_event_about_our_own_refund_is_not_counted_again(
         await connection.execute(
             refunds.update().where(refunds.c.id == ours.id).values(provider_refund_id="")
         )
-    at_stripe = await dashboard.v1.refunds.retrieve_async(ours.provider_refund_id)
+    at_stripe = await stripe_client.v1.refunds.retrieve_async(ours.provider_refund_id)
     assert await deliver(stripe_deps, "refund.created", at_stripe) is WebhookOutcome.STALE
     payment = await get_payment(stripe_deps.uow, made.id)
     assert payment.amount_refunded == 300
