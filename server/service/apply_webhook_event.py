@@ -36,6 +36,7 @@ from server.service.provider_outcomes import (
     CONFIRMED_AT_PROVIDER,
     apply_provider_outcome,
 )
+from server.service.provider_refunds import DISPUTE_EVENTS, apply_dispute_event
 from server.service.subscription_webhooks import SUBSCRIPTION_WEBHOOKS, apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
 
@@ -221,6 +222,11 @@ async def _apply(
         status = await apply_subscription_event(uow, event.type, event.data, deps.clock.now())
         return status, ""
     obj = event.data.get("data")
+    if event.type in DISPUTE_EVENTS:
+        dispute = obj.get("object") if isinstance(obj, Mapping) else None
+        if not isinstance(dispute, Mapping):
+            return WebhookEventStatus.IGNORED, ""
+        return await apply_dispute_event(deps, uow, dispute)
     if event.type in REFUND_EVENTS:
         refund = obj.get("object") if isinstance(obj, Mapping) else None
         if not isinstance(refund, Mapping):

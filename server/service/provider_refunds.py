@@ -1,11 +1,14 @@
-"""Refunds made at the provider itself (Stripe's dashboard): they become refund rows here.
+"""Refunds made at the provider itself (Stripe's dashboard), and lost disputes: refund rows.
 
 A refund we asked for carries our idempotency key in its metadata, so an
 event about it always finds our row, even before our call has saved the
 provider's refund id. A refund without it was made elsewhere: it is recorded
 as a refund of its payment, with its amount, once (by the provider's refund
 id), and moves the payment like one of ours (refund.issued). A refund that
-failed or was canceled there moved no money and is not recorded.
+failed or was canceled there moved no money and is not recorded. A dispute
+the customer won (charge.dispute.closed, status lost) took its amount back
+through the bank: it is recorded the same way, keyed by the dispute's id; a
+dispute still open or won by us changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ STRIPE = StripeProvider.name
 # The metadata key our refund calls carry (see StripeProvider.refund_payment).
 OUR_KEY = "idempotency_key"
 MADE_AT_PROVIDER = "made at the provider"
+DISPUTE_LOST = "dispute lost"
+DISPUTE_EVENTS = frozenset({"charge.dispute.closed"})
 
 
 def our_refund_id(obj: Mapping[str, Any]) -> str | None:
@@ -40,10 +45,26 @@ def our_refund_id(obj: Mapping[str, Any]) -> str | None:
     return key.removesuffix(":refund")
 
 
-async def record_refund_made_at_provider(
+async def apply_dispute_event(
     deps: Dependencies, uow: UnitOfWork, obj: Mapping[str, Any]
 ) -> tuple[WebhookEventStatus, str]:
-    """Record a refund the provider made without us; the stored status and payment id."""
+    """A closed dispute: if lost, its amount is recorded as a refund, once."""
+    dispute_id = obj.get("id")
+    if obj.get("object") != "dispute" or not isinstance(dispute_id, str) or not dispute_id:
+        return WebhookEventStatus.IGNORED, ""
+    if obj.get("status") != "lost":
+        return WebhookEventStatus.IGNORED, ""
+    recorded = await uow.refunds.find_by_provider_refund_id(STRIPE, dispute_id)
+    if recorded is not None:
+        return WebhookEventStatus.STALE, recorded.payment_id
+    as_refund = {**obj, "status": "succeeded"}
+    return await record_refund_made_at_provider(deps, uow, as_refund, reason=DISPUTE_LOST)
+
+
+async def record_refund_made_at_provider(
+    deps: Dependencies, uow: UnitOfWork, obj: Mapping[str, Any], *, reason: str = MADE_AT_PROVIDER
+) -> tuple[WebhookEventStatus, str]:
+    """Record money the provider gave back without us; the stored status and payment id."""
     intent_id, amount = obj.get("payment_intent"), obj.get("amount")
     if not isinstance(intent_id, str) or not isinstance(amount, int) or amount <= 0:
         return WebhookEventStatus.IGNORED, ""
@@ -59,7 +80,7 @@ async def record_refund_made_at_provider(
         payment_id=payment.id,
         amount=Money(payment.amount.currency_code, amount),
         provider=STRIPE,
-        reason=MADE_AT_PROVIDER,
+        reason=reason,
         now=now,
     )
     refund.provider_refund_id = view.provider_refund_id

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import create_app
@@ -585,3 +586,43 @@ async def test_a_capture_made_in_stripes_dashboard_is_applied_not_stale(
         "payment.succeeded",
     ]
     assert truth.retrieved == []
+
+
+def dispute_body(payment: Payment, status: str, dispute_id: str = "dp_test_1") -> bytes:
+    dispute = {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": 1000,
+        "currency": "usd",
+        "status": status,
+        "charge": "ch_test_1",
+        "payment_intent": payment.provider_payment_id,
+        "reason": "fraudulent",
+    }
+    return event_body("charge.dispute.closed", dispute)
+
+
+async def test_a_lost_dispute_gives_its_amount_back_once(
+    client: httpx.AsyncClient, stripe_deps: Dependencies, engine: AsyncEngine
+) -> None:
+    payment = await seed(stripe_deps, PaymentState.SUCCEEDED)
+    won = await seed(stripe_deps, PaymentState.SUCCEEDED)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE payments SET amount_captured = amount"))
+    assert (await deliver(client, dispute_body(won, "won", "dp_won"))).json()["outcome"] == (
+        "ignored"
+    )
+    assert (await deliver(client, dispute_body(payment, "lost"))).json()["outcome"] == "applied"
+    assert (await deliver(client, dispute_body(payment, "lost"))).json()["outcome"] == "stale"
+    lost = await load(stripe_deps, payment.id)
+    assert lost.state is PaymentState.REFUNDED
+    assert lost.amount_refunded == 1000
+    assert (await outbox_types(engine, payment.id))[-1] == "refund.issued"
+    async with engine.connect() as connection:
+        reasons = (
+            await connection.execute(
+                sa.text("SELECT reason, amount, provider_refund_id FROM refunds")
+            )
+        ).all()
+    assert [tuple(row) for row in reasons] == [("dispute lost", 1000, "dp_test_1")]
+    assert (await load(stripe_deps, won.id)).amount_refunded == 0
