@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SERVICES ?= ../shared/services.sh
 
-.PHONY: run test lint generate check-generated bench clean
+.PHONY: run test faults lint generate check-generated bench clean
 
 $(VENV)/.installed-run: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(VENV)/.installed-dev
 	$(SERVICES) postgres redis rabbitmq
 	$(MAKE) lint
 	$(MAKE) test-measured mutation-ci
+
+## faults: the fault suite at full length (the short form runs in `make test`); prints its figures
+faults: $(VENV)/.installed-dev
+	$(SERVICES) postgres redis rabbitmq
+	PAYMENTS_FAULT_SUITE=full $(VENV)/bin/pytest tests/faults -s -q
 
 lint: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py --check

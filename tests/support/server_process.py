@@ -54,7 +54,7 @@ class PaymentsProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Self:
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")  # a restarted process adds to its log
         self.process = subprocess.Popen(
             [self.executable, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
         )
