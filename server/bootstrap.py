@@ -21,10 +21,12 @@ from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.rate_limit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from server.adapters.sealing import KeyRing
 from server.config import Settings
+from server.domain.reconciliation import use_policy
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
+from server.service import page_tokens
 from server.service.dependencies import Dependencies
 from server.service.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
@@ -58,6 +60,8 @@ def build_provider(
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     faults.arm(settings.crash_at)
+    page_tokens.use_keys(settings.page_token_keys)
+    use_policy(settings.waiting)
     engine = create_engine(settings.database_url)
     instrument_engine(engine)
     keys = KeyRing.parse(settings.provider_log_keys)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from server.adapters.sealing import KeyRing, KeyRingError
+from server.domain.reconciliation import DEFAULT_SCHEDULE, WaitingPolicy
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
 from server.faults import CRASH_AT_ENV
@@ -96,12 +97,16 @@ class Settings:
     # How often readiness asks the database `SELECT 1`.
     health_interval_seconds: float = 2.0
 
+    # HMAC keys of page tokens, the current one first; empty: the development key.
+    page_token_keys: tuple[str, ...] = field(default=(), repr=False)
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
     # OpenTelemetry's own OTEL_* variables and PAYMENTS_METRICS_ADDRESS, for the exporters.
     telemetry: Mapping[str, str] = field(default_factory=dict)
     # The crash point a test armed (PAYMENTS_TEST_CRASH_AT); only ever set when PAYMENTS_ENV=test.
     crash_at: str = ""
+    # When the reconciler looks at waiting payments; when stranded or abandoned ones end.
+    waiting: WaitingPolicy = field(default_factory=WaitingPolicy)
     # How long after the capture CreateRefund is allowed (admins may override).
     refund_window: timedelta = DEFAULT_REFUND_WINDOW
     # The seller named on receipts, and how often waiting receipts are numbered.
@@ -121,6 +126,12 @@ class Settings:
             raise ConfigError(
                 f"PAYMENTS_ENV={self.environment} refuses to start without authentication: "
                 "set PAYMENTS_AUTH_JWT_SECRET (or _FILE) or PAYMENTS_AUTH_JWKS_URL"
+            )
+        if not self.page_token_keys and self.environment not in OPEN_ENVIRONMENTS:
+            # The development key is public: anyone could forge a page token with it.
+            raise ConfigError(
+                f"PAYMENTS_ENV={self.environment} refuses to start without a page-token key: "
+                f"set PAYMENTS_PAGE_TOKEN_KEY (or _FILE), at least {MIN_JWT_SECRET_BYTES} bytes"
             )
 
     @property
@@ -153,7 +164,7 @@ class Settings:
             drain_seconds=_number(env, "PAYMENTS_DRAIN_SECONDS", 5, minimum=0),
             reaper_interval_seconds=_number(env, "PAYMENTS_REAPER_INTERVAL_SECONDS", 300, 1),
             reconcile_interval_seconds=_number(
-                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 60, minimum=0.1
+                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 10, minimum=0.1
             ),
             stripe_api_key=stripe_api_key,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
@@ -172,6 +183,7 @@ class Settings:
                 env, "PAYMENTS_HEALTH_INTERVAL_SECONDS", 2, minimum=0.1
             ),
             stripe_webhook_secrets=secrets(env, "STRIPE_WEBHOOK_SECRET"),
+            page_token_keys=_page_token_keys(env),
             auth=AuthSettings.from_env(env),
             tls=TlsSettings.from_env(env),
             telemetry={
@@ -189,6 +201,15 @@ class Settings:
             dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
             revenue_rollup_interval_seconds=_number(
                 env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
+            ),
+            waiting=WaitingPolicy(
+                schedule=_schedule(env.get("PAYMENTS_RECONCILE_SCHEDULE_SECONDS")),
+                stranded_after=timedelta(
+                    seconds=_number(env, "PAYMENTS_STRANDED_AFTER_SECONDS", 120, minimum=1)
+                ),
+                expire_after=timedelta(
+                    seconds=_number(env, "PAYMENTS_ABANDONED_AFTER_SECONDS", 86400, minimum=1)
+                ),
             ),
             refund_window=timedelta(
                 days=_number(env, "PAYMENTS_REFUND_WINDOW_DAYS", 90, minimum=0)
@@ -291,6 +312,16 @@ def secrets(env: os._Environ[str] | dict[str, str], name: str) -> tuple[str, ...
     return tuple(one.strip() for one in secret(env, name).split(",") if one.strip())
 
 
+def _page_token_keys(env: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
+    keys = secrets(env, "PAYMENTS_PAGE_TOKEN_KEY")
+    if any(len(one.encode()) < MIN_JWT_SECRET_BYTES for one in keys):
+        raise ConfigError(
+            f"PAYMENTS_PAGE_TOKEN_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            " (each, when several are given)"
+        )
+    return keys
+
+
 def _read(path: str, name: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -339,12 +370,26 @@ def _dunning(raw: str | None) -> tuple[timedelta, ...]:
     """PAYMENTS_DUNNING_DAYS, e.g. "1,3,5": increasing days after the period start; "" none."""
     if raw is None:
         return DEFAULT_DUNNING
-    try:
-        days = [float(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"PAYMENTS_DUNNING_DAYS must be numbers like 1,3,5, got {raw!r}"
-        ) from None
-    if any(day <= 0 for day in days) or days != sorted(set(days)):
-        raise ConfigError("PAYMENTS_DUNNING_DAYS must be positive and increasing, like 1,3,5")
+    days = _increasing(raw, "PAYMENTS_DUNNING_DAYS", "1,3,5")
     return tuple(timedelta(days=day) for day in days)
+
+
+def _schedule(raw: str | None) -> tuple[timedelta, ...]:
+    """PAYMENTS_RECONCILE_SCHEDULE_SECONDS, e.g. "20,300,3600,86400"."""
+    if raw is None or not raw.strip():
+        return DEFAULT_SCHEDULE
+    steps = _increasing(raw, "PAYMENTS_RECONCILE_SCHEDULE_SECONDS", "20,300,3600")
+    if not steps:
+        raise ConfigError("PAYMENTS_RECONCILE_SCHEDULE_SECONDS needs at least one step")
+    return tuple(timedelta(seconds=step) for step in steps)
+
+
+def _increasing(raw: str, name: str, example: str) -> list[float]:
+    """A comma-separated list of positive, increasing numbers."""
+    try:
+        values = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{name} must be numbers like {example}, got {raw!r}") from None
+    if any(value <= 0 for value in values) or values != sorted(set(values)):
+        raise ConfigError(f"{name} must be positive and increasing, like {example}")
+    return values

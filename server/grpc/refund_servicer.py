@@ -12,9 +12,9 @@ from server.grpc.caller import caller_of, principal_of
 from server.grpc.replies import reply
 from server.service.dependencies import Dependencies
 from server.service.payments.requests import AmountInput
-from server.service.refund_window import window_override_of
 from server.service.refunds import queries as refund_queries
 from server.service.refunds.commands import CreateRefund, create_refund
+from server.service.refunds.window import window_override_of
 
 Context = aio.ServicerContext[Any, Any]
 

@@ -133,6 +133,10 @@ class PaymentProvider(Protocol):
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment: ...
 
+    async def find_payment(self, payment_id: str) -> ProviderPayment | None:
+        """The provider payment created for our `payment_id` (by the metadata or key we
+        sent), or None when the provider has none: for rows that lost the provider's id."""
+
     async def refund_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str
     ) -> ProviderRefund:
@@ -228,6 +232,21 @@ class RefundReport:
 
     provider_refund_id: str
     reported: ProviderRefund
+    # Ours, from the key our refund call sent; "" for a refund made at the provider itself.
+    refund_id: str = ""
+    # What a refund made at the provider needs to be recorded: its payment and amount.
+    provider_payment_id: str = ""
+    amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeReport:
+    """The provider reports a closed dispute; a lost one gave `amount` back to the customer."""
+
+    provider_dispute_id: str
+    provider_payment_id: str
+    amount: int | None
+    lost: bool
 
 
 class SubscriptionNews(StrEnum):
@@ -253,7 +272,7 @@ class SubscriptionReport:
     cancel_at_period_end: bool = False
 
 
-Report = PaymentReport | RefundReport | SubscriptionReport | None
+Report = PaymentReport | RefundReport | DisputeReport | SubscriptionReport | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +288,8 @@ class ProviderEvent:
     # The body exactly as received and signed, stored for replays.
     payload: str
     read_report: Callable[[], Report]
+    # Why its content can never be applied, in words safe to store; None if it can.
+    problem: str | None = None
 
 
 class ProviderEvents(Protocol):

@@ -40,6 +40,14 @@ class DuplicateWebhookEvent(Exception):
     """The provider event is stored already (the unique index said so)."""
 
 
+class ValueRefused(Exception):
+    """The database refused a value itself (too long, a byte it cannot store).
+
+    Not a domain error: for a client's request it is a bug in our checks (INTERNAL);
+    for a provider's event it means the content can never be stored (rejected).
+    """
+
+
 class PaymentRepository(Protocol):
     async def add(self, payment: Payment) -> None:
         """Insert the payment and its pending events; LiveOrderConflict on a live order."""
@@ -51,13 +59,16 @@ class PaymentRepository(Protocol):
 
     async def due_for_reconciliation(self, now: datetime | None, limit: int) -> list[str]: ...
 
+    async def waiting(self) -> list[tuple[str, int, datetime]]:
+        """Per state that is not settled: how many payments, and the oldest create_time."""
+
     async def save(self, payment: Payment, expected_sequence: int) -> None:
         """Write changes and pending events if the row is still at `expected_sequence`.
 
         StaleWrite otherwise.
         """
 
-    async def find_live_by_order(self, order_id: str) -> Payment | None: ...
+    async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None: ...
 
     async def find_by_provider_payment_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False

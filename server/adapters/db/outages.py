@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import exc as sa_exc
 
 from server.domain.errors import DatabaseUnavailable, DomainError, TransactionConflict
+from server.service.unit_of_work import ValueRefused
 
 # SQLSTATEs: serialization failure and deadlock undo the transaction; retrying it is the answer.
 _CONFLICT = frozenset({"40001", "40P01"})
@@ -54,4 +55,12 @@ def translate(error: BaseException, *, connecting: bool = False) -> DomainError 
         away = True
     if away:
         return DatabaseUnavailable("the database is not reachable right now; retry")
+    return None
+
+
+def refused_value(error: BaseException) -> ValueRefused | None:
+    """ValueRefused when the database refused a value itself (too long, a byte it cannot
+    store): the data's doing, the same on every try, so never an outage."""
+    if isinstance(error, sa_exc.DataError):
+        return ValueRefused("the database refused a value")
     return None

@@ -15,6 +15,7 @@ from server.adapters.db.tables import outbox, payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.domain.reconciliation import UNSETTLED_STATES
 from server.observability.correlation import current_correlation_id
 from server.observability.tracing import current_trace_headers
 from server.service.audit.context import note_effect
@@ -169,8 +170,19 @@ class SqlPaymentRepository:
             statement = statement.where(payments.c.next_reconcile_time <= now)
         return list((await self._connection.execute(statement)).scalars())
 
-    async def find_live_by_order(self, order_id: str) -> Payment | None:
+    async def waiting(self) -> list[tuple[str, int, datetime]]:
+        # ix_payments_state_create_time answers this from the index alone.
+        statement = (
+            sa.select(payments.c.state, sa.func.count(), sa.func.min(payments.c.create_time))
+            .where(payments.c.state.in_([s.value for s in UNSETTLED_STATES]))
+            .group_by(payments.c.state)
+        )
+        rows = (await self._connection.execute(statement)).all()
+        return [(str(state), int(count), oldest) for state, count, oldest in rows]
+
+    async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None:
         statement = payments.select().where(
+            payments.c.user_id == user_id,
             payments.c.order_id == order_id,
             payments.c.state.not_in([s.value for s in DEAD_STATES]),
         )

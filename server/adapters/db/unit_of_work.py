@@ -14,7 +14,7 @@ from server.adapters.db.analytics_repository import SqlAnalyticsRepository
 from server.adapters.db.audit_repository import SqlAuditRepository, append_audit_records
 from server.adapters.db.customer_repository import SqlCustomerRepository
 from server.adapters.db.idempotency_key_repository import SqlIdempotencyKeyRepository
-from server.adapters.db.outages import translate
+from server.adapters.db.outages import refused_value, translate
 from server.adapters.db.payment_method_repository import SqlPaymentMethodRepository
 from server.adapters.db.payment_repository import SqlPaymentRepository
 from server.adapters.db.plan_repository import SqlPlanRepository
@@ -135,6 +135,6 @@ class SqlUnitOfWork:
 
 
 def _raise_translated(error: Exception, *, connecting: bool = False) -> None:
-    translated = translate(error, connecting=connecting)
+    translated = translate(error, connecting=connecting) or refused_value(error)
     if translated is not None:
         raise translated from error

@@ -20,6 +20,7 @@ from server.adapters.providers.stripe_provider import (
     view_data,
 )
 from server.service.provider import (
+    DisputeReport,
     MalformedWebhookEvent,
     PaymentReport,
     ProviderEvent,
@@ -30,6 +31,7 @@ from server.service.provider import (
     SubscriptionNews,
     SubscriptionReport,
 )
+from server.service.webhooks.rejections import check_depth, content_problem
 
 MAX_ID_LENGTH = 255
 PAYMENT_FAILED = "payment_intent.payment_failed"
@@ -47,6 +49,10 @@ PAYMENT_INTENT_EVENTS = frozenset(
 REFUND_EVENTS = frozenset(
     {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 )
+DISPUTE_CLOSED = "charge.dispute.closed"
+# The metadata key our refund calls carry (StripeProvider.refund_payment); its value is
+# our refund's idempotency key, "<refund id>:refund".
+OUR_REFUND_KEY = "idempotency_key"
 INVOICE_PAID = frozenset({"invoice.payment_succeeded", "invoice.paid"})
 INVOICE_FAILED = "invoice.payment_failed"
 SUBSCRIPTION_DELETED = "customer.subscription.deleted"
@@ -57,9 +63,11 @@ SUBSCRIPTION_CHANGED = frozenset(
 
 class StripeEvents:
     def parse(self, body: bytes | str) -> ProviderEvent:
-        """The event in a verified body; MalformedWebhookEvent if it is not one."""
+        """The event in a verified body; MalformedWebhookEvent if it is not one, TooDeep
+        if it nests too deep to read."""
         try:
             text = body.decode("utf-8") if isinstance(body, bytes) else body
+            check_depth(text)
             data = json.loads(text)
         except (UnicodeDecodeError, ValueError):
             raise MalformedWebhookEvent("the body is not JSON") from None
@@ -75,7 +83,12 @@ class StripeEvents:
             raise MalformedWebhookEvent("the event has no valid id or type")
         obj = _mapping(_mapping(data.get("data")).get("object"))
         return ProviderEvent(
-            StripeProvider.name, event_id, event_type, text, partial(report, event_type, obj)
+            StripeProvider.name,
+            event_id,
+            event_type,
+            text,
+            partial(report, event_type, obj),
+            content_problem(event_id, event_type, data),
         )
 
 
@@ -84,10 +97,9 @@ def report(event_type: str, obj: Mapping[str, Any]) -> Report:
     if event_type in PAYMENT_INTENT_EVENTS:
         return _payment_report(event_type, obj)
     if event_type in REFUND_EVENTS:
-        refund_id = obj.get("id")
-        if obj.get("object") != "refund" or not isinstance(refund_id, str) or not refund_id:
-            return None
-        return RefundReport(refund_id, refund_data_view(obj))
+        return _refund_report(obj)
+    if event_type == DISPUTE_CLOSED:
+        return _dispute_report(obj)
     if event_type in INVOICE_PAID or event_type == INVOICE_FAILED:
         return _invoice_report(event_type, obj)
     if event_type in SUBSCRIPTION_CHANGED:
@@ -110,6 +122,35 @@ def report(event_type: str, obj: Mapping[str, Any]) -> Report:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _refund_report(refund: Mapping[str, Any]) -> RefundReport | None:
+    refund_id = refund.get("id")
+    if refund.get("object") != "refund" or not isinstance(refund_id, str) or not refund_id:
+        return None
+    key = _mapping(refund.get("metadata")).get(OUR_REFUND_KEY)
+    ours = key.removesuffix(":refund") if isinstance(key, str) and key.endswith(":refund") else ""
+    intent_id, amount = refund.get("payment_intent"), refund.get("amount")
+    return RefundReport(
+        refund_id,
+        refund_data_view(refund),
+        refund_id=ours,
+        provider_payment_id=intent_id if isinstance(intent_id, str) else "",
+        amount=amount if isinstance(amount, int) else None,
+    )
+
+
+def _dispute_report(dispute: Mapping[str, Any]) -> DisputeReport | None:
+    dispute_id = dispute.get("id")
+    if dispute.get("object") != "dispute" or not isinstance(dispute_id, str) or not dispute_id:
+        return None
+    intent_id, amount = dispute.get("payment_intent"), dispute.get("amount")
+    return DisputeReport(
+        dispute_id,
+        intent_id if isinstance(intent_id, str) else "",
+        amount if isinstance(amount, int) else None,
+        lost=dispute.get("status") == "lost",
+    )
 
 
 def _payment_report(event_type: str, intent: Mapping[str, Any]) -> PaymentReport | None:

@@ -268,7 +268,7 @@ async def create_payment(
         return await _run(deps, scope, new_id, prepare, act)
     except LiveOrderConflict:
         async with deps.uow() as uow:
-            live = await uow.payments.find_live_by_order(command.order_id)
+            live = await uow.payments.find_live_by_order(command.user_id, command.order_id)
         raise AlreadyExists(
             f"order {command.order_id} already has a live payment",
             reason="ORDER_HAS_LIVE_PAYMENT",

@@ -40,9 +40,9 @@ from server.service.payments.requests import (
 from server.service.pipeline.command import Command, Kind, Outcome, Refusal, run
 from server.service.pipeline.idempotency import scope_of
 from server.service.provider import ProviderRefund, ProviderRefundStatus, ProviderRejected
-from server.service.refund_window import check_window_override
 from server.service.refunds.provider_outcomes import apply_refund_outcome
 from server.service.refunds.reconcile import provider_key
+from server.service.refunds.window import check_window_override
 from server.service.unit_of_work import UnitOfWork
 
 

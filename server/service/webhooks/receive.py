@@ -15,46 +15,61 @@ provider call is made.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from server.domain.errors import FailedPrecondition
+from server.domain.errors import (
+    DatabaseUnavailable,
+    FailedPrecondition,
+    ProviderUnavailable,
+    TransactionConflict,
+)
 from server.domain.payment import Payment
-from server.domain.payment_states import PaymentOp, PaymentState
+from server.domain.payment_states import PaymentOp
 from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
 from server.observability.context import about_payment
 from server.service.dependencies import Dependencies
-from server.service.payments.provider_outcomes import apply_provider_outcome
+from server.service.payments.provider_outcomes import (
+    BEFORE_CONFIRMATION,
+    CONFIRMED_AT_PROVIDER,
+    apply_provider_outcome,
+)
 from server.service.provider import (
+    DisputeReport,
     MalformedWebhookEvent,
     PaymentReport,
     ProviderEvent,
     ProviderEvents,
     ProviderRejected,
-    ProviderStatus,
     RefundReport,
     SubscriptionReport,
 )
 from server.service.refunds.events import apply_refund_event
+from server.service.refunds.made_at_provider import apply_dispute_event
 from server.service.subscriptions.events import apply_subscription_event
-from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
+from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork, ValueRefused
+from server.service.webhooks.rejections import (
+    INVALID_TYPE,
+    TooDeep,
+    failure_reason,
+    storable_id,
+    storable_type,
+)
 
 _log = logging.getLogger(__name__)
 
-# Never confirmed by us: the customer may have confirmed in the browser.
-_BEFORE_CONFIRMATION = frozenset(
-    {PaymentState.REQUIRES_PAYMENT_METHOD, PaymentState.REQUIRES_CONFIRMATION}
-)
-_CONFIRMED_AT_PROVIDER = frozenset(
-    {
-        ProviderStatus.PROCESSING,
-        ProviderStatus.REQUIRES_ACTION,
-        ProviderStatus.REQUIRES_CAPTURE,
-        ProviderStatus.SUCCEEDED,
-        ProviderStatus.FAILED,
-    }
-)
+# Raised by what the event holds (a string where a number belongs, a value the database
+# refuses, nesting too deep): the same each time, so such an event is rejected, not retried.
+# Anything else, and any outage, is ours: stored as failed and answered 500.
+_CONTENT_ERRORS = (TypeError, ValueError, LookupError, AttributeError, RecursionError, ValueRefused)
+_OUTAGES = (DatabaseUnavailable, TransactionConflict, ProviderUnavailable, OSError)
+
+
+def _caused_by_content(error: Exception) -> bool:
+    if isinstance(error, _OUTAGES):
+        return False
+    return isinstance(error, _CONTENT_ERRORS)
 
 
 class WebhookApplyFailed(Exception):
@@ -67,22 +82,51 @@ class WebhookOutcome(StrEnum):
     IGNORED = "ignored"
     # Stored before (and not failed): acknowledged, nothing done.
     DUPLICATE = "duplicate"
+    # Its content can never be applied: stored for an operator, acknowledged.
+    REJECTED = "rejected"
 
 
 async def receive_webhook_event(deps: Dependencies, event: ProviderEvent) -> WebhookOutcome:
     """Store and apply `event` once; WebhookApplyFailed (stored as failed) if applying raised."""
     received = deps.clock.now()
+    problem = event.problem
+    if problem is not None:
+        return await reject_webhook_event(deps, event, problem)
     try:
         return await _apply_once(deps, event, received)
     except Exception as error:
-        # The class name only: messages may quote SQL parameters, that is, the payload.
-        name = type(error).__name__
-        _log.error("webhook event %s (%s) failed to apply: %s", event.id, event.type, name)
-        try:
-            await _record_failure(deps, event, received, name)
-        except Exception as again:
-            _log.error("webhook event %s could not be stored as failed: %s", event.id, again)
-        raise WebhookApplyFailed(event.id) from None
+        if _caused_by_content(error):
+            return await reject_webhook_event(deps, event, failure_reason(error))
+        failure = error
+    # The class name only: messages may quote SQL parameters, that is, the payload.
+    name = type(failure).__name__
+    _log.error("webhook event %s (%s) failed to apply: %s", event.id, event.type, name)
+    try:
+        await _record(deps, event, received, WebhookEventStatus.FAILED, name)
+    except Exception as again:
+        _log.error(
+            "webhook event %s could not be stored as failed: %s", event.id, type(again).__name__
+        )
+    raise WebhookApplyFailed(event.id) from None
+
+
+async def reject_webhook_event(
+    deps: Dependencies, event: ProviderEvent, reason: str
+) -> WebhookOutcome:
+    """Keep an event that can never be applied (raw body, `reason`) and acknowledge it."""
+    event_id, event_type = storable_id(event.id, event.payload), storable_type(event.type)
+    _log.warning("webhook event %s (%s) rejected: %s", event_id, event_type, reason)
+    stored = replace(event, id=event_id, type=event_type)
+    await _record(deps, stored, deps.clock.now(), WebhookEventStatus.REJECTED, reason)
+    return WebhookOutcome.REJECTED
+
+
+async def reject_unreadable_body(
+    deps: Dependencies, provider: str, body: str, reason: str
+) -> WebhookOutcome:
+    """Keep a signed body that cannot even be read as an event, and acknowledge it."""
+    unreadable = ProviderEvent(provider, "", INVALID_TYPE, body, lambda: None)
+    return await reject_webhook_event(deps, unreadable, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +153,7 @@ async def replay_failed_webhook_events(
     for event in stored:
         try:
             outcome = await receive_webhook_event(deps, events.parse(event.payload))
-        except (WebhookApplyFailed, MalformedWebhookEvent):
+        except (WebhookApplyFailed, MalformedWebhookEvent, TooDeep):
             counts["failed"] += 1
         else:
             counts[outcome.value] += 1
@@ -155,9 +199,14 @@ async def _apply_once(
     return WebhookOutcome(status.value)
 
 
-async def _record_failure(
-    deps: Dependencies, event: ProviderEvent, received: datetime, error: str
+async def _record(
+    deps: Dependencies,
+    event: ProviderEvent,
+    received: datetime,
+    status: WebhookEventStatus,
+    error: str,
 ) -> None:
+    """Store `event` as FAILED or REJECTED with `error`, unless another delivery handled it."""
     try:
         async with deps.uow() as uow:
             stored = await uow.webhook_events.get(event.id, for_update=True)
@@ -168,12 +217,13 @@ async def _record_failure(
                         type=event.type,
                         payload=event.payload,
                         received_time=received,
-                        status=WebhookEventStatus.FAILED,
+                        status=status,
                         error=error,
                     )
                 )
             elif stored.status is WebhookEventStatus.FAILED:
                 stored.attempts += 1
+                stored.status = status
                 stored.error = error
                 await uow.webhook_events.save(stored)
             else:
@@ -190,6 +240,8 @@ async def _apply(
     if isinstance(report, SubscriptionReport):
         status = await apply_subscription_event(uow, event.provider, report, deps.clock.now())
         return status, ""
+    if isinstance(report, DisputeReport):
+        return await apply_dispute_event(deps, uow, event.provider, report)
     if isinstance(report, RefundReport):
         return await apply_refund_event(deps, uow, event.provider, report)
     if report is None:
@@ -204,7 +256,7 @@ async def _apply(
     try:
         apply_provider_outcome(payment, report.reported, now)
     except FailedPrecondition:
-        if payment.state not in _BEFORE_CONFIRMATION or not await _confirmed_elsewhere(
+        if payment.state not in BEFORE_CONFIRMATION or not await _confirmed_elsewhere(
             deps, payment, report.provider_payment_id
         ):
             return WebhookEventStatus.STALE, payment.id
@@ -237,7 +289,7 @@ async def _confirmed_elsewhere(deps: Dependencies, payment: Payment, intent_id: 
         truth = await deps.provider.retrieve_payment(intent_id)
     except ProviderRejected:
         return False
-    if truth.status not in _CONFIRMED_AT_PROVIDER:
+    if truth.status not in CONFIRMED_AT_PROVIDER:
         return False
     now = deps.clock.now()
     try:

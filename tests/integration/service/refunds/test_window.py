@@ -17,8 +17,8 @@ from server.domain.principal import Principal, Role
 from server.domain.refund import RefundState
 from server.service.dependencies import Dependencies
 from server.service.payments.queries import get_payment
-from server.service.refund_window import window_override_of
 from server.service.refunds.commands import create_refund
+from server.service.refunds.window import window_override_of
 from tests.integration.service.refunds.test_commands import CALLER, paid, refund
 
 WINDOW = timedelta(days=30)
