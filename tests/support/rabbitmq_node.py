@@ -61,8 +61,10 @@ class RabbitNode:
     def start(self, timeout: float = 90.0) -> Self:
         self._pid_file.unlink(missing_ok=True)
         log = (self.folder / "server.out").open("ab")
+        # Run in its folder: a crashing node writes its MnesiaCore dump into the working
+        # directory, which must not be the repository.
         self._process = subprocess.Popen(
-            [_script("rabbitmq-server")], env=self.env, stdout=log, stderr=log
+            [_script("rabbitmq-server")], env=self.env, stdout=log, stderr=log, cwd=self.folder
         )
         self._ctl("wait", str(self._pid_file), "--timeout", str(int(timeout)), timeout=timeout + 10)
         return self
@@ -87,6 +89,7 @@ class RabbitNode:
         subprocess.run(
             [_script("rabbitmqctl"), "-n", self.name, *args],
             env=self.env,
+            cwd=self.folder,
             check=True,
             capture_output=True,
             timeout=timeout,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.clock import ManualClock
 from server.adapters.db.engine import create_engine
 from server.adapters.db.tables import payments
 from server.adapters.db.unit_of_work import SqlUnitOfWork
@@ -30,6 +32,7 @@ from server.domain.errors import (
 )
 from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState
+from server.domain.reconciliation import policy
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import capture_payment, create_payment
 from server.service.payments.reconcile import reconcile_payments
@@ -130,7 +133,8 @@ async def test_a_payment_whose_provider_id_could_not_be_saved_is_resolved_and_fr
     outage_url: str, outage_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     provider = CutsTheDatabase(outage_url, "create", tmp_path / "ledger.jsonl")
-    deps = outage_deps(outage_engine, provider)
+    clock = ManualClock(datetime.now(UTC))
+    deps = replace(outage_deps(outage_engine, provider), clock=clock)
 
     with pytest.raises(DatabaseUnavailable):
         await create_payment(deps, CALLER, pay("stranded"))
@@ -144,6 +148,8 @@ async def test_a_payment_whose_provider_id_could_not_be_saved_is_resolved_and_fr
     assert row.next_reconcile_time is not None
     assert not (tmp_path / "ledger.jsonl").exists()
 
+    # Resolved once no call for it can still be in flight (the waiting policy's rule).
+    clock.advance(policy().stranded_after)
     report = await reconcile_payments(deps, include_not_due=True)
     assert report.changed == (row.id,)
     other = await create_payment(replace(deps, provider=MockProvider()), CALLER, pay("next"))
