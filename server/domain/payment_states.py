@@ -47,7 +47,7 @@ _WAITING_ON_PROVIDER = (S.PROCESSING, S.REQUIRES_ACTION)
 # The provider is the source of truth for what happened there: its word moves a
 # payment forward from any state it may still leave, including a capture or
 # cancel made in its dashboard. Before confirmation its word goes through
-# CONFIRM first (see apply_webhook_event), so the events tell the whole story.
+# CONFIRM first (see service/webhooks/receive.py), so the events tell the whole story.
 _CANCELABLE = (
     S.REQUIRES_PAYMENT_METHOD,
     S.REQUIRES_CONFIRMATION,

@@ -9,19 +9,13 @@ PERMISSION_DENIED still come first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import grpc
 from grpc import aio
 
 from server.domain.errors import FieldViolation, InvalidArgument
 from server.grpc.errors import abort, status_for
-
-if TYPE_CHECKING:
-    _Interceptor = aio.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = aio.ServerInterceptor
+from server.grpc.unary import Deserializer, Handler, UnaryInterceptor
 
 
 class Unparseable:
@@ -31,7 +25,7 @@ class Unparseable:
 UNPARSEABLE = Unparseable()
 
 
-def _never_raising(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+def _never_raising(deserializer: Deserializer) -> Deserializer:
     def deserialize(raw: bytes) -> Any:
         try:
             return deserializer(raw)
@@ -48,29 +42,16 @@ def unparseable_request(method: str) -> InvalidArgument:
     )
 
 
-class RequestParsingInterceptor(_Interceptor):
+class RequestParsingInterceptor(UnaryInterceptor):
     """Put last, innermost: its marker then passes authentication before it is refused."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler
-        method = handler_call_details.method
-        behavior: Any = handler.unary_unary
+    def reads_with(self, deserializer: Deserializer | None) -> Deserializer | None:
+        return None if deserializer is None else _never_raising(deserializer)
 
+    def wrap(self, method: str, handler: Handler) -> Handler:
         async def parsed(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             if request is UNPARSEABLE:
                 await abort(context, status_for(unparseable_request(method)))
-            return await behavior(request, context)
+            return await handler(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            parsed,
-            request_deserializer=_never_raising(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+        return parsed

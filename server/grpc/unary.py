@@ -1,5 +1,6 @@
-"""The one way our interceptors wrap a unary handler: telemetry, auth and error mapping
-each say only which methods they apply to and what they wrap around the call."""
+"""The one way our interceptors wrap a unary handler: telemetry, auth, error mapping and
+request parsing each say only which methods they apply to and what they wrap around the
+call (and, for parsing, how the request's bytes are read)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import grpc
 from grpc import aio
 
 Handler = Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
+Deserializer = Callable[[bytes], Any]
 
 if TYPE_CHECKING:
     _Interceptor = aio.ServerInterceptor[Any, Any]
@@ -32,6 +34,10 @@ class UnaryInterceptor(_Interceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         raise NotImplementedError
 
+    def reads_with(self, deserializer: Deserializer | None) -> Deserializer | None:
+        """How the wrapped method reads its request bytes; the handler's own way by default."""
+        return deserializer
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -47,6 +53,6 @@ class UnaryInterceptor(_Interceptor):
             return handler
         return grpc.unary_unary_rpc_method_handler(
             self.wrap(method, handler.unary_unary),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=self.reads_with(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

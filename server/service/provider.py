@@ -279,7 +279,7 @@ Report = PaymentReport | RefundReport | DisputeReport | SubscriptionReport | Non
 class ProviderEvent:
     """One webhook event; `read_report` says what it reports, in neutral terms (None:
     nothing of ours). Read while the event is applied, so that an object the adapter
-    cannot read stores the event as failed, for a replay, like any failure to apply."""
+    cannot read (a string where a number belongs) stores the event as rejected."""
 
     provider: str
     id: str

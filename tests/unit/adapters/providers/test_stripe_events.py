@@ -10,6 +10,7 @@ import pytest
 
 from server.adapters.providers.stripe_events import StripeEvents
 from server.service.provider import (
+    DisputeReport,
     MalformedWebhookEvent,
     PaymentReport,
     ProviderStatus,
@@ -17,6 +18,7 @@ from server.service.provider import (
     SubscriptionNews,
     SubscriptionReport,
 )
+from server.service.webhooks.rejections import MAX_DEPTH, TooDeep
 
 
 def body(event_type: str, obj: dict[str, Any]) -> str:
@@ -54,6 +56,55 @@ def test_a_refund_event_is_a_refund_report() -> None:
     assert report.provider_refund_id == "re_1"
 
 
+def test_a_refund_we_asked_for_names_our_refund_and_one_made_at_stripe_its_payment() -> None:
+    ours = {
+        "id": "re_1",
+        "object": "refund",
+        "status": "succeeded",
+        "payment_intent": "pi_1",
+        "amount": 300,
+        "metadata": {"idempotency_key": "ref_1:refund"},
+    }
+    report = StripeEvents().parse(body("refund.updated", ours)).read_report()
+    assert isinstance(report, RefundReport)
+    assert (report.refund_id, report.provider_payment_id, report.amount) == ("ref_1", "pi_1", 300)
+    elsewhere = {**ours, "metadata": {}, "amount": "300"}
+    report = StripeEvents().parse(body("refund.created", elsewhere)).read_report()
+    assert isinstance(report, RefundReport)
+    assert (report.refund_id, report.provider_payment_id, report.amount) == ("", "pi_1", None)
+
+
+@pytest.mark.parametrize(("status", "lost"), [("lost", True), ("won", False)])
+def test_a_closed_dispute_is_a_dispute_report(status: str, lost: bool) -> None:
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "status": status,
+        "payment_intent": "pi_1",
+        "amount": 500,
+    }
+    report = StripeEvents().parse(body("charge.dispute.closed", dispute)).read_report()
+    assert report == DisputeReport("dp_1", "pi_1", 500, lost=lost)
+
+
+def test_a_nul_anywhere_in_the_event_is_a_content_problem_found_when_parsed() -> None:
+    clean = StripeEvents().parse(body("refund.updated", {"id": "re_1", "object": "refund"}))
+    assert clean.problem is None
+    dirty = StripeEvents().parse(body("refund.updated", {"id": "re_\u0000", "note": "a\u0000"}))
+    assert dirty.problem == "a string in the event holds a NUL character"
+
+
+def test_a_body_nested_too_deep_is_refused_before_json_reads_it() -> None:
+    deep = (
+        '{"id": "evt_1", "type": "x", "data": '
+        + "[" * (MAX_DEPTH + 1)
+        + "]" * (MAX_DEPTH + 1)
+        + "}"
+    )
+    with pytest.raises(TooDeep):
+        StripeEvents().parse(deep)
+
+
 def test_a_paid_invoice_names_its_subscription_and_period() -> None:
     invoice = {
         "object": "invoice",
@@ -86,4 +137,4 @@ def test_an_object_the_adapter_cannot_read_fails_when_it_is_applied_not_when_par
     intent = {"id": "pi_1", "status": "succeeded", "amount_received": "lots"}
     event = StripeEvents().parse(body("payment_intent.succeeded", intent))
     with pytest.raises(ValueError, match="lots"):
-        event.read_report()  # raised inside the apply: the event is stored as failed
+        event.read_report()  # raised inside the apply: the event is rejected (content)
