@@ -1,0 +1,141 @@
+"""The payments-client distribution against real server processes.
+
+One test installs it alone into a fresh venv (no server dependencies) and calls a
+server; the other kills a server in the middle of a CreatePayment and starts it again
+on the same port: gRPC's own retry resends the same request_id and one payment is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import subprocess
+import venv
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from payments.v1 import money_pb2, payments_pb2
+from payments_client import PaymentsClient, RetryPolicy, connect
+
+from tests.support.polling import until
+from tests.support.server_process import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "clients" / "python"
+SERVER_ONLY = ("sqlalchemy", "stripe", "uvicorn", "starlette", "aio-pika", "alembic", "redis")
+
+CALLER = """
+import asyncio, sys
+from payments.v1 import money_pb2, payments_pb2
+from payments_client import PaymentsClient, connect
+
+async def main() -> None:
+    async with PaymentsClient(connect(sys.argv[1])) as client:
+        request = payments_pb2.CreatePaymentRequest(
+            order_id="fresh-venv-order", user_id="user-1", confirm=True,
+            amount=money_pb2.Money(currency_code="USD", minor_units=1234),
+            payment_method_id="pm_card_visa",
+        )
+        payment = await client.payments.CreatePayment(request)
+        again = await client.payments.GetPayment(payments_pb2.GetPaymentRequest(id=payment.id))
+        print(request.request_id, payments_pb2.PaymentState.Name(again.state))
+
+asyncio.run(main())
+"""
+
+
+def test_installs_alone_and_calls_a_server(sqlite_server: ServerProcess, tmp_path: Path) -> None:
+    # A copy, so that the in-tree build writes nothing into the repository; copying
+    # follows src/payments, the link to generated/payments.
+    source = tmp_path / "client"
+    shutil.copytree(CLIENT, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
+        check=True,
+        timeout=300,
+    )
+    installed = subprocess.run(
+        [python, "-m", "pip", "list", "--format=freeze"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.lower()
+    assert "payments-client==" in installed
+    assert [name for name in SERVER_ONLY if f"{name}==" in installed] == []
+    script = tmp_path / "caller.py"
+    script.write_text(CALLER)
+    result = subprocess.run(
+        [python, str(script), sqlite_server.address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    request_id, state = result.stdout.split()
+    assert len(request_id) == 36  # made for the caller: a UUID
+    assert state == "PAYMENT_STATE_SUCCEEDED"
+
+
+def payments_stored(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as connection:
+        (count,) = connection.execute("SELECT count(*) FROM payments").fetchone()
+    return int(count)
+
+
+@pytest.fixture
+def slow_server(tmp_path: Path) -> ServerProcess:
+    """A server whose mock provider takes 1.5 s, so a call can be caught in flight."""
+    env = {
+        "PAYMENTS_DATABASE_URL": "",
+        "PAYMENTS_MOCK_LATENCY_MS": "1500",
+        "PAYMENTS_MOCK_LEDGER": str(tmp_path / "ledger.jsonl"),
+        "PAYMENTS_IDEMPOTENCY_LEASE_SECONDS": "1",
+    }
+    return ServerProcess(tmp_path, env=env)
+
+
+async def test_a_retry_across_a_server_restart_stores_one_payment(
+    slow_server: ServerProcess, tmp_path: Path
+) -> None:
+    server = slow_server.start()
+    database = tmp_path / "payments.db"
+    request = payments_pb2.CreatePaymentRequest(
+        order_id="restart-order",
+        user_id="user-1",
+        confirm=True,
+        amount=money_pb2.Money(currency_code="EUR", minor_units=4200),
+        payment_method_id="pm_card_visa",
+    )
+    try:
+        async with PaymentsClient(connect(server.address, retry=RetryPolicy())) as client:
+
+            async def create() -> payments_pb2.Payment:
+                return await client.payments.CreatePayment(request)
+
+            call = asyncio.create_task(create())
+
+            async def stored() -> bool:
+                return payments_stored(database) == 1
+
+            # The attempt is persisted before the provider is asked: kill it right then.
+            await until(stored, within=20, every=0.05)
+            assert not call.done()
+            request_id = request.request_id
+            assert request_id, "the helper wrote the request_id into the message"
+            assert server.process is not None
+            server.process.kill()
+            server.wait()
+            server.start()  # same port, same database
+            payment = await call
+    finally:
+        server.stop()
+    assert payment.state == payments_pb2.PAYMENT_STATE_SUCCEEDED
+    assert request.request_id == request_id
+    assert payments_stored(database) == 1
+    charges = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    assert len(charges) == 1, charges

@@ -1,0 +1,63 @@
+"""payments-client without a server: its service config and request ids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from payments.v1 import payments_pb2, refunds_pb2
+from payments_client import channel_options, default_deadlines, fill_request_id, service_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_package_ships_the_generated_stubs_not_a_copy() -> None:
+    link = ROOT / "clients" / "python" / "src" / "payments"
+    assert link.is_symlink()
+    assert link.resolve() == (ROOT / "generated" / "payments").resolve()
+
+
+def test_every_method_has_a_deadline_and_the_retry_policy() -> None:
+    config = service_config()
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    named = {
+        f"{entry['name'][0]['service']}/{entry['name'][0]['method']}": entry
+        for entry in config["methodConfig"]
+    }
+    assert set(named) == set(default_deadlines())
+    assert "payments.v1.PaymentService/CreatePayment" in named
+    for entry in named.values():
+        assert entry["timeout"].endswith("s")
+        assert entry["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE", "ABORTED"]
+
+
+def test_writes_wait_longer_than_reads() -> None:
+    deadlines = default_deadlines()
+    assert deadlines["payments.v1.PaymentService/CreatePayment"] > 30  # 3 provider tries
+    assert deadlines["payments.v1.PaymentService/GetPayment"] < 10
+
+
+def test_overrides_change_one_method() -> None:
+    config = service_config({"payments.v1.PaymentService/GetPayment": 1.5})
+    get = next(e for e in config["methodConfig"] if e["name"][0]["method"] == "GetPayment")
+    assert get["timeout"] == "1.5s"
+
+
+def test_channel_options_turn_retries_and_keepalive_on() -> None:
+    options = dict(channel_options())
+    assert options["grpc.enable_retries"] == 1
+    assert int(options["grpc.keepalive_time_ms"]) > 0
+    assert json.loads(str(options["grpc.service_config"])) == service_config()
+
+
+def test_a_request_id_is_made_once_and_kept() -> None:
+    request = payments_pb2.CreatePaymentRequest(order_id="o-1")
+    made = fill_request_id(request)
+    assert made
+    assert request.request_id == made
+    assert fill_request_id(request) == made  # sending the message again: same operation
+
+
+def test_a_given_request_id_is_left_alone_and_reads_get_none() -> None:
+    assert fill_request_id(refunds_pb2.CreateRefundRequest(request_id="mine")) == "mine"
+    assert fill_request_id(payments_pb2.GetPaymentRequest(id="pay_1")) is None
