@@ -91,9 +91,18 @@ def stripe_stack(tmp_path: Path) -> Iterator[tuple[Stack, LocalStripe]]:
 
 def test_a_sent_event_settles_a_stripe_payment(stripe_stack: tuple[Stack, LocalStripe]) -> None:
     stack, fake = stripe_stack
-    card = {"number": THREE_D_SECURE_CARD, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
     client = stripe.StripeClient(API_KEY, base_addresses={"api": fake.url})
-    method = client.v1.payment_methods.create({"type": "card", "card": card})
+    method = client.v1.payment_methods.create(
+        {
+            "type": "card",
+            "card": {
+                "number": THREE_D_SECURE_CARD,
+                "exp_month": 12,
+                "exp_year": 2030,
+                "cvc": "123",
+            },
+        }
+    )
     created = stack.create(1, method.id)
     assert created.state == payments_pb2.PAYMENT_STATE_REQUIRES_ACTION
 
