@@ -122,12 +122,11 @@ def render(files: descriptor_pb2.FileDescriptorSet) -> str:
         walked = list(_walk(list(file.message_type), (_MESSAGE,), ""))
         maps = {f"{package}.{n}": m for n, m, _ in walked if m.options.map_entry}
         for index, service in enumerate(file.service):
-            path = (_SERVICE, index)
             services += [f"### {package}.{service.name}", "", f"`{file.name}`", ""]
-            services += [_paragraphs(notes(*path)), ""]
+            services += [_paragraphs(notes(_SERVICE, index)), ""]
             services += ["| method | request | response | what it does |", "|---|---|---|---|"]
             for m_index, method in enumerate(service.method):
-                does = _one_line(notes(*path, _METHOD, m_index))
+                does = _one_line(notes(_SERVICE, index, _METHOD, m_index))
                 request = _link(method.input_type, package)
                 response = _link(method.output_type, package)
                 services.append(f"| `{method.name}` | {request} | {response} | {does} |")
