@@ -31,7 +31,7 @@ from tests.support.broker import BROKER_URL, Received, consume, unique_exchange
 from tests.support.server_process import free_port
 
 CALLER = "orders-service"
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 
 
 def create(n: int, method: str = "pm_card_visa", **kwargs: object) -> CreatePayment:
