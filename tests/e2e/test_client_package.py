@@ -8,17 +8,22 @@ on the same port: gRPC's own retry resends the same request_id and one payment i
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import venv
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import grpc
 import pytest
 from payments.v1 import money_pb2, payments_pb2
-from payments_client import PaymentsClient, RetryPolicy, connect
+from payments_client import PaymentsClient, RetryPolicy, connect, error_info
 
+from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, hs256_token
 from tests.support.polling import until
 from tests.support.server_process import ServerProcess
 
@@ -139,3 +144,72 @@ async def test_a_retry_across_a_server_restart_stores_one_payment(
     assert payments_stored(database) == 1
     charges = (tmp_path / "ledger.jsonl").read_text().splitlines()
     assert len(charges) == 1, charges
+
+
+EXAMPLE = ROOT / "examples" / "checkout" / "checkout.py"
+
+
+@pytest.fixture
+def auth_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    env = {
+        "PAYMENTS_DATABASE_URL": "",
+        "PAYMENTS_AUTH_JWT_SECRET": JWT_SECRET,
+        "PAYMENTS_AUTH_ISSUER": ISSUER,
+        "PAYMENTS_AUTH_AUDIENCE": AUDIENCE,
+    }
+    server = ServerProcess(tmp_path, env=env).start()
+    yield server
+    assert server.stop() == 0, server.log
+
+
+async def test_the_token_callback_is_asked_before_every_call(auth_server: ServerProcess) -> None:
+    asked: list[str] = []
+
+    async def token() -> str:
+        asked.append("token")
+        return hs256_token("checkout", ("service",))
+
+    request = payments_pb2.CreatePaymentRequest(
+        order_id="token-order",
+        user_id="user-9",
+        confirm=True,
+        amount=money_pb2.Money(currency_code="USD", minor_units=700),
+        payment_method_id="pm_card_visa",
+    )
+    async with PaymentsClient(connect(auth_server.address, token=token)) as client:
+        created = await client.payments.CreatePayment(request)
+        read = await client.payments.GetPayment(payments_pb2.GetPaymentRequest(id=created.id))
+    assert read.id == created.id
+    assert asked == ["token", "token"]
+    async with PaymentsClient(connect(auth_server.address)) as anonymous:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await anonymous.payments.GetPayment(payments_pb2.GetPaymentRequest(id=created.id))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    info = error_info(refused.value)
+    assert info is not None
+    assert info.reason == "UNAUTHENTICATED"
+    assert info.domain == "payments.v1"
+
+
+def test_the_example_checkout_charges_an_order_once(auth_server: ServerProcess) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(CLIENT / "src"),
+        "PAYMENTS_TOKEN": hs256_token("checkout", ("service",)),
+    }
+    runs = [
+        subprocess.run(
+            [sys.executable, str(EXAMPLE), auth_server.address, "order-1001", "1999", "USD"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    first, second = (run.stdout.split() for run in runs)
+    assert first == second  # the same payment: the request_id comes from the order
+    assert first[1] == "PAYMENT_STATE_SUCCEEDED"
