@@ -86,6 +86,17 @@ def test_installs_alone_and_calls_a_server(sqlite_server: ServerProcess, tmp_pat
     assert state == "PAYMENT_STATE_SUCCEEDED"
 
 
+def visa_payment(order_id: str, minor_units: int) -> payments_pb2.CreatePaymentRequest:
+    """A request without a request_id: the client package makes one."""
+    return payments_pb2.CreatePaymentRequest(
+        order_id=order_id,
+        user_id="user-1",
+        confirm=True,
+        amount=money_pb2.Money(currency_code="USD", minor_units=minor_units),
+        payment_method_id="pm_card_visa",
+    )
+
+
 def payments_stored(database: Path) -> int:
     with closing(sqlite3.connect(database)) as connection:
         (count,) = connection.execute("SELECT count(*) FROM payments").fetchone()
@@ -109,13 +120,7 @@ async def test_a_retry_across_a_server_restart_stores_one_payment(
 ) -> None:
     server = slow_server.start()
     database = tmp_path / "payments.db"
-    request = payments_pb2.CreatePaymentRequest(
-        order_id="restart-order",
-        user_id="user-1",
-        confirm=True,
-        amount=money_pb2.Money(currency_code="EUR", minor_units=4200),
-        payment_method_id="pm_card_visa",
-    )
+    request = visa_payment("restart-order", 4200)
     try:
         async with PaymentsClient(connect(server.address, retry=RetryPolicy())) as client:
 
@@ -169,13 +174,7 @@ async def test_the_token_callback_is_asked_before_every_call(auth_server: Server
         asked.append("token")
         return hs256_token("checkout", ("service",))
 
-    request = payments_pb2.CreatePaymentRequest(
-        order_id="token-order",
-        user_id="user-9",
-        confirm=True,
-        amount=money_pb2.Money(currency_code="USD", minor_units=700),
-        payment_method_id="pm_card_visa",
-    )
+    request = visa_payment("token-order", 700)
     async with PaymentsClient(connect(auth_server.address, token=token)) as client:
         created = await client.payments.CreatePayment(request)
         read = await client.payments.GetPayment(payments_pb2.GetPaymentRequest(id=created.id))

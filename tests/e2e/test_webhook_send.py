@@ -9,7 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-import stripe
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
 from tests.support.gateway_process import GatewayProcess
@@ -91,19 +90,7 @@ def stripe_stack(tmp_path: Path) -> Iterator[tuple[Stack, LocalStripe]]:
 
 def test_a_sent_event_settles_a_stripe_payment(stripe_stack: tuple[Stack, LocalStripe]) -> None:
     stack, fake = stripe_stack
-    client = stripe.StripeClient(API_KEY, base_addresses={"api": fake.url})
-    method = client.v1.payment_methods.create(
-        {
-            "type": "card",
-            "card": {
-                "number": THREE_D_SECURE_CARD,
-                "exp_month": 12,
-                "exp_year": 2030,
-                "cvc": "123",
-            },
-        }
-    )
-    created = stack.create(1, method.id)
+    created = stack.create(1, fake.card_method(API_KEY, THREE_D_SECURE_CARD))
     assert created.state == payments_pb2.PAYMENT_STATE_REQUIRES_ACTION
 
     sent = stack.send("payment_intent.succeeded", created.id)
