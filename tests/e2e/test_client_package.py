@@ -212,3 +212,24 @@ def test_the_example_checkout_charges_an_order_once(auth_server: ServerProcess) 
     first, second = (run.stdout.split() for run in runs)
     assert first == second  # the same payment: the request_id comes from the order
     assert first[1] == "PAYMENT_STATE_SUCCEEDED"
+
+
+async def test_calls_spread_over_every_address(tmp_path: Path) -> None:
+    """round_robin: two servers behind one target both get calls (pick_first would not)."""
+    folders = [tmp_path / "a", tmp_path / "b"]
+    servers = []
+    for folder in folders:
+        folder.mkdir()
+        servers.append(ServerProcess(folder, env={"PAYMENTS_DATABASE_URL": ""}).start())
+    target = "ipv4:" + ",".join(server.address for server in servers)
+    try:
+        async with PaymentsClient(connect(target)) as client:
+            for n in range(50):
+                await client.payments.CreatePayment(visa_payment(f"spread-{n}", 100))
+                counts = [payments_stored(folder / "payments.db") for folder in folders]
+                if all(counts):
+                    break
+    finally:
+        for server in servers:
+            server.stop()
+    assert all(counts), counts

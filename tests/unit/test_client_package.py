@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from payments.v1 import payments_pb2, refunds_pb2
-from payments_client import channel_options, default_deadlines, fill_request_id, service_config
+from payments_client import (
+    channel_options,
+    default_deadlines,
+    fill_request_id,
+    service_config,
+    target_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +68,19 @@ def test_a_request_id_is_made_once_and_kept() -> None:
 def test_a_given_request_id_is_left_alone_and_reads_get_none() -> None:
     assert fill_request_id(refunds_pb2.CreateRefundRequest(request_id="mine")) == "mine"
     assert fill_request_id(payments_pb2.GetPaymentRequest(id="pay_1")) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "target"),
+    [
+        ("payments.internal:50051", "dns:///payments.internal:50051"),
+        ("localhost:50051", "dns:///localhost:50051"),
+        ("[::1]:50051", "dns:///[::1]:50051"),
+        ("payments.internal", "dns:///payments.internal"),
+        ("dns:///payments.internal:50051", "dns:///payments.internal:50051"),
+        ("ipv4:10.0.0.1:50051,10.0.0.2:50051", "ipv4:10.0.0.1:50051,10.0.0.2:50051"),
+        ("unix:/run/payments.sock", "unix:/run/payments.sock"),
+    ],
+)
+def test_addresses_become_dns_targets(address: str, target: str) -> None:
+    assert target_of(address) == target

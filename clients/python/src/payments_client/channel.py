@@ -28,8 +28,14 @@ KEEPALIVE_TIMEOUT_SECONDS = 20
 
 
 def target_of(address: str) -> str:
-    """`host:port` becomes `dns:///host:port`: every A/AAAA record is a backend."""
-    return address if "://" in address or address.startswith("unix:") else f"dns:///{address}"
+    """`host:port` becomes `dns:///host:port`: every A/AAAA record is a backend.
+
+    A gRPC target with a scheme (`dns:///...`, `ipv4:10.0.0.1:50051,10.0.0.2:50051`,
+    `unix:...`) is kept as it is.
+    """
+    _, colon, rest = address.partition(":")
+    has_scheme = bool(colon) and not address.startswith("[") and not rest.isdigit()
+    return address if has_scheme else f"dns:///{address}"
 
 
 def channel_options(
