@@ -28,7 +28,7 @@ from server.adapters.redis_connection import connect_redis
 from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
 from server.cli_help import COMMANDS
 from server.config import ConfigError, Settings
-from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer
+from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer, StopSignal
 from server.grpc.auth.tokens import mint_token
 from server.jobs.key_reaper import reap_expired_keys
 from server.jobs.outbox_relay import measure_outbox, prune_outbox
@@ -111,25 +111,6 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
-class StopSignal:
-    """Set by SIGTERM or SIGINT; says which, since they stop differently."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self.received: signal.Signals | None = None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._set, sig)
-
-    def _set(self, sig: signal.Signals) -> None:
-        self.received = self.received or sig
-        self._event.set()
-
-    async def wait(self) -> signal.Signals | None:
-        await self._event.wait()
-        return self.received
-
-
 async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
@@ -159,9 +140,8 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     )
     received = await stopping.wait()
     if received is signal.SIGINT and settings.simulation_enabled:
-        # Ctrl-C at a developer's terminal: no balancer to drain from, stop now.
         _log.info("interrupted: stopping without draining")
-        await server.server.stop(0)
+        await server.stop_now()
     else:
         await server.drain_and_stop(settings.drain_seconds)
     await stop(tasks)
