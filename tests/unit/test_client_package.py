@@ -27,6 +27,7 @@ def test_the_package_ships_the_generated_stubs_not_a_copy() -> None:
 def test_every_method_has_a_deadline_and_the_retry_policy() -> None:
     config = service_config()
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert config["retryThrottling"]["maxTokens"] > 0
     named = {
         f"{entry['name'][0]['service']}/{entry['name'][0]['method']}": entry
         for entry in config["methodConfig"]

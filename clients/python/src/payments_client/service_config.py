@@ -105,4 +105,11 @@ def service_config(
                 "retryPolicy": retry_json,
             }
         )
-    return {"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": method_configs}
+    return {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": method_configs,
+        # Retries stop while most calls fail (a token bucket per channel: each failure
+        # takes one token, each success gives a tenth back; below half, no retries), so
+        # a service that is down is not hit with five times its load.
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }
