@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,20 @@ def test_a_given_request_id_is_left_alone_and_reads_get_none() -> None:
 )
 def test_addresses_become_dns_targets(address: str, target: str) -> None:
     assert target_of(address) == target
+
+
+def test_the_floors_are_the_versions_the_stubs_need() -> None:
+    """Stubs refuse an older grpcio or protobuf at import: the package must not allow one."""
+    stubs = ROOT / "generated" / "payments" / "v1"
+    grpc_needed = re.search(
+        r"GRPC_GENERATED_VERSION = '([\d.]+)'", (stubs / "payments_pb2_grpc.py").read_text()
+    )
+    protobuf_needed = re.search(
+        r"Domain\.PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+),", (stubs / "payments_pb2.py").read_text()
+    )
+    assert grpc_needed is not None
+    assert protobuf_needed is not None
+    project = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())
+    dependencies = project["project"]["dependencies"]
+    assert f"grpcio>={grpc_needed.group(1)}" in dependencies
+    assert f"protobuf>={'.'.join(protobuf_needed.groups())}" in dependencies
