@@ -122,7 +122,10 @@ async def test_a_retry_across_a_server_restart_stores_one_payment(
     database = tmp_path / "payments.db"
     request = visa_payment("restart-order", 4200)
     try:
-        async with PaymentsClient(connect(server.address, retry=RetryPolicy())) as client:
+        # A restart on a busy machine can take long: the deadline is not what is tested.
+        patient = {"payments.v1.PaymentService/CreatePayment": 120.0}
+        channel = connect(server.address, retry=RetryPolicy(), deadlines=patient)
+        async with PaymentsClient(channel) as client:
 
             async def create() -> payments_pb2.Payment:
                 return await client.payments.CreatePayment(request)
