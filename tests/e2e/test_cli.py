@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import signal
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ def run_in_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     process = subprocess.Popen(argv, stdout=terminal, stderr=terminal, env=env)
     os.close(terminal)
     chunks = []
-    while True:
+    while select.select([controller], [], [], 30)[0]:  # a hung child fails, never blocks
         try:
             chunk = os.read(controller, 4096)
         except OSError:  # EIO: the child closed the terminal
