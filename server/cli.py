@@ -43,6 +43,7 @@ from server.observability.tracing import configure_tracing
 from server.service.apply_refund_event import REFUND_EVENTS
 from server.service.apply_webhook_event import (
     PAYMENT_INTENT_EVENTS,
+    STRIPE,
     replay_failed_webhook_events,
 )
 from server.service.dependencies import Dependencies
@@ -181,7 +182,7 @@ async def gateway(settings: Settings) -> None:
 
 def _say_which_events_apply(provider: str) -> None:
     applied = ", ".join(sorted(PAYMENT_INTENT_EVENTS | REFUND_EVENTS | SUBSCRIPTION_WEBHOOKS))
-    if provider == "stripe":
+    if provider == STRIPE:
         _log.info("webhooks: applying %s; every other event type is stored as ignored", applied)
     else:
         _log.warning(
@@ -208,6 +209,12 @@ async def send_webhook(settings: Settings, event_type: str, payment_id: str, url
     body = event_for(event_type, payment, int(deps.clock.now().timestamp()))
     answer = await post_event(url, body, settings.stripe_webhook_secrets[0])
     print(f"{event_type} about {payment_id} -> {url}: HTTP {answer.status_code} {answer.body}")
+    if answer.ignored and payment.provider != STRIPE:
+        print(
+            f"note: {payment_id} was made with the {payment.provider} provider; the sidecar "
+            "applies events to payments made with PAYMENTS_PROVIDER=stripe only",
+            file=sys.stderr,
+        )
     return 0 if answer.ok else 1
 
 

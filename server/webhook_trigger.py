@@ -46,6 +46,15 @@ class Answer:
     def ok(self) -> bool:
         return 200 <= self.status_code < 300
 
+    @property
+    def ignored(self) -> bool:
+        """The sidecar stored the event without applying it."""
+        try:
+            outcome = json.loads(self.body).get("outcome") if self.ok else None
+        except (ValueError, AttributeError):
+            return False
+        return bool(outcome == "ignored")
+
 
 def intent_of(payment: Payment, status: str) -> dict[str, Any]:
     """The PaymentIntent object of an event about `payment`."""

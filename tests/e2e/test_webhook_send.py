@@ -125,6 +125,7 @@ def test_the_mock_provider_sidecar_says_it_will_ignore_them_and_checks_signature
         stop_stack(stack)
     assert sent.returncode == 0, sent.stderr
     assert '"outcome":"ignored"' in sent.stdout
+    assert "was made with the mock provider" in sent.stderr
     assert "PAYMENTS_PROVIDER=mock" in stack.gateway.log
     assert "will be stored as ignored" in stack.gateway.log
     assert unknown.returncode == 2
