@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.app import create_app
 from gateway.server import bind
 from gateway.server import serve as serve_http
+from server.adapters.broker.command_consumer import CommandConsumer
+from server.adapters.broker.command_dispatch import CommandDispatcher
 from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
@@ -46,7 +48,9 @@ from server.service.apply_webhook_event import (
     STRIPE,
     replay_failed_webhook_events,
 )
+from server.service.audit.queries import prune_audit_events
 from server.service.dependencies import Dependencies
+from server.service.receipts.numbering import number_all_receipts
 from server.service.subscription_webhooks import SUBSCRIPTION_WEBHOOKS
 from server.webhook_trigger import event_for, post_event, sidecar_url
 
@@ -81,6 +85,16 @@ def _start_jobs(
             settings.revenue_rollup_interval_seconds,
             lambda: roll_up_revenue(deps.uow),
             "revenue-rollup",
+        ),
+        (
+            settings.reaper_interval_seconds,
+            lambda: prune_audit_events(deps, settings.audit_retention),
+            "audit-pruner",
+        ),
+        (
+            settings.receipt_interval_seconds,
+            lambda: number_all_receipts(deps),
+            "receipt-numbering",
         ),
         (
             settings.reaper_interval_seconds,
@@ -158,6 +172,11 @@ async def worker(settings: Settings, *, metrics_on: bool) -> None:
     deps, engine = build_dependencies(settings)
     stopping = StopSignal()
     tasks = _start_jobs(deps, settings, engine, metrics_on=metrics_on)
+    if settings.broker_url and settings.commands_enabled:
+        consumer = CommandConsumer(
+            settings.broker_url, CommandDispatcher(deps), settings.command_queue
+        )
+        tasks.append(asyncio.create_task(consumer.run()))
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)

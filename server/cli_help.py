@@ -20,7 +20,10 @@ PROVIDER = (
     "PAYMENTS_BREAKER_RESET_SECONDS",
     "PAYMENTS_MOCK_LATENCY_MS",
     "PAYMENTS_MOCK_LEDGER",
+    "PAYMENTS_PROVIDER_LOG_KEYS",
 )
+# What the service decides about money and records: both the API and the jobs read it.
+RULES = ("PAYMENTS_REFUND_WINDOW_DAYS", "PAYMENTS_MERCHANT_NAME")
 JOBS = (
     "PAYMENTS_RECONCILE_INTERVAL_SECONDS",
     "PAYMENTS_RENEWAL_INTERVAL_SECONDS",
@@ -30,6 +33,16 @@ JOBS = (
     "PAYMENTS_IDEMPOTENCY_RETENTION_HOURS",
     "PAYMENTS_OUTBOX_RETENTION_HOURS",
     "PAYMENTS_BROKER_URL",
+    "PAYMENTS_RECEIPT_INTERVAL_SECONDS",
+    "PAYMENTS_AUDIT_RETENTION_DAYS",
+)
+COMMAND_QUEUE = (
+    "PAYMENTS_COMMANDS_ENABLED",
+    "PAYMENTS_COMMAND_QUEUE",
+    "PAYMENTS_COMMAND_PREFETCH",
+    "PAYMENTS_COMMAND_CONSUMERS",
+    "PAYMENTS_COMMAND_DELIVERY_LIMIT",
+    "PAYMENTS_COMMAND_RETRY_SECONDS",
 )
 TELEMETRY = (
     "PAYMENTS_METRICS_ADDRESS",
@@ -83,19 +96,21 @@ COMMANDS = {
     "serve": Command(
         "run the gRPC API (and the background jobs)",
         "Serve the gRPC API on PAYMENTS_GRPC_ADDRESS, with health and reflection, and run "
-        "the background jobs (reconciler, renewals, refund janitor, outbox relay, key "
-        "reaper) unless --no-jobs. On the embedded SQLite default it creates and migrates "
-        "the database itself; on PostgreSQL run `payments migrate` first. SIGTERM drains: "
-        "NOT_SERVING for PAYMENTS_DRAIN_SECONDS, then calls in flight finish. Ctrl-C "
-        "(SIGINT) in development and test stops at once.",
-        (*BASICS, *SERVING, *PROVIDER, *JOBS, *TELEMETRY),
+        "the background jobs (reconciler, renewals, refund janitor, receipt numbering, "
+        "outbox relay, key reaper, audit pruner) unless --no-jobs. On the embedded SQLite "
+        "default it creates and migrates the database itself; on PostgreSQL run "
+        "`payments migrate` first. SIGTERM drains: NOT_SERVING for PAYMENTS_DRAIN_SECONDS, "
+        "then calls in flight finish. Ctrl-C (SIGINT) in development and test stops at once.",
+        (*BASICS, *SERVING, *PROVIDER, *RULES, *JOBS, *TELEMETRY),
     ),
     "worker": Command(
         "run the background jobs only",
         "Run the background jobs without serving gRPC: reconciler, subscription renewals, "
-        "refund janitor, revenue roll-up, outbox relay (with PAYMENTS_BROKER_URL) and "
-        "pruner, idempotency key reaper. Several workers share the work safely.",
-        (*BASICS, *PROVIDER, *JOBS, *TELEMETRY),
+        "refund janitor, revenue roll-up, receipt numbering, outbox relay (with "
+        "PAYMENTS_BROKER_URL) and pruner, idempotency key reaper, audit pruner; and, with "
+        "a broker, the consumer of the command queue (commands sent over RabbitMQ "
+        "instead of gRPC). Several workers share the work safely.",
+        (*BASICS, *PROVIDER, *RULES, *JOBS, *COMMAND_QUEUE, *TELEMETRY),
     ),
     "gateway": Command(
         "run the Stripe webhook sidecar (HTTP)",
@@ -103,7 +118,7 @@ COMMANDS = {
         "verify each Stripe event's signature with STRIPE_WEBHOOK_SECRET and apply it to "
         "the database. It says at start which event types it will apply and which it "
         "will store as ignored with the configured provider.",
-        (*BASICS, *GATEWAY, *PROVIDER, *TELEMETRY),
+        (*BASICS, *GATEWAY, *PROVIDER, *RULES, *TELEMETRY),
     ),
     "webhook": Command(
         "try the webhook sidecar with a signed test event",
@@ -129,7 +144,7 @@ COMMANDS = {
         "Apply again, oldest first, at most --limit stored webhook events whose "
         "application failed, and print how many were applied, stale, ignored, duplicate "
         "or failed again.",
-        (*BASICS, *PROVIDER),
+        (*BASICS, *PROVIDER, *RULES),
     ),
     "migrate": Command(
         "upgrade the database schema to the newest",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import BIN, ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 # The pages whose examples run against `make run` (or, for auth.md, a server with the
@@ -80,14 +80,14 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 @pytest.mark.parametrize("block", OPEN_SHELL, ids=[f"sh-{i}" for i in range(len(OPEN_SHELL))])
-def test_shell_examples(sqlite_server: ServerProcess, block: str) -> None:
-    run_shell(sqlite_server, block)
+def test_shell_examples(sqlite_server: ServerProcess, block: str, tmp_path: Path) -> None:
+    run_shell(sqlite_server, block, tmp_path)
 
 
 @pytest.mark.parametrize("block", AUTH_SHELL, ids=[f"auth-{i}" for i in range(len(AUTH_SHELL))])
-def test_shell_examples_with_tokens(auth_server: ServerProcess, block: str) -> None:
+def test_shell_examples_with_tokens(auth_server: ServerProcess, block: str, tmp_path: Path) -> None:
     assert "PAYMENTS_AUTH_JWT_SECRET" not in os.environ
-    run_shell(auth_server, block)
+    run_shell(auth_server, block, tmp_path)
 
 
 def test_there_are_examples_with_tokens_and_failures() -> None:
@@ -95,10 +95,12 @@ def test_there_are_examples_with_tokens_and_failures() -> None:
     assert len([code for _, code in SHELL if EXPECTED_FAILURE.search(code)]) >= 4
 
 
-def run_shell(server: ServerProcess, block: str) -> None:
+def run_shell(server: ServerProcess, block: str, folder: Path) -> None:
+    """In a scratch folder (examples may write files), with this venv's programs."""
     script = "set -euo pipefail\n" + block.replace("localhost:50051", server.address)
+    script = script.replace(".venv/bin/", f"{BIN}/")
     result = subprocess.run(
-        ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        ["bash", "-c", script], cwd=folder, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
     failures = EXPECTED_FAILURE.findall(block)

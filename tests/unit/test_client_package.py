@@ -8,8 +8,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from grpc import aio
 from payments.v1 import payments_pb2, refunds_pb2
 from payments_client import (
+    PaymentsClient,
     channel_options,
     default_deadlines,
     fill_request_id,
@@ -104,3 +106,13 @@ def test_the_floors_are_the_versions_the_stubs_need() -> None:
     dependencies = project["project"]["dependencies"]
     assert f"grpcio>={grpc_needed.group(1)}" in dependencies
     assert f"protobuf>={'.'.join(protobuf_needed.groups())}" in dependencies
+
+
+def test_every_service_in_the_stubs_has_a_stub_on_the_client() -> None:
+    services = {name.split("/")[0].rsplit(".", 1)[1] for name in default_deadlines()}
+    attributes = [
+        value for value in vars(PaymentsClient(aio.insecure_channel("localhost:1"))).values()
+    ]
+    stubs = {type(value).__name__.removesuffix("Stub") for value in attributes}
+    assert services <= stubs
+    assert {"PaymentService", "ReceiptService", "AuditService"} <= services

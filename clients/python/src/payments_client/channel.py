@@ -10,8 +10,10 @@ import grpc
 from grpc import aio
 from payments.v1 import (
     analytics_pb2_grpc,
+    audit_pb2_grpc,
     payment_methods_pb2_grpc,
     payments_pb2_grpc,
+    receipts_pb2_grpc,
     refunds_pb2_grpc,
     subscriptions_pb2_grpc,
 )
@@ -74,7 +76,7 @@ def connect(
 
 
 class PaymentsClient:
-    """The five services' stubs on one channel: `client.payments.CreatePayment(...)`."""
+    """Every service's stub on one channel: `client.payments.CreatePayment(...)`."""
 
     def __init__(self, channel: aio.Channel) -> None:
         self.channel = channel
@@ -83,6 +85,8 @@ class PaymentsClient:
         self.refunds = refunds_pb2_grpc.RefundServiceStub(channel)
         self.subscriptions = subscriptions_pb2_grpc.SubscriptionServiceStub(channel)
         self.analytics = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+        self.receipts = receipts_pb2_grpc.ReceiptServiceStub(channel)
+        self.audit = audit_pb2_grpc.AuditServiceStub(channel)
 
     async def close(self) -> None:
         await self.channel.close(None)

@@ -5,20 +5,14 @@ It is plain JSON, so other languages can take it from `json.dumps(service_config
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import payments.v1
 from google.protobuf.descriptor import MethodDescriptor
-from payments.v1 import (
-    analytics_pb2,
-    payment_methods_pb2,
-    payments_pb2,
-    refunds_pb2,
-    subscriptions_pb2,
-)
-
-_FILES = (payments_pb2, payment_methods_pb2, refunds_pb2, subscriptions_pb2, analytics_pb2)
 
 # Seconds. A write may wait on the provider: the server tries it up to 3 times with a
 # 10 s timeout each before answering UNAVAILABLE, so a write gets that long and a bit.
@@ -29,6 +23,8 @@ SLOW_READS = {
     "payments.v1.AnalyticsService/GetPaymentStats": 30.0,
     "payments.v1.AnalyticsService/GetRevenueSeries": 30.0,
     "payments.v1.PaymentService/ReconcilePayments": 120.0,
+    "payments.v1.AuditService/ListAuditEvents": 30.0,
+    "payments.v1.AuditService/ListProviderExchanges": 30.0,
 }
 
 
@@ -58,9 +54,12 @@ class RetryPolicy:
 
 
 def methods() -> Iterator[MethodDescriptor]:
-    for file in _FILES:
-        for service in file.DESCRIPTOR.services_by_name.values():
-            yield from service.methods
+    """Every method of every service in the stubs, new ones included."""
+    for module in sorted(m.name for m in pkgutil.iter_modules(payments.v1.__path__)):
+        if module.endswith("_pb2"):
+            file = importlib.import_module(f"payments.v1.{module}").DESCRIPTOR
+            for service in file.services_by_name.values():
+                yield from service.methods
 
 
 def is_write(method: MethodDescriptor) -> bool:
