@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SERVICES ?= ../shared/services.sh
 
-.PHONY: run test lint generate check-generated bench clean grpcurl
+.PHONY: run test faults lint generate check-generated bench clean grpcurl
 
 $(VENV)/.installed-run: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,7 +32,12 @@ $(VENV)/bin/grpcurl: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(SERVICES) postgres redis rabbitmq
 	$(MAKE) lint
-	$(VENV)/bin/pytest
+	$(MAKE) test-measured mutation-ci
+
+## faults: the fault suite at full length (the short form runs in `make test`); prints its figures
+faults: $(VENV)/.installed-dev
+	$(SERVICES) postgres redis rabbitmq
+	PAYMENTS_FAULT_SUITE=full $(VENV)/bin/pytest tests/faults -s -q
 
 lint: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py --check
@@ -53,3 +58,23 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) payments.db payments.db-wal payments.db-shm
+
+# --- coverage and mutation testing (issue 18; docs/testing.md) ---
+.PHONY: test-measured mutation mutation-ci
+
+## test-measured: the suite under coverage (servers included), per-path floors enforced
+test-measured: $(VENV)/.installed-dev
+	rm -f .coverage .coverage.*
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report
+	$(PY) scripts/coverage_floors.py
+
+## mutation: mutmut on every money-path module; prints the score (takes about an hour)
+mutation: $(VENV)/.installed-dev
+	$(SERVICES) postgres redis rabbitmq
+	$(PY) scripts/mutation.py
+
+## mutation-ci: the mutation subset `make test` runs (unit tests only, a few minutes)
+mutation-ci: $(VENV)/.installed-dev
+	$(PY) scripts/mutation.py --ci
