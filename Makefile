@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SERVICES ?= ../shared/services.sh
 
-.PHONY: run test faults lint generate check-generated bench clean grpcurl
+.PHONY: run test faults fuzz lint generate check-generated bench clean grpcurl
 
 $(VENV)/.installed-run: pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,12 @@ test: $(VENV)/.installed-dev
 faults: $(VENV)/.installed-dev
 	$(SERVICES) postgres redis rabbitmq
 	PAYMENTS_FAULT_SUITE=full $(VENV)/bin/pytest tests/faults -s -q
+
+## fuzz: the contract suite with many more examples, a new random seed each run
+PAYMENTS_FUZZ_EXAMPLES ?= 300
+fuzz: $(VENV)/.installed-dev
+	$(SERVICES) postgres
+	PAYMENTS_FUZZ_EXAMPLES=$(PAYMENTS_FUZZ_EXAMPLES) PAYMENTS_FUZZ_RANDOM=1 $(VENV)/bin/pytest tests/e2e/test_contract_fuzz.py
 
 lint: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py --check

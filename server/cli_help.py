@@ -69,6 +69,7 @@ SERVING = (
     "PAYMENTS_DRAIN_SECONDS",
     "PAYMENTS_HEALTH_INTERVAL_SECONDS",
     "PAYMENTS_IDEMPOTENCY_LEASE_SECONDS",
+    "PAYMENTS_PAGE_TOKEN_KEY",
     *AUTH,
     "PAYMENTS_TLS_CERT_FILE",
     "PAYMENTS_TLS_KEY_FILE",
@@ -92,8 +93,8 @@ class Command:
         return (
             f"Configuration comes from the environment only; this command reads: {names}. "
             "Secrets also from a file: NAME_FILE (PAYMENTS_AUTH_JWT_SECRET_FILE, "
-            "STRIPE_API_KEY_FILE, STRIPE_WEBHOOK_SECRET_FILE). Defaults and meanings: "
-            "docs/operations.md, section Configuration."
+            "PAYMENTS_PAGE_TOKEN_KEY_FILE, STRIPE_API_KEY_FILE, STRIPE_WEBHOOK_SECRET_FILE). "
+            "Defaults and meanings: docs/operations.md, section Configuration."
         )
 
 
