@@ -73,6 +73,7 @@ def test_ctrl_c_in_production_drains_like_sigterm(tmp_path: Path) -> None:
         "PAYMENTS_DATABASE_URL": "",
         "PAYMENTS_ENV": "production",
         "PAYMENTS_AUTH_JWT_SECRET": SECRET,
+        "PAYMENTS_PAGE_TOKEN_KEY": f"page-{SECRET}",
         "PAYMENTS_DRAIN_SECONDS": "1",
     }
     server = ServerProcess(tmp_path, env=env).start()
