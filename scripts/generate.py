@@ -1,7 +1,9 @@
-"""Rebuild generated/ from proto/ with grpc_tools.protoc and mypy-protobuf.
+"""Rebuild generated/ and docs/api.md from proto/ with grpc_tools.protoc and mypy-protobuf.
 
-`--check` regenerates into a scratch folder and fails if generated/ differs,
-so a proto change can never land without its code.
+`--check` regenerates into a scratch folder and fails if generated/ or docs/api.md
+differs, so a proto change can never land without its code and its reference.
+clients/python/src/payments is a link to generated/payments: the client package
+ships these very files.
 """
 
 from __future__ import annotations
@@ -15,16 +17,23 @@ import tempfile
 from pathlib import Path
 
 import grpc_tools
+from google.protobuf import descriptor_pb2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts.api_reference import render  # the repository root: run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 GENERATED = ROOT / "generated"
+API_REFERENCE = ROOT / "docs" / "api.md"
 WELL_KNOWN = Path(grpc_tools.__file__).parent / "_proto"
 PACKAGES = ("payments", "payments/v1")
 
 
-def generate(out: Path) -> None:
+def generate(out: Path, reference: Path) -> None:
+    """The Python code into `out`, the API reference into the file `reference`."""
     out.mkdir(parents=True, exist_ok=True)
+    descriptors = out.parent / "descriptors.pb"
     sources = sorted(str(p.relative_to(PROTO)) for p in PROTO.rglob("*.proto"))
     plugin_dir = Path(sys.executable).parent
     result = subprocess.run(
@@ -40,6 +49,8 @@ def generate(out: Path) -> None:
             f"--grpc_python_out={out}",
             f"--mypy_out={out}",
             f"--mypy_grpc_out={out}",
+            f"--descriptor_set_out={descriptors}",
+            "--include_source_info",
             *sources,
         ],
         check=False,
@@ -53,6 +64,9 @@ def generate(out: Path) -> None:
     for package in PACKAGES:
         (out / package / "__init__.py").touch()
     (out / "payments" / "py.typed").touch()
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes())
+    descriptors.unlink()
+    reference.write_text(render(files))
 
 
 def differences(left: Path, right: Path) -> list[str]:
@@ -71,14 +85,16 @@ def main() -> int:
     args = parser.parse_args()
     if not args.check:
         shutil.rmtree(GENERATED, ignore_errors=True)
-        generate(GENERATED)
+        generate(GENERATED, API_REFERENCE)
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        fresh = Path(scratch) / "generated"
-        generate(fresh)
+        fresh, reference = Path(scratch) / "generated", Path(scratch) / "api.md"
+        generate(fresh, reference)
         stale = differences(GENERATED, fresh) if GENERATED.exists() else ["generated/ is missing"]
+        if not API_REFERENCE.exists() or API_REFERENCE.read_text() != reference.read_text():
+            stale.append("docs/api.md differs from the comments in proto/")
     for line in stale:
-        print(f"generated/ is stale: {line}", file=sys.stderr)
+        print(f"stale: {line}", file=sys.stderr)
     if stale:
         print("run `make generate` and commit the result", file=sys.stderr)
     return 1 if stale else 0

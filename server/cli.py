@@ -1,13 +1,15 @@
-"""`payments serve | worker | gateway | webhooks replay | migrate`."""
+"""`payments serve | worker | gateway | webhook send | webhooks replay | migrate | token`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Coroutine
 from functools import partial
+from importlib.metadata import version
 from typing import Any
 
 import uvloop
@@ -23,11 +25,13 @@ from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.providers.resilience import ResilientProvider
-from server.adapters.providers.stripe_events import StripeEvents
+from server.adapters.providers.stripe_events import APPLIED_EVENTS, StripeEvents
+from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.redis_connection import connect_redis
 from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
-from server.config import ConfigError, Settings, log_level
-from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer, stop_signal
+from server.cli_help import COMMANDS
+from server.config import ConfigError, Settings, log_format, log_level
+from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer, StopSignal
 from server.grpc.auth.tokens import mint_token
 from server.jobs.key_reaper import reap_expired_keys
 from server.jobs.outbox_relay import measure_outbox, prune_outbox
@@ -44,6 +48,7 @@ from server.service.audit.queries import prune_audit_events
 from server.service.dependencies import Dependencies
 from server.service.receipts.numbering import number_all_receipts
 from server.service.webhooks.receive import replay_failed_webhook_events
+from server.webhook_trigger import event_for, post_event, sidecar_url
 
 _log = logging.getLogger("payments")
 # How often the outbox backlog gauges are refreshed (one indexed count).
@@ -126,7 +131,7 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
     server = GrpcServer(deps, settings.grpc_address, auth, settings.tls)
     if isinstance(deps.provider, ResilientProvider):
         server.follow_breaker(deps.provider.breaker, settings.provider)
-    stopping = stop_signal()
+    stopping = StopSignal()
     await server.start()
     probes = [ReachabilityProbe("database", partial(ping, engine), server.report_database)]
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
@@ -146,9 +151,14 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
         settings.provider,
         "on" if jobs else "off",
     )
-    await stopping.wait()
-    await server.drain_and_stop(settings.drain_seconds)
-    await deps.recorder.close(settings.drain_seconds)
+    received = await stopping.wait()
+    if received is signal.SIGINT and settings.simulation_enabled:
+        _log.info("interrupted: stopping without draining")
+        await server.stop_now()
+        await deps.recorder.close(0)
+    else:
+        await server.drain_and_stop(settings.drain_seconds)
+        await deps.recorder.close(settings.drain_seconds)
     await stop(tasks)
     await engine.dispose()
     if redis is not None:
@@ -160,7 +170,7 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
 async def worker(settings: Settings, *, metrics_on: bool) -> None:
     await _check_schema(settings)
     deps, engine = build_dependencies(settings)
-    stopping = stop_signal()
+    stopping = StopSignal()
     tasks = _start_jobs(deps, settings, engine, metrics_on=metrics_on)
     if settings.broker_url and settings.commands_enabled:
         consumer = CommandConsumer(
@@ -180,6 +190,7 @@ async def gateway(settings: Settings) -> None:
     try:
         await _check_schema(settings)
         deps, engine = build_dependencies(settings)
+        _say_which_events_apply(settings.provider)
         app = create_app(
             deps, settings.stripe_webhook_secrets, database_ready=partial(ping, engine)
         )
@@ -187,6 +198,51 @@ async def gateway(settings: Settings) -> None:
         await engine.dispose()
     finally:
         sock.close()
+
+
+def _say_which_events_apply(provider: str) -> None:
+    applied = ", ".join(sorted(APPLIED_EVENTS))
+    if provider == StripeProvider.name:
+        _log.info("webhooks: applying %s; every other event type is stored as ignored", applied)
+    else:
+        _log.warning(
+            "webhooks: PAYMENTS_PROVIDER=%s: events move only payments, refunds and "
+            "subscriptions made with PAYMENTS_PROVIDER=stripe, so every event about this "
+            "provider's payments will be stored as ignored (types applied to Stripe ones: %s)",
+            provider,
+            applied,
+        )
+
+
+async def send_webhook(settings: Settings, event_type: str, payment_id: str, url: str) -> int:
+    if not settings.stripe_webhook_secrets:
+        raise ConfigError("payments webhook send needs STRIPE_WEBHOOK_SECRET, as the sidecar")
+    await _check_schema(settings)
+    deps, engine = build_dependencies(settings)
+    try:
+        async with deps.uow() as uow:
+            payment = await uow.payments.get(payment_id)
+    finally:
+        await engine.dispose()
+    if payment is None:
+        raise ConfigError(f"no payment {payment_id} in {_safe_url(settings.database_url)}")
+    body = event_for(event_type, payment, int(deps.clock.now().timestamp()))
+    answer = await post_event(url, body, settings.stripe_webhook_secrets[0])
+    print(f"{event_type} about {payment_id} -> {url}: HTTP {answer.status_code} {answer.body}")
+    if answer.ignored and payment.provider != StripeProvider.name:
+        print(
+            f"note: {payment_id} was made with the {payment.provider} provider; the sidecar "
+            "applies events to payments made with PAYMENTS_PROVIDER=stripe only",
+            file=sys.stderr,
+        )
+    return 0 if answer.ok else 1
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for a message."""
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{separator}{credentials.partition(':')[0]}{at}{host}" if at else url
 
 
 async def replay_webhooks(settings: Settings, limit: int) -> None:
@@ -213,84 +269,136 @@ def _warn_if_open(settings: Settings) -> None:
         )
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
+def _run(main: Coroutine[Any, Any, Any]) -> Any:
     """Run on uvloop: asyncpg and the gRPC callbacks spend much less time in the loop."""
-    uvloop.run(main)
+    return uvloop.run(main)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="payments", description="The payment service.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="run the gRPC server")
+def _subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, key: str
+) -> argparse.ArgumentParser:
+    command = COMMANDS[key]
+    return commands.add_parser(
+        name, help=command.summary, description=command.description, epilog=command.epilog()
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="payments",
+        description="The payment service: its gRPC server, background worker, Stripe webhook "
+        "sidecar and operator commands. Configuration comes from environment variables; "
+        "`payments COMMAND --help` says which ones a command reads.",
+    )
+    parser.add_argument("--version", action="version", version=f"payments {version('payments')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = _subcommand(commands, "serve", "serve")
     serve_parser.add_argument(
         "--no-jobs", action="store_true", help="do not run background jobs in this process"
     )
-    commands.add_parser("worker", help="run the background jobs only")
-    commands.add_parser("gateway", help="run the Stripe webhook sidecar (HTTP)")
-    webhooks_parser = commands.add_parser("webhooks", help="stored webhook events")
-    webhook_commands = webhooks_parser.add_subparsers(dest="webhooks_command", required=True)
-    replay_parser = webhook_commands.add_parser(
-        "replay", help="apply again the stored events whose application failed"
+    _subcommand(commands, "worker", "worker")
+    _subcommand(commands, "gateway", "gateway")
+    webhook_commands = _subcommand(commands, "webhook", "webhook").add_subparsers(
+        dest="webhook_command", required=True, metavar="COMMAND"
     )
+    send_parser = _subcommand(webhook_commands, "send", "webhook send")
+    send_parser.add_argument(
+        "event_type", metavar="EVENT_TYPE", help="payment_intent.succeeded, ..."
+    )
+    send_parser.add_argument("--payment", required=True, help="our payment id (pay_...)")
+    send_parser.add_argument(
+        "--url", help="the sidecar's webhook URL (default: PAYMENTS_GATEWAY_ADDRESS, locally)"
+    )
+    webhooks_commands = _subcommand(commands, "webhooks", "webhooks").add_subparsers(
+        dest="webhooks_command", required=True, metavar="COMMAND"
+    )
+    replay_parser = _subcommand(webhooks_commands, "replay", "webhooks replay")
     replay_parser.add_argument(
         "--limit", type=int, default=100, help="at most this many events (default 100)"
     )
-    commands.add_parser("migrate", help="upgrade the database schema to the newest")
-    token_parser = commands.add_parser(
-        "token", help="print an HS256 bearer token signed with PAYMENTS_AUTH_JWT_SECRET"
-    )
+    _subcommand(commands, "migrate", "migrate")
+    token_parser = _subcommand(commands, "token", "token")
     token_parser.add_argument("--subject", required=True, help="the user or service id (sub)")
     token_parser.add_argument(
         "--role", action="append", default=[], help="a role such as admin or service (repeat)"
     )
     token_parser.add_argument("--ttl", type=int, default=3600, help="seconds valid (3600)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def text_logs() -> bool:
+    """Text logs for a person at a terminal (PAYMENTS_LOG_FORMAT auto or text), else JSON."""
+    chosen = log_format()
+    return chosen == "text" or (chosen == "auto" and sys.stderr.isatty())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    text = False
     try:
-        configure_logging(log_level())
+        text = text_logs()
+        configure_logging(log_level(), text=text)
     except ValueError:
-        configure_logging("INFO")
-        _log.error("PAYMENTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-        return 2
-    try:
-        settings = Settings.from_env()
-        metrics_on = False
-        if args.command in ("serve", "worker", "gateway"):
-            service = "payments" if args.command == "serve" else f"payments-{args.command}"
-            configure_tracing(service, settings.telemetry)
-            metrics_on = configure_metrics(service, settings.telemetry) is not None
-        if args.command == "migrate":
-            upgrade(settings.database_url)
-            _log.info("database schema is up to date")
-        elif args.command == "serve":
-            settings.check_serving_security()
-            _warn_if_open(settings)
-            # The embedded default must work with zero set-up: create and migrate it.
-            if is_sqlite(settings.database_url):
-                upgrade(settings.database_url)
-            _run(serve(settings, jobs=not args.no_jobs, metrics_on=metrics_on))
-        elif args.command == "gateway":
-            if not settings.stripe_webhook_secrets:
-                raise ConfigError(
-                    "payments gateway needs STRIPE_WEBHOOK_SECRET (several: comma-separated)"
-                )
-            if is_sqlite(settings.database_url):
-                upgrade(settings.database_url)
-            _run(gateway(settings))
-        elif args.command == "token":
-            if not settings.auth.jwt_secret:
-                raise ConfigError("payments token needs PAYMENTS_AUTH_JWT_SECRET (or _FILE)")
-            if args.ttl < 1:
-                raise ConfigError("--ttl must be at least 1")
-            print(mint_token(settings.auth, args.subject, args.role, args.ttl))
-        elif args.command == "webhooks":
-            if args.limit < 1:
-                raise ConfigError("--limit must be at least 1")
-            _run(replay_webhooks(settings, args.limit))
-        else:
-            _run(worker(settings, metrics_on=metrics_on))
+        configure_logging("INFO", text=text)
+        return _fail("PAYMENTS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR", text)
     except ConfigError as error:
-        _log.error("%s", error)
-        return 2
+        configure_logging("INFO")
+        return _fail(str(error), text)
+    try:
+        return _command(args)
+    except ConfigError as error:
+        return _fail(str(error), text)
+
+
+def _fail(message: str, text: bool) -> int:
+    """Exit 2 with the message: one JSON log line for services, a sentence for a person."""
+    if text:
+        print(f"payments: error: {message}", file=sys.stderr)
+    else:
+        _log.error("%s", message)
+    return 2
+
+
+def _command(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    metrics_on = False
+    if args.command in ("serve", "worker", "gateway"):
+        service = "payments" if args.command == "serve" else f"payments-{args.command}"
+        configure_tracing(service, settings.telemetry)
+        metrics_on = configure_metrics(service, settings.telemetry) is not None
+    if args.command == "migrate":
+        upgrade(settings.database_url)
+        _log.info("database schema is up to date")
+    elif args.command == "serve":
+        settings.check_serving_security()
+        _warn_if_open(settings)
+        # The embedded default must work with zero set-up: create and migrate it.
+        if is_sqlite(settings.database_url):
+            upgrade(settings.database_url)
+        _run(serve(settings, jobs=not args.no_jobs, metrics_on=metrics_on))
+    elif args.command == "gateway":
+        if not settings.stripe_webhook_secrets:
+            raise ConfigError(
+                "payments gateway needs STRIPE_WEBHOOK_SECRET (several: comma-separated)"
+            )
+        if is_sqlite(settings.database_url):
+            upgrade(settings.database_url)
+        _run(gateway(settings))
+    elif args.command == "webhook":
+        url = args.url or sidecar_url(settings.gateway_address)
+        return int(_run(send_webhook(settings, args.event_type, args.payment, url)))
+    elif args.command == "token":
+        if not settings.auth.jwt_secret:
+            raise ConfigError("payments token needs PAYMENTS_AUTH_JWT_SECRET (or _FILE)")
+        if args.ttl < 1:
+            raise ConfigError("--ttl must be at least 1")
+        print(mint_token(settings.auth, args.subject, args.role, args.ttl))
+    elif args.command == "webhooks":
+        if args.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+        _run(replay_webhooks(settings, args.limit))
+    else:
+        _run(worker(settings, metrics_on=metrics_on))
     return 0
 
 

@@ -65,6 +65,15 @@ def log_level(env: Mapping[str, str] = os.environ) -> str:
     return env.get("PAYMENTS_LOG_LEVEL") or "INFO"
 
 
+def log_format(env: Mapping[str, str] = os.environ) -> str:
+    """PAYMENTS_LOG_FORMAT: `json`, `text`, or `auto` (text when stderr is a terminal);
+    read before the rest, like the level."""
+    chosen = env.get("PAYMENTS_LOG_FORMAT") or "auto"
+    if chosen not in ("auto", "json", "text"):
+        raise ConfigError("PAYMENTS_LOG_FORMAT must be auto, json or text")
+    return chosen
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str

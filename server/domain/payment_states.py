@@ -88,12 +88,30 @@ CHARGED_STATES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED})
 FINAL_STATES = frozenset({S.FAILED, S.CANCELED, S.REFUNDED})
 
 
+# What the caller asked for, in the API's words: error messages never name an operation
+# (refund_partial) that exists only in this table.
+_ASKED = MappingProxyType(
+    {
+        PaymentOp.CONFIRM: "confirmed",
+        PaymentOp.CAPTURE: "captured",
+        PaymentOp.CANCEL: "canceled",
+        PaymentOp.PROVIDER_REQUIRES_ACTION: "sent to the customer for authentication",
+        PaymentOp.PROVIDER_AUTHORIZED: "authorized",
+        PaymentOp.PROVIDER_SUCCEEDED: "marked succeeded",
+        PaymentOp.PROVIDER_FAILED: "marked failed",
+        PaymentOp.PROVIDER_CANCELED: "marked canceled",
+        PaymentOp.REFUND_PARTIAL: "refunded",
+        PaymentOp.REFUND_FULL: "refunded",
+    }
+)
+
+
 def next_state(state: PaymentState, op: PaymentOp) -> PaymentState:
     """Where `op` takes a payment in `state`; FailedPrecondition if it may not."""
     target = TRANSITIONS[op].get(state)
     if target is None:
         raise FailedPrecondition(
-            f"operation {op.value} is not allowed for a payment in state {state.value}",
+            f"a payment in state {state.value} cannot be {_ASKED[op]}",
             reason="INVALID_PAYMENT_STATE",
             metadata={"state": state.value, "operation": op.value},
         )

@@ -173,11 +173,25 @@ class GrpcServer:
         await asyncio.sleep(drain_seconds)
         await self.server.stop(grace_seconds)
 
+    async def stop_now(self) -> None:
+        """Ctrl-C at a developer's terminal: no balancer to drain from, no grace."""
+        await self.server.stop(0)
 
-def stop_signal() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT."""
-    event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, event.set)
-    return event
+
+class StopSignal:
+    """Set by SIGTERM or SIGINT; says which, since they stop differently."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.received: signal.Signals | None = None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._set, sig)
+
+    def _set(self, sig: signal.Signals) -> None:
+        self.received = self.received or sig
+        self._event.set()
+
+    async def wait(self) -> signal.Signals | None:
+        await self._event.wait()
+        return self.received

@@ -46,6 +46,8 @@ def mask(text: str) -> str:
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn passes a copy of some messages with ANSI colour codes for its own formatter.
+_DROPPED = frozenset({"color_message"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -66,7 +68,7 @@ class JsonFormatter(logging.Formatter):
         if current_payment:
             line["payment_id"] = current_payment
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in line:
+            if key not in _STANDARD and key not in _DROPPED and key not in line:
                 line[key] = value if isinstance(value, int | float | bool) else mask(str(value))
         if record.exc_info:
             line["exception"] = mask(self.formatException(record.exc_info))
@@ -74,10 +76,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr at `level` (PAYMENTS_LOG_LEVEL)."""
+class TextFormatter(logging.Formatter):
+    """`12:00:01 INFO message` for a person at a terminal; masked like the JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        text = f"{when} {record.levelname:<7} {mask(record.getMessage())}"
+        current_payment = getattr(record, "payment_id", "") or payment_id.get()
+        if current_payment:
+            text += f" (payment {current_payment})"
+        if record.exc_info:
+            text += "\n" + mask(self.formatException(record.exc_info))
+        return text
+
+
+def configure_logging(level: str, *, text: bool = False) -> None:
+    """Lines on stderr at `level` (PAYMENTS_LOG_LEVEL): JSON, or plain `text` for a person."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-import stripe
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
 from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, bearer, hs256_token
@@ -54,19 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake: LocalStripe) -> Itera
 
 
 def three_d_secure_card(fake: LocalStripe) -> str:
-    client = stripe.StripeClient(API_KEY, base_addresses={"api": fake.url})
-    method = client.v1.payment_methods.create(
-        {
-            "type": "card",
-            "card": {
-                "number": THREE_D_SECURE_CARD,
-                "exp_month": 12,
-                "exp_year": 2030,
-                "cvc": "123",
-            },
-        }
-    )
-    return str(method.id)
+    return fake.card_method(API_KEY, THREE_D_SECURE_CARD)
 
 
 def create(

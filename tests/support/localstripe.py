@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import stripe
 
 from tests.support.server_process import free_port
 
@@ -77,3 +78,14 @@ class LocalStripe:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+    def card_method(self, api_key: str, number: str) -> str:
+        """A PaymentMethod for a test card number (4000002500003155: 3-D Secure), its id."""
+        client = stripe.StripeClient(api_key, base_addresses={"api": self.url})
+        method = client.v1.payment_methods.create(
+            {
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+            }
+        )
+        return str(method.id)

@@ -59,6 +59,15 @@ SUBSCRIPTION_DELETED = "customer.subscription.deleted"
 SUBSCRIPTION_CHANGED = frozenset(
     {"customer.subscription.created", "customer.subscription.updated", SUBSCRIPTION_DELETED}
 )
+# Every type that can move something of ours; any other is stored as ignored.
+APPLIED_EVENTS = (
+    PAYMENT_INTENT_EVENTS
+    | REFUND_EVENTS
+    | {DISPUTE_CLOSED}
+    | INVOICE_PAID
+    | {INVOICE_FAILED}
+    | SUBSCRIPTION_CHANGED
+)
 
 
 class StripeEvents:

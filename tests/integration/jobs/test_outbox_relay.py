@@ -37,7 +37,7 @@ from tests.support.polling import until
 from tests.support.server_process import free_port
 
 CALLER = "orders-service"
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 
 
 def create(n: int, method: str = "pm_card_visa", **kwargs: object) -> CreatePayment:

@@ -104,6 +104,9 @@ def test_next_state(state: PaymentState, op: PaymentOp) -> None:
     assert error.reason == "INVALID_PAYMENT_STATE"
     assert dict(error.metadata) == {"state": state.value, "operation": op.value}
     assert state.value in error.message
+    # The message is for people calling the API: no internal operation name.
+    assert "operation" not in error.message
+    assert not [name for name in PaymentOp if "_" in name.value and name.value in error.message]
 
 
 def test_transitions_constant_matches_the_table_exactly() -> None:
