@@ -191,7 +191,7 @@ async def test_a_capture_made_in_the_providers_dashboard_lands_with_its_amount(
     kinds = [kind for kind, _ in await events_of(engine, made.id)]
     assert kinds[-2:] == ["payment.captured", "payment.succeeded"]
     # Our own capture now finds it done instead of failing PROVIDER_REJECTED.
-    with pytest.raises(FailedPrecondition, match="not allowed"):
+    with pytest.raises(FailedPrecondition, match="in state SUCCEEDED cannot be captured"):
         await capture_payment(deps, "svc", CapturePayment(id=made.id, request_id="cap-1"))
 
 
