@@ -61,6 +61,7 @@ def translate(error: BaseException, *, connecting: bool = False) -> DomainError 
 def refused_value(error: BaseException) -> ValueRefused | None:
     """ValueRefused when the database refused a value itself (too long, a byte it cannot
     store): the data's doing, the same on every try, so never an outage."""
-    if isinstance(error, sa_exc.DataError):
+    # SQLSTATE class 22 is a data exception (asyncpg's arrive as plain DBAPIError).
+    if isinstance(error, sa_exc.DataError) or _sqlstate(error).startswith("22"):
         return ValueRefused("the database refused a value")
     return None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from server.adapters.db.engine import create_engine
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.domain.errors import DatabaseUnavailable, TransactionConflict
+from server.service.unit_of_work import ValueRefused
 from tests.support.databases import (
     create_postgres_database,
     drop_postgres_database,
@@ -105,6 +106,19 @@ async def test_a_bug_stays_a_bug(own_engine: AsyncEngine) -> None:
         async with SqlUnitOfWork(own_engine) as uow:
             await uow._connection.execute(_raising("42601"))  # type: ignore[union-attr]
     assert not isinstance(raised.value, DatabaseUnavailable | TransactionConflict)
+
+
+async def test_a_value_the_database_refuses_is_value_refused_not_an_outage(
+    own_engine: AsyncEngine,
+) -> None:
+    """Too long for its column, or a NUL byte: the data's doing, the same on every try."""
+    with pytest.raises(ValueRefused) as raised:
+        async with SqlUnitOfWork(own_engine) as uow:
+            await uow._connection.execute(_raising("22001"))  # type: ignore[union-attr]
+    assert isinstance(raised.value.__cause__, sa.exc.DBAPIError)
+    with pytest.raises(ValueRefused):
+        async with SqlUnitOfWork(own_engine) as uow:
+            await uow._connection.execute(sa.text("SELECT CAST(:v AS text)"), {"v": "a\x00"})  # type: ignore[union-attr]
 
 
 async def test_an_exhausted_pool_is_unavailable(own_database: str) -> None:
