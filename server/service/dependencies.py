@@ -26,3 +26,14 @@ class Dependencies:
     dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
     # Set when the provider bills subscriptions itself (Stripe); None: the renewal job bills.
     billing: SubscriptionBilling | None = None
+    # Units of work on a read replica, when one is configured (PAYMENTS_DATABASE_REPLICA_URL).
+    replica: UnitOfWorkFactory | None = None
+
+    @property
+    def lagging_reads(self) -> UnitOfWorkFactory:
+        """For reads that may miss the latest writes: lists and analytics.
+
+        The replica when there is one, else the primary. Gets, ownership checks and every
+        step of a command read the primary: a caller must see what it just wrote.
+        """
+        return self.replica or self.uow
