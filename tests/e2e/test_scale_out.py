@@ -96,7 +96,7 @@ def request(number: int) -> payments_pb2.CreatePaymentRequest:
 
 
 async def pay(
-    stub: payments_pb2_grpc.PaymentServiceStub, call: payments_pb2.CreatePaymentRequest
+    stub: payments_pb2_grpc.PaymentServiceAsyncStub, call: payments_pb2.CreatePaymentRequest
 ) -> payments_pb2.Payment:
     """What a client does beyond the channel's own retries: keep the same request_id."""
     async with asyncio.timeout(60):
@@ -166,7 +166,7 @@ async def test_a_killed_replica_loses_no_call_and_charges_nothing_twice(
                     sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
                 )
                 await connection.commit()
-                return unpublished.scalar_one() == 0
+                return int(unpublished.scalar_one()) == 0
 
             await until(all_published, within=30)
     finally:
