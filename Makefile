@@ -56,8 +56,8 @@ release-contract: $(VENV)/.installed-dev
 	$(VENV)/bin/buf build --exclude-source-info -o proto/released.binpb
 
 ## image: build the container image with podman and check it (health, user, drain)
-image:
-	scripts/image.sh
+image: $(VENV)/.installed-dev
+	VENV=$(VENV) scripts/image.sh
 
 clean:
 	rm -rf $(VENV) payments.db payments.db-wal payments.db-shm
