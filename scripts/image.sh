@@ -102,4 +102,4 @@ if [ "$code" != 0 ] || ! grep -q draining <<<"$logs" || ! grep -q '"stopped"' <<
   exit 1
 fi
 say "SIGTERM: drained and exited 0"
-say "ok: $tag"
+say "ok: $tag $("${podman[@]}" image inspect --format '{{.Digest}}' "$tag")"

@@ -106,7 +106,7 @@ def test_every_install_takes_the_pinned_releases() -> None:
 
 
 def kubernetes_objects() -> list[dict[str, Any]]:
-    folder = ROOT / "deploy/kubernetes"
+    folder = ROOT / "deploy/kubernetes/base"
     return [
         document
         for path in sorted(folder.rglob("*.yaml"))
