@@ -10,31 +10,45 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.adapters.broker.rabbitmq import RabbitPublisher
 from server.adapters.db.engine import create_engine
 from server.adapters.db.outbox_store import SqlOutboxStore
+from server.adapters.db.provider_exchange_log import SqlExchangeLog
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.base import PaymentProvider
 from server.adapters.providers.mock import MockProvider
+from server.adapters.providers.recording_http import RecordingHTTPXClient
 from server.adapters.providers.resilience import CircuitBreaker, ResilientProvider
 from server.adapters.providers.stripe_billing import StripeBilling
 from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.rate_limit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from server.adapters.sealing import KeyRing
 from server.config import Settings
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
 from server.service.dependencies import Dependencies
+from server.service.exchange_log import ExchangeLog
 from server.service.idempotency import IdempotencyPolicy
 from server.service.unit_of_work import UnitOfWorkFactory
 
 
-def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider | None]:
+def build_provider(
+    settings: Settings, exchange_log: ExchangeLog | None = None
+) -> tuple[ResilientProvider, MockProvider | None]:
     """The configured provider behind timeouts, retries and a breaker; and the mock if it is."""
     policy = settings.provider_policy
     inner: PaymentProvider
     mock = None
     if settings.provider == "stripe":
+        recording = (
+            RecordingHTTPXClient(exchange_log.record, policy.call_timeout_s)
+            if exchange_log is not None
+            else None
+        )
         inner = StripeProvider(
-            settings.stripe_api_key, settings.stripe_api_base, timeout_s=policy.call_timeout_s
+            settings.stripe_api_key,
+            settings.stripe_api_base,
+            timeout_s=policy.call_timeout_s,
+            http_client=recording,
         )
     else:
         inner = mock = MockProvider.from_env()
@@ -45,7 +59,9 @@ def build_provider(settings: Settings) -> tuple[ResilientProvider, MockProvider 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     engine = create_engine(settings.database_url)
     instrument_engine(engine)
-    provider, mock = build_provider(settings)
+    keys = KeyRing.parse(settings.provider_log_keys)
+    exchange_log = SqlExchangeLog(engine, keys) if keys is not None else None
+    provider, mock = build_provider(settings, exchange_log)
     billing = None
     if settings.provider == "stripe":
         billing = StripeBilling(
@@ -64,6 +80,9 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         simulation_enabled=settings.simulation_enabled,
         dunning=settings.dunning,
         billing=billing,
+        refund_window=settings.refund_window,
+        merchant_name=settings.merchant_name,
+        exchange_log=exchange_log,
         replica=build_replica(settings),
     )
     return deps, engine

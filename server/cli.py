@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.app import create_app
 from gateway.server import bind
 from gateway.server import serve as serve_http
+from server.adapters.broker.command_consumer import CommandConsumer
+from server.adapters.broker.command_dispatch import CommandDispatcher
 from server.adapters.db.engine import is_sqlite, ping
 from server.adapters.db.migrations import current_revision, head_revision, upgrade
 from server.adapters.db.outbox_store import SqlOutboxStore
@@ -38,7 +40,9 @@ from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.tracing import configure_tracing
 from server.service.apply_webhook_event import replay_failed_webhook_events
+from server.service.audit.queries import prune_audit_events
 from server.service.dependencies import Dependencies
+from server.service.receipts.numbering import number_all_receipts
 
 _log = logging.getLogger("payments")
 # How often the outbox backlog gauges are refreshed (one indexed count).
@@ -71,6 +75,16 @@ def _start_jobs(
             settings.revenue_rollup_interval_seconds,
             lambda: roll_up_revenue(deps.uow),
             "revenue-rollup",
+        ),
+        (
+            settings.reaper_interval_seconds,
+            lambda: prune_audit_events(deps, settings.audit_retention),
+            "audit-pruner",
+        ),
+        (
+            settings.receipt_interval_seconds,
+            lambda: number_all_receipts(deps),
+            "receipt-numbering",
         ),
         (
             settings.reaper_interval_seconds,
@@ -144,6 +158,11 @@ async def worker(settings: Settings, *, metrics_on: bool) -> None:
     deps, engine = build_dependencies(settings)
     stopping = stop_signal()
     tasks = _start_jobs(deps, settings, engine, metrics_on=metrics_on)
+    if settings.broker_url and settings.commands_enabled:
+        consumer = CommandConsumer(
+            settings.broker_url, CommandDispatcher(deps), settings.command_queue
+        )
+        tasks.append(asyncio.create_task(consumer.run()))
     _log.info("worker running background jobs")
     await stopping.wait()
     await stop(tasks)

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from server.adapters.broker.command_consumer import CommandQueueSettings
 from server.adapters.providers.resilience import ResiliencePolicy
+from server.adapters.sealing import KeyRing, KeyRingError
+from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./payments.db"
@@ -62,6 +65,18 @@ class Settings:
 
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
+    # How long after the capture CreateRefund is allowed (admins may override).
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW
+    # The seller named on receipts, and how often waiting receipts are numbered.
+    merchant_name: str = "Payments"
+    receipt_interval_seconds: float = 2.0
+    # `payments worker` consumes the command queue when a broker is set and this is on.
+    commands_enabled: bool = True
+    # Audit records older than this are deleted by the worker.
+    audit_retention: timedelta = timedelta(days=3650)
+    # `id:base64(32 bytes),...`, the sealing key first: keep the provider's exchanges.
+    provider_log_keys: str = field(default="", repr=False)
+    command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
     # A streaming replica for the reads that tolerate its lag (lists, analytics).
     database_replica_url: str | None = field(default=None, repr=False)
 
@@ -133,6 +148,25 @@ class Settings:
             dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
             revenue_rollup_interval_seconds=_number(
                 env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
+            ),
+            refund_window=timedelta(
+                days=_number(env, "PAYMENTS_REFUND_WINDOW_DAYS", 90, minimum=0)
+            ),
+            merchant_name=env.get("PAYMENTS_MERCHANT_NAME") or "Payments",
+            receipt_interval_seconds=_number(
+                env, "PAYMENTS_RECEIPT_INTERVAL_SECONDS", 2, minimum=0.1
+            ),
+            provider_log_keys=_provider_log_keys(env),
+            audit_retention=timedelta(
+                days=_number(env, "PAYMENTS_AUDIT_RETENTION_DAYS", 3650, minimum=1)
+            ),
+            commands_enabled=_flag(env, "PAYMENTS_COMMANDS_ENABLED", default=True),
+            command_queue=CommandQueueSettings(
+                queue=env.get("PAYMENTS_COMMAND_QUEUE") or "payments.commands",
+                prefetch=int(_number(env, "PAYMENTS_COMMAND_PREFETCH", 10, minimum=1)),
+                consumers=int(_number(env, "PAYMENTS_COMMAND_CONSUMERS", 1, minimum=1)),
+                delivery_limit=int(_number(env, "PAYMENTS_COMMAND_DELIVERY_LIMIT", 20, minimum=1)),
+                retry_delay_s=_number(env, "PAYMENTS_COMMAND_RETRY_SECONDS", 1, minimum=0.01),
             ),
             database_replica_url=secret(env, "PAYMENTS_DATABASE_REPLICA_URL") or None,
         )
@@ -238,6 +272,27 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _provider_log_keys(env: os._Environ[str] | dict[str, str]) -> str:
+    """Checked here, so that a bad key list stops the start, not the first payment."""
+    text = secret(env, "PAYMENTS_PROVIDER_LOG_KEYS")
+    try:
+        KeyRing.parse(text)
+    except KeyRingError as error:
+        raise ConfigError(f"PAYMENTS_PROVIDER_LOG_KEYS: {error}") from None
+    return text
+
+
+def _flag(env: os._Environ[str] | dict[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _dunning(raw: str | None) -> tuple[timedelta, ...]:

@@ -68,6 +68,7 @@ def payment_to_proto(payment: Payment) -> payments_pb2.Payment:
         create_time=timestamp(payment.create_time),
         update_time=timestamp(payment.update_time),
         payment_method_id=payment.payment_method_id,
+        capture_time=timestamp(payment.capture_time) if payment.capture_time else None,
     )
 
 
@@ -90,6 +91,9 @@ def payment_from_proto(message: payments_pb2.Payment) -> Payment:
         failure_message=message.failure_message,
         description=message.description,
         metadata=dict(message.metadata),
+        capture_time=message.capture_time.ToDatetime(UTC)
+        if message.HasField("capture_time")
+        else None,
     )
 
 
@@ -120,6 +124,7 @@ def refund_to_proto(refund: Refund) -> refunds_pb2.Refund:
         failure_message=refund.failure_message,
         create_time=timestamp(refund.create_time),
         update_time=timestamp(refund.update_time),
+        window_override_reason=refund.window_override_reason,
     )
 
 
@@ -136,6 +141,7 @@ def refund_from_proto(message: refunds_pb2.Refund, provider: str = "") -> Refund
         provider_refund_id=message.provider_refund_id,
         failure_code=message.failure_code,
         failure_message=message.failure_message,
+        window_override_reason=message.window_override_reason,
     )
 
 

@@ -8,11 +8,12 @@ from datetime import datetime
 from server.domain.payment_states import PaymentState
 from server.domain.refund import Refund
 
+PAYMENT_SUCCEEDED = "payment.succeeded"
 _EVENT_FOR_STATE: dict[PaymentState, str] = {
     PaymentState.PROCESSING: "payment.processing",
     PaymentState.REQUIRES_ACTION: "payment.requires_action",
     PaymentState.REQUIRES_CAPTURE: "payment.authorized",
-    PaymentState.SUCCEEDED: "payment.succeeded",
+    PaymentState.SUCCEEDED: PAYMENT_SUCCEEDED,
     PaymentState.FAILED: "payment.failed",
     PaymentState.CANCELED: "payment.canceled",
 }

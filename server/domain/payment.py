@@ -52,6 +52,8 @@ class Payment:
     failure_message: str = ""
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # When the provider first took the money; the refund window counts from it.
+    capture_time: datetime | None = None
     # Count of events emitted so far: the next event's per-payment sequence,
     # and the compare-and-set version for concurrent writers.
     event_sequence: int = field(default=0, compare=False)
@@ -102,6 +104,8 @@ class Payment:
         target = next_state(self.state, PaymentOp.PROVIDER_SUCCEEDED)
         received = self.amount.minor_units if amount_received is None else amount_received
         self.amount_captured = min(received, self.amount.minor_units)
+        if self.capture_time is None:
+            self.capture_time = now
         self._move(target, now)
 
     def fail(self, now: datetime, failure: Failure) -> None:

@@ -63,6 +63,8 @@ class Refund:
     provider_refund_id: str = ""
     failure_code: str = ""
     failure_message: str = ""
+    # Set when an admin refunded past the refund window: their reason.
+    window_override_reason: str = ""
 
     def succeed(self, provider_refund_id: str, now: datetime) -> None:
         self.state = next_refund_state(self.state, RefundOp.PROVIDER_SUCCEEDED)
@@ -90,6 +92,7 @@ def new_refund(
     provider: str,
     reason: str,
     now: datetime,
+    window_override_reason: str = "",
 ) -> Refund:
     """A refund recorded before the provider hears of it: PENDING, its amount reserved."""
     return Refund(
@@ -101,4 +104,5 @@ def new_refund(
         create_time=now,
         update_time=now,
         reason=reason,
+        window_override_reason=window_override_reason,
     )

@@ -14,10 +14,14 @@ from grpc_reflection.v1alpha import reflection
 from payments.v1 import (
     analytics_pb2,
     analytics_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
     payments_pb2,
     payments_pb2_grpc,
+    receipts_pb2,
+    receipts_pb2_grpc,
     refunds_pb2,
     refunds_pb2_grpc,
     subscriptions_pb2,
@@ -27,10 +31,13 @@ from payments.v1 import (
 from server.adapters.providers.resilience import BreakerState, CircuitBreaker
 from server.config import TlsSettings
 from server.grpc.analytics_servicer import AnalyticsServicer
+from server.grpc.audit_interceptor import AuditInterceptor
+from server.grpc.audit_servicer import AuditServicer
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.errors import ErrorMappingInterceptor
 from server.grpc.payment_method_servicer import PaymentMethodServicer
 from server.grpc.payment_servicer import PaymentServicer
+from server.grpc.receipt_servicer import ReceiptServicer
 from server.grpc.refund_servicer import RefundServicer
 from server.grpc.subscription_servicer import SubscriptionServicer
 from server.grpc.telemetry import TelemetryInterceptor
@@ -44,6 +51,8 @@ SERVICE_NAMES = (
     refunds_pb2.DESCRIPTOR.services_by_name["RefundService"].full_name,
     subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name,
     analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name,
+    receipts_pb2.DESCRIPTOR.services_by_name["ReceiptService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 # Health entry that follows the provider's circuit breaker; the overall status
 # does not, since every instance shares the provider and draining would not help.
@@ -85,6 +94,7 @@ class GrpcServer:
             interceptors=[
                 TelemetryInterceptor(),
                 ErrorMappingInterceptor(),
+                AuditInterceptor(deps),
                 auth or AuthInterceptor(None),
             ],
             options=[("grpc.so_reuseport", 0)],
@@ -100,6 +110,8 @@ class GrpcServer:
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
             AnalyticsServicer(deps), self.server
         )
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(deps), self.server)
+        receipts_pb2_grpc.add_ReceiptServiceServicer_to_server(ReceiptServicer(deps), self.server)
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

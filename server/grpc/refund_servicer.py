@@ -13,6 +13,7 @@ from server.service import refund_queries
 from server.service.commands import AmountInput
 from server.service.dependencies import Dependencies
 from server.service.refund_commands import CreateRefund, create_refund
+from server.service.refund_window import window_override_of
 
 Context = aio.ServicerContext[Any, Any]
 REPLAYED = (("idempotent-replayed", "true"),)
@@ -32,6 +33,11 @@ class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
             if request.HasField("amount")
             else None,
             reason=request.reason,
+            window_override_reason=window_override_of(
+                principal_of(context),
+                request.HasField("window_override"),
+                request.window_override.reason,
+            ),
         )
         outcome = await create_refund(self._deps, caller_of(context), command)
         if outcome.replayed:

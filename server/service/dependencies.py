@@ -8,7 +8,9 @@ from datetime import timedelta
 from server.adapters.clock import Clock, SystemClock
 from server.adapters.providers.base import PaymentProvider, SubscriptionBilling
 from server.adapters.providers.mock import MockProvider
+from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
+from server.service.exchange_log import ExchangeLog
 from server.service.idempotency import IdempotencyPolicy
 from server.service.unit_of_work import UnitOfWorkFactory
 
@@ -26,6 +28,12 @@ class Dependencies:
     dunning: tuple[timedelta, ...] = DEFAULT_DUNNING
     # Set when the provider bills subscriptions itself (Stripe); None: the renewal job bills.
     billing: SubscriptionBilling | None = None
+    # How long after the capture a payment may be refunded (admins may override).
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW
+    # The seller named on receipts.
+    merchant_name: str = "Payments"
+    # Keeps the provider's requests and answers, sealed; None: not kept.
+    exchange_log: ExchangeLog | None = None
     # Units of work on a read replica, when one is configured (PAYMENTS_DATABASE_REPLICA_URL).
     replica: UnitOfWorkFactory | None = None
 

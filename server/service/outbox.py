@@ -23,6 +23,8 @@ class OutboxRecord:
     occurred_at: datetime
     # W3C trace context of the request that wrote the event ({} when there was none).
     trace_headers: Mapping[str, str] = field(default_factory=dict)
+    # The message id of the queued command that caused the event, if one did.
+    correlation_id: str | None = None
 
 
 class ClaimedBatch(Protocol):

@@ -31,6 +31,7 @@ from server.domain.money import Money, check_amount
 from server.domain.payment import Payment
 from server.domain.payment_states import PaymentOp, next_state
 from server.domain.refund import Refund, RefundState, new_refund
+from server.domain.refund_window import check_refund_window
 from server.service.commands import (
     MAX_REASON,
     AmountInput,
@@ -42,6 +43,7 @@ from server.service.dependencies import Dependencies
 from server.service.idempotency import Scope, claim, fingerprint
 from server.service.reconcile_refunds import provider_key
 from server.service.refund_outcomes import apply_refund_outcome
+from server.service.refund_window import check_window_override
 from server.service.unit_of_work import UnitOfWork
 
 
@@ -51,6 +53,8 @@ class CreateRefund:
     payment_id: str
     amount: AmountInput | None = None
     reason: str = ""
+    # An admin's reason to refund past the refund window; None: the window holds.
+    window_override_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ def _validate(command: CreateRefund) -> Money | None:
             validator, "amount", command.amount.currency_code, command.amount.minor_units
         )
     check_text(validator, "reason", command.reason, MAX_REASON)
+    check_window_override(validator, command.window_override_reason)
     validator.raise_if_any()
     return amount
 
@@ -87,6 +92,10 @@ async def _reserve(
     payment = await _locked_payment(uow, command.payment_id)
     # Only SUCCEEDED and PARTIALLY_REFUNDED payments refund (the state table says so).
     next_state(payment.state, PaymentOp.REFUND_PARTIAL)
+    overridden = command.window_override_reason is not None
+    check_refund_window(
+        payment.capture_time, deps.clock.now(), deps.refund_window, overridden=overridden
+    )
     currency = payment.amount.currency_code
     if requested is not None and requested.currency_code != currency:
         raise InvalidArgument(
@@ -117,6 +126,7 @@ async def _reserve(
         provider=payment.provider,
         reason=command.reason,
         now=deps.clock.now(),
+        window_override_reason=command.window_override_reason or "",
     )
     await uow.refunds.add(refund)
     return refund
@@ -135,6 +145,7 @@ async def create_refund(deps: Dependencies, caller: str, command: CreateRefund) 
                 "payment_id": command.payment_id,
                 "amount": [amount.currency_code, amount.minor_units] if amount else None,
                 "reason": command.reason,
+                "window_override_reason": command.window_override_reason,
             },
         ),
     )

@@ -15,8 +15,10 @@ from server.domain.plan import Plan
 from server.domain.refund import Refund
 from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEvent
+from server.service.audit.ports import AuditRepository
 from server.service.payment_method_queries import PaymentMethodPage, PaymentMethodQuery
 from server.service.payment_queries import PaymentPage, PaymentQuery
+from server.service.receipts.ports import ReceiptRepository
 from server.service.refund_queries import RefundPage, RefundQuery
 from server.service.subscription_queries import (
     PlanPage,
@@ -235,6 +237,12 @@ class UnitOfWork(Protocol):
 
     @property
     def analytics(self) -> AnalyticsRepository: ...
+
+    @property
+    def receipts(self) -> ReceiptRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

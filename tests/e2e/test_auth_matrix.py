@@ -21,9 +21,11 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from grpc_status import rpc_status
 from payments.v1 import (
     analytics_pb2,
+    audit_pb2,
     money_pb2,
     payment_methods_pb2,
     payments_pb2,
+    receipts_pb2,
     refunds_pb2,
     subscriptions_pb2,
 )
@@ -170,6 +172,9 @@ RESPONSES: dict[str, type[message.Message]] = {
     "SubscriptionService/CancelSubscription": subscriptions_pb2.Subscription,
     "AnalyticsService/GetPaymentStats": analytics_pb2.PaymentStats,
     "AnalyticsService/GetRevenueSeries": analytics_pb2.RevenueSeries,
+    "ReceiptService/GetReceipt": receipts_pb2.Receipt,
+    "AuditService/ListAuditEvents": audit_pb2.ListAuditEventsResponse,
+    "AuditService/ListProviderExchanges": audit_pb2.ListProviderExchangesResponse,
 }
 
 Request = Callable[[World], message.Message]
@@ -332,6 +337,20 @@ CASES: dict[str, tuple[Request, tuple[Code, Code, Code, Code]]] = {
             time_zone="Europe/Berlin",
         ),
         (PD, PD, PD, OK),
+    ),
+    "ReceiptService/GetReceipt": (
+        lambda w: receipts_pb2.GetReceiptRequest(id=w.payment()),
+        (OK, NF, OK, OK),
+    ),
+    "AuditService/ListAuditEvents": (
+        lambda w: audit_pb2.ListAuditEventsRequest(page_size=5),
+        (PD, PD, PD, OK),
+    ),
+    # The matrix's server keeps no exchanges (mock provider, no keys): the admin is
+    # let through and told so.
+    "AuditService/ListProviderExchanges": (
+        lambda w: audit_pb2.ListProviderExchangesRequest(payment_id=w.payment()),
+        (PD, PD, PD, Code.FAILED_PRECONDITION),
     ),
 }
 

@@ -32,6 +32,10 @@ TABLES = (
     "webhook_events",
     "payment_revenue_hours",
     "payment_revenue_changes",
+    "receipts",
+    "receipt_counters",
+    "audit_events",
+    "provider_exchanges",
 )
 
 

@@ -24,45 +24,48 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from payments.v1 import payments_pb2 as payments_dot_v1_dot_payments__pb2
+from payments.v1 import receipts_pb2 as payments_dot_v1_dot_receipts__pb2
 from payments.v1 import refunds_pb2 as payments_dot_v1_dot_refunds__pb2
 from payments.v1 import subscriptions_pb2 as payments_dot_v1_dot_subscriptions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18payments/v1/events.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apayments/v1/payments.proto\x1a\x19payments/v1/refunds.proto\x1a\x1fpayments/v1/subscriptions.proto\"\xfd\x07\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61ggregate_type\x18\x04 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x05 \x01(\t\x12\x10\n\x08sequence\x18\x06 \x01(\x03\x12\x36\n\x0fpayment_created\x18\n \x01(\x0b\x32\x1b.payments.v1.PaymentCreatedH\x00\x12<\n\x12payment_processing\x18\x0b \x01(\x0b\x32\x1e.payments.v1.PaymentProcessingH\x00\x12\x45\n\x17payment_requires_action\x18\x0c \x01(\x0b\x32\".payments.v1.PaymentRequiresActionH\x00\x12<\n\x12payment_authorized\x18\r \x01(\x0b\x32\x1e.payments.v1.PaymentAuthorizedH\x00\x12:\n\x11payment_succeeded\x18\x0e \x01(\x0b\x32\x1d.payments.v1.PaymentSucceededH\x00\x12\x34\n\x0epayment_failed\x18\x0f \x01(\x0b\x32\x1a.payments.v1.PaymentFailedH\x00\x12\x38\n\x10payment_canceled\x18\x10 \x01(\x0b\x32\x1c.payments.v1.PaymentCanceledH\x00\x12\x38\n\x10payment_captured\x18\x11 \x01(\x0b\x32\x1c.payments.v1.PaymentCapturedH\x00\x12\x32\n\rrefund_issued\x18\x12 \x01(\x0b\x32\x19.payments.v1.RefundIssuedH\x00\x12\x32\n\rrefund_failed\x18\x13 \x01(\x0b\x32\x19.payments.v1.RefundFailedH\x00\x12@\n\x14subscription_created\x18\x14 \x01(\x0b\x32 .payments.v1.SubscriptionCreatedH\x00\x12@\n\x14subscription_renewed\x18\x15 \x01(\x0b\x32 .payments.v1.SubscriptionRenewedH\x00\x12\x41\n\x15subscription_past_due\x18\x16 \x01(\x0b\x32 .payments.v1.SubscriptionPastDueH\x00\x12\x42\n\x15subscription_canceled\x18\x17 \x01(\x0b\x32!.payments.v1.SubscriptionCanceledH\x00\x42\x07\n\x05\x65vent\"7\n\x0ePaymentCreated\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentProcessing\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\">\n\x15PaymentRequiresAction\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentAuthorized\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"9\n\x10PaymentSucceeded\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"6\n\rPaymentFailed\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"H\n\x0fPaymentCanceled\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\x0fPaymentCaptured\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"Z\n\x0cRefundIssued\x12#\n\x06refund\x18\x01 \x01(\x0b\x32\x13.payments.v1.Refund\x12%\n\x07payment\x18\x02 \x01(\x0b\x32\x14.payments.v1.Payment\"Z\n\x0cRefundFailed\x12#\n\x06refund\x18\x01 \x01(\x0b\x32\x13.payments.v1.Refund\x12%\n\x07payment\x18\x02 \x01(\x0b\x32\x14.payments.v1.Payment\"F\n\x13SubscriptionCreated\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscription\"Z\n\x13SubscriptionRenewed\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscription\x12\x12\n\npayment_id\x18\x02 \x01(\t\"Z\n\x13SubscriptionPastDue\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscription\x12\x12\n\npayment_id\x18\x02 \x01(\t\"G\n\x14SubscriptionCanceled\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18payments/v1/events.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1apayments/v1/payments.proto\x1a\x1apayments/v1/receipts.proto\x1a\x19payments/v1/refunds.proto\x1a\x1fpayments/v1/subscriptions.proto\"\xb3\x08\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61ggregate_type\x18\x04 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x05 \x01(\t\x12\x10\n\x08sequence\x18\x06 \x01(\x03\x12\x36\n\x0fpayment_created\x18\n \x01(\x0b\x32\x1b.payments.v1.PaymentCreatedH\x00\x12<\n\x12payment_processing\x18\x0b \x01(\x0b\x32\x1e.payments.v1.PaymentProcessingH\x00\x12\x45\n\x17payment_requires_action\x18\x0c \x01(\x0b\x32\".payments.v1.PaymentRequiresActionH\x00\x12<\n\x12payment_authorized\x18\r \x01(\x0b\x32\x1e.payments.v1.PaymentAuthorizedH\x00\x12:\n\x11payment_succeeded\x18\x0e \x01(\x0b\x32\x1d.payments.v1.PaymentSucceededH\x00\x12\x34\n\x0epayment_failed\x18\x0f \x01(\x0b\x32\x1a.payments.v1.PaymentFailedH\x00\x12\x38\n\x10payment_canceled\x18\x10 \x01(\x0b\x32\x1c.payments.v1.PaymentCanceledH\x00\x12\x38\n\x10payment_captured\x18\x11 \x01(\x0b\x32\x1c.payments.v1.PaymentCapturedH\x00\x12\x32\n\rrefund_issued\x18\x12 \x01(\x0b\x32\x19.payments.v1.RefundIssuedH\x00\x12\x32\n\rrefund_failed\x18\x13 \x01(\x0b\x32\x19.payments.v1.RefundFailedH\x00\x12@\n\x14subscription_created\x18\x14 \x01(\x0b\x32 .payments.v1.SubscriptionCreatedH\x00\x12@\n\x14subscription_renewed\x18\x15 \x01(\x0b\x32 .payments.v1.SubscriptionRenewedH\x00\x12\x41\n\x15subscription_past_due\x18\x16 \x01(\x0b\x32 .payments.v1.SubscriptionPastDueH\x00\x12\x42\n\x15subscription_canceled\x18\x17 \x01(\x0b\x32!.payments.v1.SubscriptionCanceledH\x00\x12\x34\n\x0ereceipt_issued\x18\x18 \x01(\x0b\x32\x1a.payments.v1.ReceiptIssuedH\x00\x42\x07\n\x05\x65vent\"N\n\rReceiptIssued\x12%\n\x07receipt\x18\x01 \x01(\x0b\x32\x14.payments.v1.Receipt\x12\x16\n\x0e\x63ustomer_email\x18\x02 \x01(\t\"7\n\x0ePaymentCreated\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentProcessing\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\">\n\x15PaymentRequiresAction\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\":\n\x11PaymentAuthorized\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"9\n\x10PaymentSucceeded\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"6\n\rPaymentFailed\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"H\n\x0fPaymentCanceled\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\x0fPaymentCaptured\x12%\n\x07payment\x18\x01 \x01(\x0b\x32\x14.payments.v1.Payment\"Z\n\x0cRefundIssued\x12#\n\x06refund\x18\x01 \x01(\x0b\x32\x13.payments.v1.Refund\x12%\n\x07payment\x18\x02 \x01(\x0b\x32\x14.payments.v1.Payment\"Z\n\x0cRefundFailed\x12#\n\x06refund\x18\x01 \x01(\x0b\x32\x13.payments.v1.Refund\x12%\n\x07payment\x18\x02 \x01(\x0b\x32\x14.payments.v1.Payment\"F\n\x13SubscriptionCreated\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscription\"Z\n\x13SubscriptionRenewed\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscription\x12\x12\n\npayment_id\x18\x02 \x01(\t\"Z\n\x13SubscriptionPastDue\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscription\x12\x12\n\npayment_id\x18\x02 \x01(\t\"G\n\x14SubscriptionCanceled\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.payments.v1.Subscriptionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'payments.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTENVELOPE']._serialized_start=163
-  _globals['_EVENTENVELOPE']._serialized_end=1184
-  _globals['_PAYMENTCREATED']._serialized_start=1186
-  _globals['_PAYMENTCREATED']._serialized_end=1241
-  _globals['_PAYMENTPROCESSING']._serialized_start=1243
-  _globals['_PAYMENTPROCESSING']._serialized_end=1301
-  _globals['_PAYMENTREQUIRESACTION']._serialized_start=1303
-  _globals['_PAYMENTREQUIRESACTION']._serialized_end=1365
-  _globals['_PAYMENTAUTHORIZED']._serialized_start=1367
-  _globals['_PAYMENTAUTHORIZED']._serialized_end=1425
-  _globals['_PAYMENTSUCCEEDED']._serialized_start=1427
-  _globals['_PAYMENTSUCCEEDED']._serialized_end=1484
-  _globals['_PAYMENTFAILED']._serialized_start=1486
-  _globals['_PAYMENTFAILED']._serialized_end=1540
-  _globals['_PAYMENTCANCELED']._serialized_start=1542
-  _globals['_PAYMENTCANCELED']._serialized_end=1614
-  _globals['_PAYMENTCAPTURED']._serialized_start=1616
-  _globals['_PAYMENTCAPTURED']._serialized_end=1672
-  _globals['_REFUNDISSUED']._serialized_start=1674
-  _globals['_REFUNDISSUED']._serialized_end=1764
-  _globals['_REFUNDFAILED']._serialized_start=1766
-  _globals['_REFUNDFAILED']._serialized_end=1856
-  _globals['_SUBSCRIPTIONCREATED']._serialized_start=1858
-  _globals['_SUBSCRIPTIONCREATED']._serialized_end=1928
-  _globals['_SUBSCRIPTIONRENEWED']._serialized_start=1930
-  _globals['_SUBSCRIPTIONRENEWED']._serialized_end=2020
-  _globals['_SUBSCRIPTIONPASTDUE']._serialized_start=2022
-  _globals['_SUBSCRIPTIONPASTDUE']._serialized_end=2112
-  _globals['_SUBSCRIPTIONCANCELED']._serialized_start=2114
-  _globals['_SUBSCRIPTIONCANCELED']._serialized_end=2185
+  _globals['_EVENTENVELOPE']._serialized_start=191
+  _globals['_EVENTENVELOPE']._serialized_end=1266
+  _globals['_RECEIPTISSUED']._serialized_start=1268
+  _globals['_RECEIPTISSUED']._serialized_end=1346
+  _globals['_PAYMENTCREATED']._serialized_start=1348
+  _globals['_PAYMENTCREATED']._serialized_end=1403
+  _globals['_PAYMENTPROCESSING']._serialized_start=1405
+  _globals['_PAYMENTPROCESSING']._serialized_end=1463
+  _globals['_PAYMENTREQUIRESACTION']._serialized_start=1465
+  _globals['_PAYMENTREQUIRESACTION']._serialized_end=1527
+  _globals['_PAYMENTAUTHORIZED']._serialized_start=1529
+  _globals['_PAYMENTAUTHORIZED']._serialized_end=1587
+  _globals['_PAYMENTSUCCEEDED']._serialized_start=1589
+  _globals['_PAYMENTSUCCEEDED']._serialized_end=1646
+  _globals['_PAYMENTFAILED']._serialized_start=1648
+  _globals['_PAYMENTFAILED']._serialized_end=1702
+  _globals['_PAYMENTCANCELED']._serialized_start=1704
+  _globals['_PAYMENTCANCELED']._serialized_end=1776
+  _globals['_PAYMENTCAPTURED']._serialized_start=1778
+  _globals['_PAYMENTCAPTURED']._serialized_end=1834
+  _globals['_REFUNDISSUED']._serialized_start=1836
+  _globals['_REFUNDISSUED']._serialized_end=1926
+  _globals['_REFUNDFAILED']._serialized_start=1928
+  _globals['_REFUNDFAILED']._serialized_end=2018
+  _globals['_SUBSCRIPTIONCREATED']._serialized_start=2020
+  _globals['_SUBSCRIPTIONCREATED']._serialized_end=2090
+  _globals['_SUBSCRIPTIONRENEWED']._serialized_start=2092
+  _globals['_SUBSCRIPTIONRENEWED']._serialized_end=2182
+  _globals['_SUBSCRIPTIONPASTDUE']._serialized_start=2184
+  _globals['_SUBSCRIPTIONPASTDUE']._serialized_end=2274
+  _globals['_SUBSCRIPTIONCANCELED']._serialized_start=2276
+  _globals['_SUBSCRIPTIONCANCELED']._serialized_end=2347
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from payments.v1 import payments_pb2 as _payments_pb2
+from payments.v1 import receipts_pb2 as _receipts_pb2
 from payments.v1 import refunds_pb2 as _refunds_pb2
 from payments.v1 import subscriptions_pb2 as _subscriptions_pb2
 import builtins as _builtins
@@ -48,6 +49,7 @@ class EventEnvelope(_message.Message):
     SUBSCRIPTION_RENEWED_FIELD_NUMBER: _builtins.int
     SUBSCRIPTION_PAST_DUE_FIELD_NUMBER: _builtins.int
     SUBSCRIPTION_CANCELED_FIELD_NUMBER: _builtins.int
+    RECEIPT_ISSUED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Stable, unique id of this event (a UUID); the same on every redelivery."""
     type: _builtins.str
@@ -118,6 +120,10 @@ class EventEnvelope(_message.Message):
     def subscription_canceled(self) -> Global___SubscriptionCanceled:
         """A subscription ended: canceled or expired ("subscription.canceled")."""
 
+    @_builtins.property
+    def receipt_issued(self) -> Global___ReceiptIssued:
+        """A receipt got its number and can be sent to the customer ("receipt.issued")."""
+
     def __init__(
         self,
         *,
@@ -141,16 +147,49 @@ class EventEnvelope(_message.Message):
         subscription_renewed: Global___SubscriptionRenewed | None = ...,
         subscription_past_due: Global___SubscriptionPastDue | None = ...,
         subscription_canceled: Global___SubscriptionCanceled | None = ...,
+        receipt_issued: Global___ReceiptIssued | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "subscription_canceled", b"subscription_canceled", "subscription_created", b"subscription_created", "subscription_past_due", b"subscription_past_due", "subscription_renewed", b"subscription_renewed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "receipt_issued", b"receipt_issued", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "subscription_canceled", b"subscription_canceled", "subscription_created", b"subscription_created", "subscription_past_due", b"subscription_past_due", "subscription_renewed", b"subscription_renewed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_id", b"aggregate_id", "aggregate_type", b"aggregate_type", "event", b"event", "event_id", b"event_id", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "sequence", b"sequence", "subscription_canceled", b"subscription_canceled", "subscription_created", b"subscription_created", "subscription_past_due", b"subscription_past_due", "subscription_renewed", b"subscription_renewed", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_id", b"aggregate_id", "aggregate_type", b"aggregate_type", "event", b"event", "event_id", b"event_id", "occurred_at", b"occurred_at", "payment_authorized", b"payment_authorized", "payment_canceled", b"payment_canceled", "payment_captured", b"payment_captured", "payment_created", b"payment_created", "payment_failed", b"payment_failed", "payment_processing", b"payment_processing", "payment_requires_action", b"payment_requires_action", "payment_succeeded", b"payment_succeeded", "receipt_issued", b"receipt_issued", "refund_failed", b"refund_failed", "refund_issued", b"refund_issued", "sequence", b"sequence", "subscription_canceled", b"subscription_canceled", "subscription_created", b"subscription_created", "subscription_past_due", b"subscription_past_due", "subscription_renewed", b"subscription_renewed", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["payment_created", "payment_processing", "payment_requires_action", "payment_authorized", "payment_succeeded", "payment_failed", "payment_canceled", "payment_captured", "refund_issued", "refund_failed", "subscription_created", "subscription_renewed", "subscription_past_due", "subscription_canceled"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["payment_created", "payment_processing", "payment_requires_action", "payment_authorized", "payment_succeeded", "payment_failed", "payment_canceled", "payment_captured", "refund_issued", "refund_failed", "subscription_created", "subscription_renewed", "subscription_past_due", "subscription_canceled", "receipt_issued"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___EventEnvelope: _TypeAlias = EventEnvelope  # noqa: Y015
+
+@_typing.final
+class ReceiptIssued(_message.Message):
+    """A receipt was numbered: what a notification service needs to email it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
+    customer_email: _builtins.str
+    """The customer's e-mail address from the card's billing details; empty when
+    not known (look the user up by receipt.user_id then).
+    """
+    @_builtins.property
+    def receipt(self) -> _receipts_pb2.Receipt:
+        """The receipt, its amount formatted for en_US; no PDF (GetReceipt renders it
+        for any locale).
+        """
+
+    def __init__(
+        self,
+        *,
+        receipt: _receipts_pb2.Receipt | None = ...,
+        customer_email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_email", b"customer_email", "receipt", b"receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReceiptIssued: _TypeAlias = ReceiptIssued  # noqa: Y015
 
 @_typing.final
 class PaymentCreated(_message.Message):

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from payments.v1 import money_pb2 as payments_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apayments/v1/payments.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17payments/v1/money.proto\"\x82\x05\n\x07Payment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.payments.v1.Money\x12(\n\x05state\x18\x05 \x01(\x0e\x32\x19.payments.v1.PaymentState\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x1b\n\x13provider_payment_id\x18\x07 \x01(\t\x12\x15\n\rclient_secret\x18\x08 \x01(\t\x12\x32\n\x0e\x63\x61pture_method\x18\t \x01(\x0e\x32\x1a.payments.v1.CaptureMethod\x12+\n\x0f\x61mount_captured\x18\n \x01(\x0b\x32\x12.payments.v1.Money\x12+\n\x0f\x61mount_refunded\x18\x0b \x01(\x0b\x32\x12.payments.v1.Money\x12\x14\n\x0c\x66\x61ilure_code\x18\x0c \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\r \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0e \x01(\t\x12\x34\n\x08metadata\x18\x0f \x03(\x0b\x32\".payments.v1.Payment.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11payment_method_id\x18\x12 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xda\x02\n\x14\x43reatePaymentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.payments.v1.Money\x12\x19\n\x11payment_method_id\x18\x05 \x01(\t\x12\x32\n\x0e\x63\x61pture_method\x18\x06 \x01(\x0e\x32\x1a.payments.v1.CaptureMethod\x12\x0f\n\x07\x63onfirm\x18\x07 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x41\n\x08metadata\x18\t \x03(\x0b\x32/.payments.v1.CreatePaymentRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1f\n\x11GetPaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"^\n\x13ListPaymentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"W\n\x14ListPaymentsResponse\x12&\n\x08payments\x18\x01 \x03(\x0b\x32\x14.payments.v1.Payment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x15\x43onfirmPaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x19\n\x11payment_method_id\x18\x03 \x01(\t\"f\n\x15\x43\x61pturePaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12-\n\x11\x61mount_to_capture\x18\x03 \x01(\x0b\x32\x12.payments.v1.Money\"F\n\x14\x43\x61ncelPaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"h\n\x16SimulatePaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12.\n\x07outcome\x18\x03 \x01(\x0e\x32\x1d.payments.v1.SimulatedOutcome\"F\n\x18ReconcilePaymentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x17\n\x0finclude_not_due\x18\x02 \x01(\x08\"o\n\x19ReconcilePaymentsResponse\x12\x15\n\rchecked_count\x18\x01 \x01(\x05\x12\x1b\n\x13\x63hanged_payment_ids\x18\x02 \x03(\t\x12\x1e\n\x16unresolved_payment_ids\x18\x03 \x03(\t*\xfb\x02\n\x0cPaymentState\x12\x1d\n\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12)\n%PAYMENT_STATE_REQUIRES_PAYMENT_METHOD\x10\x01\x12\'\n#PAYMENT_STATE_REQUIRES_CONFIRMATION\x10\x02\x12!\n\x1dPAYMENT_STATE_REQUIRES_ACTION\x10\x03\x12\x1c\n\x18PAYMENT_STATE_PROCESSING\x10\x04\x12\"\n\x1ePAYMENT_STATE_REQUIRES_CAPTURE\x10\x05\x12\x1b\n\x17PAYMENT_STATE_SUCCEEDED\x10\x06\x12\x18\n\x14PAYMENT_STATE_FAILED\x10\x07\x12\x1a\n\x16PAYMENT_STATE_CANCELED\x10\x08\x12$\n PAYMENT_STATE_PARTIALLY_REFUNDED\x10\t\x12\x1a\n\x16PAYMENT_STATE_REFUNDED\x10\n*h\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n\x15\x43\x41PTURE_METHOD_MANUAL\x10\x02*t\n\x10SimulatedOutcome\x12!\n\x1dSIMULATED_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSIMULATED_OUTCOME_SUCCEEDED\x10\x01\x12\x1c\n\x18SIMULATED_OUTCOME_FAILED\x10\x02\x32\x87\x05\n\x0ePaymentService\x12H\n\rCreatePayment\x12!.payments.v1.CreatePaymentRequest\x1a\x14.payments.v1.Payment\x12\x42\n\nGetPayment\x12\x1e.payments.v1.GetPaymentRequest\x1a\x14.payments.v1.Payment\x12S\n\x0cListPayments\x12 .payments.v1.ListPaymentsRequest\x1a!.payments.v1.ListPaymentsResponse\x12J\n\x0e\x43onfirmPayment\x12\".payments.v1.ConfirmPaymentRequest\x1a\x14.payments.v1.Payment\x12J\n\x0e\x43\x61pturePayment\x12\".payments.v1.CapturePaymentRequest\x1a\x14.payments.v1.Payment\x12H\n\rCancelPayment\x12!.payments.v1.CancelPaymentRequest\x1a\x14.payments.v1.Payment\x12L\n\x0fSimulatePayment\x12#.payments.v1.SimulatePaymentRequest\x1a\x14.payments.v1.Payment\x12\x62\n\x11ReconcilePayments\x12%.payments.v1.ReconcilePaymentsRequest\x1a&.payments.v1.ReconcilePaymentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apayments/v1/payments.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17payments/v1/money.proto\"\xb4\x05\n\x07Payment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.payments.v1.Money\x12(\n\x05state\x18\x05 \x01(\x0e\x32\x19.payments.v1.PaymentState\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x1b\n\x13provider_payment_id\x18\x07 \x01(\t\x12\x15\n\rclient_secret\x18\x08 \x01(\t\x12\x32\n\x0e\x63\x61pture_method\x18\t \x01(\x0e\x32\x1a.payments.v1.CaptureMethod\x12+\n\x0f\x61mount_captured\x18\n \x01(\x0b\x32\x12.payments.v1.Money\x12+\n\x0f\x61mount_refunded\x18\x0b \x01(\x0b\x32\x12.payments.v1.Money\x12\x14\n\x0c\x66\x61ilure_code\x18\x0c \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\r \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0e \x01(\t\x12\x34\n\x08metadata\x18\x0f \x03(\x0b\x32\".payments.v1.Payment.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11payment_method_id\x18\x12 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xda\x02\n\x14\x43reatePaymentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.payments.v1.Money\x12\x19\n\x11payment_method_id\x18\x05 \x01(\t\x12\x32\n\x0e\x63\x61pture_method\x18\x06 \x01(\x0e\x32\x1a.payments.v1.CaptureMethod\x12\x0f\n\x07\x63onfirm\x18\x07 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x41\n\x08metadata\x18\t \x03(\x0b\x32/.payments.v1.CreatePaymentRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1f\n\x11GetPaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"^\n\x13ListPaymentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"W\n\x14ListPaymentsResponse\x12&\n\x08payments\x18\x01 \x03(\x0b\x32\x14.payments.v1.Payment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x15\x43onfirmPaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x19\n\x11payment_method_id\x18\x03 \x01(\t\"f\n\x15\x43\x61pturePaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12-\n\x11\x61mount_to_capture\x18\x03 \x01(\x0b\x32\x12.payments.v1.Money\"F\n\x14\x43\x61ncelPaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"h\n\x16SimulatePaymentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12.\n\x07outcome\x18\x03 \x01(\x0e\x32\x1d.payments.v1.SimulatedOutcome\"F\n\x18ReconcilePaymentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x17\n\x0finclude_not_due\x18\x02 \x01(\x08\"o\n\x19ReconcilePaymentsResponse\x12\x15\n\rchecked_count\x18\x01 \x01(\x05\x12\x1b\n\x13\x63hanged_payment_ids\x18\x02 \x03(\t\x12\x1e\n\x16unresolved_payment_ids\x18\x03 \x03(\t*\xfb\x02\n\x0cPaymentState\x12\x1d\n\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12)\n%PAYMENT_STATE_REQUIRES_PAYMENT_METHOD\x10\x01\x12\'\n#PAYMENT_STATE_REQUIRES_CONFIRMATION\x10\x02\x12!\n\x1dPAYMENT_STATE_REQUIRES_ACTION\x10\x03\x12\x1c\n\x18PAYMENT_STATE_PROCESSING\x10\x04\x12\"\n\x1ePAYMENT_STATE_REQUIRES_CAPTURE\x10\x05\x12\x1b\n\x17PAYMENT_STATE_SUCCEEDED\x10\x06\x12\x18\n\x14PAYMENT_STATE_FAILED\x10\x07\x12\x1a\n\x16PAYMENT_STATE_CANCELED\x10\x08\x12$\n PAYMENT_STATE_PARTIALLY_REFUNDED\x10\t\x12\x1a\n\x16PAYMENT_STATE_REFUNDED\x10\n*h\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n\x15\x43\x41PTURE_METHOD_MANUAL\x10\x02*t\n\x10SimulatedOutcome\x12!\n\x1dSIMULATED_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSIMULATED_OUTCOME_SUCCEEDED\x10\x01\x12\x1c\n\x18SIMULATED_OUTCOME_FAILED\x10\x02\x32\x87\x05\n\x0ePaymentService\x12H\n\rCreatePayment\x12!.payments.v1.CreatePaymentRequest\x1a\x14.payments.v1.Payment\x12\x42\n\nGetPayment\x12\x1e.payments.v1.GetPaymentRequest\x1a\x14.payments.v1.Payment\x12S\n\x0cListPayments\x12 .payments.v1.ListPaymentsRequest\x1a!.payments.v1.ListPaymentsResponse\x12J\n\x0e\x43onfirmPayment\x12\".payments.v1.ConfirmPaymentRequest\x1a\x14.payments.v1.Payment\x12J\n\x0e\x43\x61pturePayment\x12\".payments.v1.CapturePaymentRequest\x1a\x14.payments.v1.Payment\x12H\n\rCancelPayment\x12!.payments.v1.CancelPaymentRequest\x1a\x14.payments.v1.Payment\x12L\n\x0fSimulatePayment\x12#.payments.v1.SimulatePaymentRequest\x1a\x14.payments.v1.Payment\x12\x62\n\x11ReconcilePayments\x12%.payments.v1.ReconcilePaymentsRequest\x1a&.payments.v1.ReconcilePaymentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,38 +37,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENT_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_PAYMENTSTATE']._serialized_start=1865
-  _globals['_PAYMENTSTATE']._serialized_end=2244
-  _globals['_CAPTUREMETHOD']._serialized_start=2246
-  _globals['_CAPTUREMETHOD']._serialized_end=2350
-  _globals['_SIMULATEDOUTCOME']._serialized_start=2352
-  _globals['_SIMULATEDOUTCOME']._serialized_end=2468
+  _globals['_PAYMENTSTATE']._serialized_start=1915
+  _globals['_PAYMENTSTATE']._serialized_end=2294
+  _globals['_CAPTUREMETHOD']._serialized_start=2296
+  _globals['_CAPTUREMETHOD']._serialized_end=2400
+  _globals['_SIMULATEDOUTCOME']._serialized_start=2402
+  _globals['_SIMULATEDOUTCOME']._serialized_end=2518
   _globals['_PAYMENT']._serialized_start=102
-  _globals['_PAYMENT']._serialized_end=744
-  _globals['_PAYMENT_METADATAENTRY']._serialized_start=697
-  _globals['_PAYMENT_METADATAENTRY']._serialized_end=744
-  _globals['_CREATEPAYMENTREQUEST']._serialized_start=747
-  _globals['_CREATEPAYMENTREQUEST']._serialized_end=1093
-  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_start=697
-  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_end=744
-  _globals['_GETPAYMENTREQUEST']._serialized_start=1095
-  _globals['_GETPAYMENTREQUEST']._serialized_end=1126
-  _globals['_LISTPAYMENTSREQUEST']._serialized_start=1128
-  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1222
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1224
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1311
-  _globals['_CONFIRMPAYMENTREQUEST']._serialized_start=1313
-  _globals['_CONFIRMPAYMENTREQUEST']._serialized_end=1395
-  _globals['_CAPTUREPAYMENTREQUEST']._serialized_start=1397
-  _globals['_CAPTUREPAYMENTREQUEST']._serialized_end=1499
-  _globals['_CANCELPAYMENTREQUEST']._serialized_start=1501
-  _globals['_CANCELPAYMENTREQUEST']._serialized_end=1571
-  _globals['_SIMULATEPAYMENTREQUEST']._serialized_start=1573
-  _globals['_SIMULATEPAYMENTREQUEST']._serialized_end=1677
-  _globals['_RECONCILEPAYMENTSREQUEST']._serialized_start=1679
-  _globals['_RECONCILEPAYMENTSREQUEST']._serialized_end=1749
-  _globals['_RECONCILEPAYMENTSRESPONSE']._serialized_start=1751
-  _globals['_RECONCILEPAYMENTSRESPONSE']._serialized_end=1862
-  _globals['_PAYMENTSERVICE']._serialized_start=2471
-  _globals['_PAYMENTSERVICE']._serialized_end=3118
+  _globals['_PAYMENT']._serialized_end=794
+  _globals['_PAYMENT_METADATAENTRY']._serialized_start=747
+  _globals['_PAYMENT_METADATAENTRY']._serialized_end=794
+  _globals['_CREATEPAYMENTREQUEST']._serialized_start=797
+  _globals['_CREATEPAYMENTREQUEST']._serialized_end=1143
+  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_start=747
+  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_end=794
+  _globals['_GETPAYMENTREQUEST']._serialized_start=1145
+  _globals['_GETPAYMENTREQUEST']._serialized_end=1176
+  _globals['_LISTPAYMENTSREQUEST']._serialized_start=1178
+  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1272
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1274
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1361
+  _globals['_CONFIRMPAYMENTREQUEST']._serialized_start=1363
+  _globals['_CONFIRMPAYMENTREQUEST']._serialized_end=1445
+  _globals['_CAPTUREPAYMENTREQUEST']._serialized_start=1447
+  _globals['_CAPTUREPAYMENTREQUEST']._serialized_end=1549
+  _globals['_CANCELPAYMENTREQUEST']._serialized_start=1551
+  _globals['_CANCELPAYMENTREQUEST']._serialized_end=1621
+  _globals['_SIMULATEPAYMENTREQUEST']._serialized_start=1623
+  _globals['_SIMULATEPAYMENTREQUEST']._serialized_end=1727
+  _globals['_RECONCILEPAYMENTSREQUEST']._serialized_start=1729
+  _globals['_RECONCILEPAYMENTSREQUEST']._serialized_end=1799
+  _globals['_RECONCILEPAYMENTSRESPONSE']._serialized_start=1801
+  _globals['_RECONCILEPAYMENTSRESPONSE']._serialized_end=1912
+  _globals['_PAYMENTSERVICE']._serialized_start=2521
+  _globals['_PAYMENTSERVICE']._serialized_end=3168
 # @@protoc_insertion_point(module_scope)

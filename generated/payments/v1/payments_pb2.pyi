@@ -171,6 +171,7 @@ class Payment(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     PAYMENT_METHOD_ID_FIELD_NUMBER: _builtins.int
+    CAPTURE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, "pay_" followed by 26 Crockford base32 characters."""
     order_id: _builtins.str
@@ -227,6 +228,12 @@ class Payment(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the payment last changed."""
 
+    @_builtins.property
+    def capture_time(self) -> _timestamp_pb2.Timestamp:
+        """When the provider first took the money (automatic charge or capture);
+        unset until then. Refunds are allowed for a window after it.
+        """
+
     def __init__(
         self,
         *,
@@ -248,10 +255,11 @@ class Payment(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         payment_method_id: _builtins.str = ...,
+        capture_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "capture_time", b"capture_time", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "capture_method", b"capture_method", "client_secret", b"client_secret", "create_time", b"create_time", "description", b"description", "failure_code", b"failure_code", "failure_message", b"failure_message", "id", b"id", "metadata", b"metadata", "order_id", b"order_id", "payment_method_id", b"payment_method_id", "provider", b"provider", "provider_payment_id", b"provider_payment_id", "state", b"state", "update_time", b"update_time", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "capture_method", b"capture_method", "capture_time", b"capture_time", "client_secret", b"client_secret", "create_time", b"create_time", "description", b"description", "failure_code", b"failure_code", "failure_message", b"failure_message", "id", b"id", "metadata", b"metadata", "order_id", b"order_id", "payment_method_id", b"payment_method_id", "provider", b"provider", "provider_payment_id", b"provider_payment_id", "state", b"state", "update_time", b"update_time", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,25 +26,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from payments.v1 import money_pb2 as payments_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19payments/v1/refunds.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17payments/v1/money.proto\"\xb2\x02\n\x06Refund\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\"\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.payments.v1.Money\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.payments.v1.RefundState\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x1a\n\x12provider_refund_id\x18\x06 \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\x07 \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x13\x43reateRefundRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\"\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.payments.v1.Money\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x1e\n\x10GetRefundRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x12ListRefundsRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x13ListRefundsResponse\x12$\n\x07refunds\x18\x01 \x03(\x0b\x32\x13.payments.v1.Refund\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x95\x01\n\x0bRefundState\x12\x1c\n\x18REFUND_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14REFUND_STATE_PENDING\x10\x01\x12\x1a\n\x16REFUND_STATE_SUCCEEDED\x10\x02\x12\x17\n\x13REFUND_STATE_FAILED\x10\x03\x12\x19\n\x15REFUND_STATE_CANCELED\x10\x04\x32\xe9\x01\n\rRefundService\x12\x45\n\x0c\x43reateRefund\x12 .payments.v1.CreateRefundRequest\x1a\x13.payments.v1.Refund\x12?\n\tGetRefund\x12\x1d.payments.v1.GetRefundRequest\x1a\x13.payments.v1.Refund\x12P\n\x0bListRefunds\x12\x1f.payments.v1.ListRefundsRequest\x1a .payments.v1.ListRefundsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19payments/v1/refunds.proto\x12\x0bpayments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17payments/v1/money.proto\"\xd2\x02\n\x06Refund\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\"\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.payments.v1.Money\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.payments.v1.RefundState\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x1a\n\x12provider_refund_id\x18\x06 \x01(\t\x12\x14\n\x0c\x66\x61ilure_code\x18\x07 \x01(\t\x12\x17\n\x0f\x66\x61ilure_message\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16window_override_reason\x18\x0b \x01(\t\"\xad\x01\n\x13\x43reateRefundRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\"\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.payments.v1.Money\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12:\n\x0fwindow_override\x18\x05 \x01(\x0b\x32!.payments.v1.RefundWindowOverride\"&\n\x14RefundWindowOverride\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1e\n\x10GetRefundRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x12ListRefundsRequest\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x13ListRefundsResponse\x12$\n\x07refunds\x18\x01 \x03(\x0b\x32\x13.payments.v1.Refund\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x95\x01\n\x0bRefundState\x12\x1c\n\x18REFUND_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14REFUND_STATE_PENDING\x10\x01\x12\x1a\n\x16REFUND_STATE_SUCCEEDED\x10\x02\x12\x17\n\x13REFUND_STATE_FAILED\x10\x03\x12\x19\n\x15REFUND_STATE_CANCELED\x10\x04\x32\xe9\x01\n\rRefundService\x12\x45\n\x0c\x43reateRefund\x12 .payments.v1.CreateRefundRequest\x1a\x13.payments.v1.Refund\x12?\n\tGetRefund\x12\x1d.payments.v1.GetRefundRequest\x1a\x13.payments.v1.Refund\x12P\n\x0bListRefunds\x12\x1f.payments.v1.ListRefundsRequest\x1a .payments.v1.ListRefundsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'payments.v1.refunds_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REFUNDSTATE']._serialized_start=724
-  _globals['_REFUNDSTATE']._serialized_end=873
+  _globals['_REFUNDSTATE']._serialized_start=857
+  _globals['_REFUNDSTATE']._serialized_end=1006
   _globals['_REFUND']._serialized_start=101
-  _globals['_REFUND']._serialized_end=407
-  _globals['_CREATEREFUNDREQUEST']._serialized_start=409
-  _globals['_CREATEREFUNDREQUEST']._serialized_end=522
-  _globals['_GETREFUNDREQUEST']._serialized_start=524
-  _globals['_GETREFUNDREQUEST']._serialized_end=554
-  _globals['_LISTREFUNDSREQUEST']._serialized_start=556
-  _globals['_LISTREFUNDSREQUEST']._serialized_end=635
-  _globals['_LISTREFUNDSRESPONSE']._serialized_start=637
-  _globals['_LISTREFUNDSRESPONSE']._serialized_end=721
-  _globals['_REFUNDSERVICE']._serialized_start=876
-  _globals['_REFUNDSERVICE']._serialized_end=1109
+  _globals['_REFUND']._serialized_end=439
+  _globals['_CREATEREFUNDREQUEST']._serialized_start=442
+  _globals['_CREATEREFUNDREQUEST']._serialized_end=615
+  _globals['_REFUNDWINDOWOVERRIDE']._serialized_start=617
+  _globals['_REFUNDWINDOWOVERRIDE']._serialized_end=655
+  _globals['_GETREFUNDREQUEST']._serialized_start=657
+  _globals['_GETREFUNDREQUEST']._serialized_end=687
+  _globals['_LISTREFUNDSREQUEST']._serialized_start=689
+  _globals['_LISTREFUNDSREQUEST']._serialized_end=768
+  _globals['_LISTREFUNDSRESPONSE']._serialized_start=770
+  _globals['_LISTREFUNDSRESPONSE']._serialized_end=854
+  _globals['_REFUNDSERVICE']._serialized_start=1009
+  _globals['_REFUNDSERVICE']._serialized_end=1242
 # @@protoc_insertion_point(module_scope)

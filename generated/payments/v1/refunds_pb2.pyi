@@ -77,6 +77,7 @@ class Refund(_message.Message):
     FAILURE_MESSAGE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    WINDOW_OVERRIDE_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique id, "ref_" followed by a ULID."""
     payment_id: _builtins.str
@@ -91,6 +92,8 @@ class Refund(_message.Message):
     """Machine-readable reason of a FAILED refund, for example "refund_failed"."""
     failure_message: _builtins.str
     """Human-readable reason of a FAILED refund."""
+    window_override_reason: _builtins.str
+    """Set when an admin refunded past the refund window: why, as they gave it."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """How much is given back, in the payment's currency."""
@@ -116,10 +119,11 @@ class Refund(_message.Message):
         failure_message: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        window_override_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "failure_code", b"failure_code", "failure_message", b"failure_message", "id", b"id", "payment_id", b"payment_id", "provider_refund_id", b"provider_refund_id", "reason", b"reason", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "failure_code", b"failure_code", "failure_message", b"failure_message", "id", b"id", "payment_id", b"payment_id", "provider_refund_id", b"provider_refund_id", "reason", b"reason", "state", b"state", "update_time", b"update_time", "window_override_reason", b"window_override_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -135,6 +139,7 @@ class CreateRefundRequest(_message.Message):
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    WINDOW_OVERRIDE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Required idempotency key, unique per caller (AIP-155)."""
     payment_id: _builtins.str
@@ -145,6 +150,12 @@ class CreateRefundRequest(_message.Message):
     def amount(self) -> _money_pb2.Money:
         """How much to refund, in the payment's currency; unset refunds all that is left."""
 
+    @_builtins.property
+    def window_override(self) -> Global___RefundWindowOverride:
+        """Admins only: refund even though the refund window after the capture has
+        closed (otherwise FAILED_PRECONDITION REFUND_WINDOW_CLOSED).
+        """
+
     def __init__(
         self,
         *,
@@ -152,14 +163,39 @@ class CreateRefundRequest(_message.Message):
         payment_id: _builtins.str = ...,
         amount: _money_pb2.Money | None = ...,
         reason: _builtins.str = ...,
+        window_override: Global___RefundWindowOverride | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "window_override", b"window_override"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_id", b"payment_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_id", b"payment_id", "reason", b"reason", "request_id", b"request_id", "window_override", b"window_override"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateRefundRequest: _TypeAlias = CreateRefundRequest  # noqa: Y015
+
+@_typing.final
+class RefundWindowOverride(_message.Message):
+    """An admin's explicit decision to refund past the refund window; it is stored
+    on the refund.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Required: why the window is overridden (at most 500 characters)."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundWindowOverride: _TypeAlias = RefundWindowOverride  # noqa: Y015
 
 @_typing.final
 class GetRefundRequest(_message.Message):

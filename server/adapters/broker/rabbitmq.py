@@ -34,6 +34,7 @@ def to_message(record: OutboxRecord, trace_headers: Mapping[str, str]) -> aio_pi
         content_type=CONTENT_TYPE,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=record.event_id,
+        correlation_id=record.correlation_id,
         type=MESSAGE_TYPE,
         timestamp=record.occurred_at,
         app_id="payments",

@@ -74,6 +74,7 @@ def _record(row: sa.Row[Any]) -> OutboxRecord:
             for name, value in (("traceparent", row.traceparent), ("tracestate", row.tracestate))
             if value
         },
+        correlation_id=row.correlation_id,
     )
 
 

@@ -10,11 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.adapters.codec import payment_event_envelope
+from server.adapters.db.receipt_repository import record_receipts
 from server.adapters.db.tables import outbox, payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.observability.correlation import current_correlation_id
 from server.observability.tracing import current_trace_headers
+from server.service.audit.context import note_effect
 from server.service.payment_queries import (
     Cursor,
     PaymentPage,
@@ -86,6 +89,7 @@ def _row_values(payment: Payment) -> dict[str, Any]:
         "event_sequence": payment.event_sequence,
         "reconcile_attempts": payment.reconcile_attempts,
         "next_reconcile_time": payment.next_reconcile_time,
+        "capture_time": payment.capture_time,
         "create_time": payment.create_time,
         "update_time": payment.update_time,
     }
@@ -113,6 +117,7 @@ def _from_row(row: sa.Row[Any]) -> Payment:
         event_sequence=row.event_sequence,
         reconcile_attempts=row.reconcile_attempts,
         next_reconcile_time=row.next_reconcile_time,
+        capture_time=row.capture_time,
     )
 
 
@@ -129,6 +134,7 @@ class SqlPaymentRepository:
             if "order_id" in str(error.orig):
                 raise LiveOrderConflict(payment.order_id) from None
             raise
+        note_effect("payment", payment.id, payment.state.value)
         await self._write_events(payment)
 
     async def get(
@@ -148,6 +154,7 @@ class SqlPaymentRepository:
         result = await self._connection.execute(_SAVE, values)
         if result.rowcount != 1:
             raise StaleWrite(payment.id)
+        note_effect("payment", payment.id, payment.state.value)
         await self._write_events(payment)
 
     async def due_for_reconciliation(self, now: datetime | None, limit: int) -> list[str]:
@@ -225,6 +232,7 @@ class SqlPaymentRepository:
         trace_headers = current_trace_headers()
         traceparent = trace_headers.get("traceparent")
         tracestate = trace_headers.get("tracestate")
+        correlation_id = current_correlation_id()
         for event in events:
             envelope = payment_event_envelope(event, payment)
             rows.append(
@@ -238,6 +246,8 @@ class SqlPaymentRepository:
                     "occurred_at": event.occurred_at,
                     "traceparent": traceparent,
                     "tracestate": tracestate,
+                    "correlation_id": correlation_id,
                 }
             )
         await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        await record_receipts(self._connection, payment, events)

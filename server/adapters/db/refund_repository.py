@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.adapters.db.tables import refunds
 from server.domain.money import Money
 from server.domain.refund import RESERVING_STATES, Refund, RefundState
+from server.service.audit.context import note_effect
 from server.service.refund_queries import RefundPage, RefundQuery
 
 _INSERT = refunds.insert()
@@ -60,9 +61,16 @@ def _row_values(refund: Refund) -> dict[str, Any]:
         "provider_refund_id": refund.provider_refund_id,
         "failure_code": refund.failure_code,
         "failure_message": refund.failure_message,
+        "window_override_reason": refund.window_override_reason,
         "create_time": refund.create_time,
         "update_time": refund.update_time,
     }
+
+
+def _noted(refund: Refund) -> None:
+    # An admin's override of the refund window is part of the audit record.
+    override = refund.window_override_reason
+    note_effect("refund", refund.id, refund.state.value, window_override_reason=override)
 
 
 def _from_row(row: sa.Row[Any]) -> Refund:
@@ -78,6 +86,7 @@ def _from_row(row: sa.Row[Any]) -> Refund:
         provider_refund_id=row.provider_refund_id,
         failure_code=row.failure_code,
         failure_message=row.failure_message,
+        window_override_reason=row.window_override_reason,
     )
 
 
@@ -87,6 +96,7 @@ class SqlRefundRepository:
 
     async def add(self, refund: Refund) -> None:
         await self._connection.execute(_INSERT, _row_values(refund))
+        _noted(refund)
 
     async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
         statement = _SELECT_FOR_UPDATE if for_update else _SELECT
@@ -94,6 +104,7 @@ class SqlRefundRepository:
         return _from_row(row) if row else None
 
     async def save(self, refund: Refund) -> None:
+        _noted(refund)
         await self._connection.execute(
             _SAVE,
             {

@@ -71,6 +71,7 @@ payments = sa.Table(
     sa.Column("event_sequence", sa.Integer, nullable=False),
     sa.Column("reconcile_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_reconcile_time", UTCDateTime, nullable=True),
+    sa.Column("capture_time", UTCDateTime, nullable=True),
     sa.Column("create_time", UTCDateTime, nullable=False),
     sa.Column("update_time", UTCDateTime, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
@@ -176,6 +177,8 @@ outbox = sa.Table(
     # W3C trace context of the transaction that wrote the row; carried to the message.
     sa.Column("traceparent", sa.String(55), nullable=True),
     sa.Column("tracestate", sa.String(512), nullable=True),
+    # The message id of the queued command that caused the event (docs/commands.md).
+    sa.Column("correlation_id", sa.String(255), nullable=True),
     sa.UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
     sa.Index(
         "ix_outbox_unpublished",
@@ -288,6 +291,7 @@ refunds = sa.Table(
     sa.Column("provider_refund_id", sa.String(255), nullable=False, server_default=""),
     sa.Column("failure_code", sa.String(64), nullable=False, server_default=""),
     sa.Column("failure_message", sa.String(500), nullable=False, server_default=""),
+    sa.Column("window_override_reason", sa.String(500), nullable=False, server_default=""),
     sa.Column("create_time", UTCDateTime, nullable=False),
     sa.Column("update_time", UTCDateTime, nullable=False),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
@@ -371,4 +375,102 @@ subscriptions = sa.Table(
         sqlite_where=SUBSCRIPTION_DUE,
     ),
     sa.Index("ix_subscriptions_provider_subscription_id", "provider", "provider_subscription_id"),
+)
+
+# One receipt per payment that took money and per refund that gave it back. The
+# row is written in the transaction that moved the money (insert only: nothing
+# shared is locked there); the numbering job gives it its number afterwards, in a
+# transaction of its own that also advances receipt_counters, so that a number is
+# taken if and only if a receipt keeps it (docs/receipts.md says why).
+UNNUMBERED_RECEIPT = sa.text("number IS NULL")
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    # The payment's or the refund's id.
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payment_id", sa.String(30), sa.ForeignKey("payments.id"), nullable=False),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("order_id", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("currency_code", sa.String(3), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("issue_time", UTCDateTime, nullable=False),
+    # Filled by the numbering job, all at once.
+    sa.Column("number", sa.String(20), nullable=True, unique=True),
+    sa.Column("year", sa.Integer, nullable=True),
+    sa.Column("sequence", sa.BigInteger, nullable=True),
+    sa.Column("merchant", sa.String(255), nullable=False, server_default=""),
+    sa.Column("card_brand", sa.String(32), nullable=False, server_default=""),
+    sa.Column("card_last4", sa.String(4), nullable=False, server_default=""),
+    sa.Column("customer_email", sa.String(255), nullable=False, server_default=""),
+    sa.Column("number_time", UTCDateTime, nullable=True),
+    sa.CheckConstraint("kind IN ('PAYMENT', 'REFUND')", name="kind_known"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint(
+        "(number IS NULL) = (year IS NULL) AND (number IS NULL) = (sequence IS NULL)",
+        name="numbered_whole",
+    ),
+    sa.UniqueConstraint("year", "sequence"),
+    sa.Index("ix_receipts_payment_id", "payment_id"),
+    sa.Index(
+        "ix_receipts_unnumbered",
+        "issue_time",
+        postgresql_where=UNNUMBERED_RECEIPT,
+        sqlite_where=UNNUMBERED_RECEIPT,
+    ),
+)
+
+# The last receipt number taken per year; only the numbering job writes it.
+receipt_counters = sa.Table(
+    "receipt_counters",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_sequence", sa.BigInteger, nullable=False),
+)
+
+# The audit trail: append-only (on PostgreSQL a trigger refuses UPDATE); the
+# retention job deletes records older than PAYMENTS_AUDIT_RETENTION_DAYS.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    # "aud_" + ULID: sorts by time, so pages run newest first by id.
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("occur_time", UTCDateTime, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("issuer", sa.String(255), nullable=False),
+    sa.Column("roles", sa.String(128), nullable=False),
+    sa.Column("calling_service", sa.String(255), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(255), nullable=False),
+    sa.Column("request_id", sa.String(255), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_audit_events_resource_id", "resource_id"),
+    sa.Index("ix_audit_events_occur_time", "occur_time"),
+)
+
+# What the provider was asked and answered, per payment and refund, for support:
+# scrubbed of secrets, then sealed with AES-GCM under `key_id` (PAYMENTS_PROVIDER_LOG_KEYS).
+provider_exchanges = sa.Table(
+    "provider_exchanges",
+    metadata,
+    sa.Column("id", sa.String(30), primary_key=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.String(255), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("payment_id", sa.String(30), nullable=False),
+    sa.Column("provider_payment_id", sa.String(255), nullable=False),
+    sa.Column("provider_refund_id", sa.String(255), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("nonce", sa.LargeBinary, nullable=False),
+    sa.Column("sealed_body", sa.LargeBinary, nullable=False),
+    sa.Index("ix_provider_exchanges_payment_id", "payment_id"),
+    sa.Index("ix_provider_exchanges_provider_payment_id", "provider_payment_id"),
 )

@@ -150,11 +150,18 @@ class StripeProvider:
     name = "stripe"
     issues_client_secrets = True
 
-    def __init__(self, api_key: str, api_base: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str | None = None,
+        timeout_s: float = 10.0,
+        http_client: stripe.HTTPClient | None = None,
+    ) -> None:
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
-            http_client=stripe.HTTPXClient(timeout=timeout_s),
+            # A recording client keeps what the provider was asked and answered.
+            http_client=http_client or stripe.HTTPXClient(timeout=timeout_s),
             # Retries are ours (resilience.py), bounded and visible to the breaker.
             max_network_retries=0,
         )

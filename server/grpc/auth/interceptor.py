@@ -16,6 +16,7 @@ from server.grpc.auth.policy import RULES, is_open
 from server.grpc.auth.tokens import TokenVerifier
 from server.grpc.caller import CURRENT
 from server.grpc.errors import Handler
+from server.service.audit.context import note_caller
 
 _log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class AuthInterceptor(_Interceptor):
         principal = ANONYMOUS
         if self._verifier is not None:
             principal = await self._verifier.principal(_authorization(context))
+        note_caller(principal)
         rule = RULES.get(method)
         if rule is None or not rule.roles & principal.roles:
             raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not allowed for this caller")

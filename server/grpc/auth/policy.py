@@ -63,6 +63,11 @@ RULES: dict[str, Rule] = {
     # Figures across every customer: operators only.
     "/payments.v1.AnalyticsService/GetPaymentStats": rule(ADMIN),
     "/payments.v1.AnalyticsService/GetRevenueSeries": rule(ADMIN),
+    # A receipt is its customer's; services fetch it to send or print it.
+    "/payments.v1.ReceiptService/GetReceipt": rule(CUSTOMER, SERVICE, ADMIN),
+    # Who did what: finance and security, through operators.
+    "/payments.v1.AuditService/ListAuditEvents": rule(ADMIN),
+    "/payments.v1.AuditService/ListProviderExchanges": rule(ADMIN),
 }
 
 

@@ -1,0 +1,1 @@
+"""The audit trail: every mutating call's effects and every refusal, append-only."""

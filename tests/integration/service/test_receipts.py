@@ -1,0 +1,250 @@
+"""Receipts on real databases: recorded with the money's movement, numbered without gaps
+per year (also under concurrency and after a rolled-back numbering pass), read back as
+a PDF, announced by receipt.issued."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from babel import Locale
+from payments.v1 import events_pb2, receipts_pb2
+from pypdf import PdfReader
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.adapters.clock import ManualClock
+from server.adapters.db.receipt_repository import SqlReceiptRepository
+from server.adapters.db.tables import outbox, receipts
+from server.adapters.receipt_pdf import render_receipt_pdf
+from server.domain.errors import InvalidArgument, NotFound
+from server.domain.money import Money
+from server.domain.receipt import Card, Receipt, ReceiptKind, parse_receipt_number
+from server.service.commands import AmountInput, CreatePayment
+from server.service.dependencies import Dependencies
+from server.service.payment_commands import create_payment
+from server.service.payment_method_commands import attach_payment_method
+from server.service.receipts.numbering import number_all_receipts, number_receipts
+from server.service.receipts.queries import get_receipt
+from server.service.refund_commands import create_refund
+from tests.integration.service.test_payment_methods import attach
+from tests.integration.service.test_refunds import CALLER, paid, refund
+
+MERCHANT = "Acme Books GmbH"
+
+
+@pytest.fixture
+def shop(deps: Dependencies) -> Dependencies:
+    return replace(deps, merchant_name=MERCHANT)
+
+
+async def _numbers(engine: AsyncEngine) -> list[str | None]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(sa.select(receipts.c.number).order_by(receipts.c.number))
+        return [row.number for row in rows]
+
+
+async def _issued_events(engine: AsyncEngine) -> list[events_pb2.EventEnvelope]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(outbox.c.payload)
+            .where(outbox.c.event_type == "receipt.issued")
+            .order_by(outbox.c.id)
+        )
+        return [events_pb2.EventEnvelope.FromString(row.payload) for row in rows]
+
+
+async def test_a_payment_and_its_refund_get_numbered_receipts(
+    shop: Dependencies, engine: AsyncEngine
+) -> None:
+    method = (await attach_payment_method(shop, CALLER, attach())).method
+    outcome = await create_payment(
+        shop,
+        CALLER,
+        CreatePayment(
+            request_id="pay-receipt",
+            order_id="order-receipt",
+            user_id="user-1",
+            amount=AmountInput("EUR", 123450),
+            payment_method_id=method.id,
+            confirm=True,
+            description="The Art of Computer Programming, vol. 1-4",
+        ),
+    )
+    payment = outcome.payment
+    # Written with the payment, numbered afterwards.
+    assert await _numbers(engine) == [None]
+    assert await number_receipts(shop) == 1
+    year = payment.update_time.year
+    assert await _numbers(engine) == [f"R-{year}-000001"]
+
+    receipt = await get_receipt(shop, payment.id)
+    assert receipt.number == f"R-{year}-000001"
+    assert receipt.kind is ReceiptKind.PAYMENT
+    assert receipt.merchant == MERCHANT
+    assert receipt.card == Card("visa", "4242")
+    assert receipt.amount.minor_units == 123450
+    assert receipt.order_id == "order-receipt"
+    assert receipt.description == "The Art of Computer Programming, vol. 1-4"
+
+    # A refund's receipt is numbered on demand when read before the job ran.
+    refunded = (await create_refund(shop, CALLER, refund(payment.id, "r-1", 2050, "EUR"))).refund
+    refund_receipt = await get_receipt(shop, refunded.id)
+    assert refund_receipt.number == f"R-{year}-000002"
+    assert refund_receipt.kind is ReceiptKind.REFUND
+    assert refund_receipt.amount.minor_units == 2050
+    assert refund_receipt.payment_id == payment.id
+
+    issued = await _issued_events(engine)
+    assert [e.receipt_issued.receipt.number for e in issued] == [
+        f"R-{year}-000001",
+        f"R-{year}-000002",
+    ]
+    first = issued[0]
+    assert (first.aggregate_type, first.aggregate_id, first.sequence) == (
+        "receipt",
+        f"R-{year}-000001",
+        1,
+    )
+    assert first.receipt_issued.customer_email == "ada@example.com"
+    assert first.receipt_issued.receipt.user_id == "user-1"
+    assert first.receipt_issued.receipt.formatted_amount == "€1,234.50"
+    assert first.receipt_issued.receipt.kind == receipts_pb2.RECEIPT_KIND_PAYMENT
+
+
+async def test_only_the_owner_reads_a_receipt_and_failed_payments_have_none(
+    shop: Dependencies,
+) -> None:
+    payment_id = await paid(shop)
+    assert (await get_receipt(shop, payment_id, owner="user-1")).number
+    with pytest.raises(NotFound) as other:
+        await get_receipt(shop, payment_id, owner="user-2")
+    assert other.value.reason == "RECEIPT_NOT_FOUND"
+    with pytest.raises(NotFound):
+        await get_receipt(shop, "pay_01JZZZZZZZZZZZZZZZZZZZZZZZ")
+    with pytest.raises(InvalidArgument):
+        await get_receipt(shop, "R-2026-000001")
+
+
+async def test_a_rolled_back_numbering_pass_leaves_no_gap(
+    shop: Dependencies, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        await paid(shop)
+    original = SqlReceiptRepository.number
+    calls = 0
+
+    async def dies_on_the_second(
+        self: SqlReceiptRepository, receipt: Receipt, year: int, sequence: int, now: datetime
+    ) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("the database went away mid-pass")
+        await original(self, receipt, year, sequence, now)
+
+    monkeypatch.setattr(SqlReceiptRepository, "number", dies_on_the_second)
+    with pytest.raises(ConnectionError):
+        await number_receipts(shop)
+    assert await _numbers(engine) == [None, None, None]
+    monkeypatch.setattr(SqlReceiptRepository, "number", original)
+    assert await number_all_receipts(shop) == 3
+    sequences = sorted(parse_receipt_number(n or "")[1] for n in await _numbers(engine))  # type: ignore[index]
+    assert sequences == [1, 2, 3]
+
+
+async def test_each_year_counts_from_one(shop: Dependencies, engine: AsyncEngine) -> None:
+    clock = ManualClock(datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC))
+    dated = replace(shop, clock=clock)
+    await paid(dated)
+    clock.advance(timedelta(minutes=1))
+    await paid(dated)
+    await paid(dated)
+    await number_all_receipts(dated)
+    assert await _numbers(engine) == ["R-2026-000001", "R-2027-000001", "R-2027-000002"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_32_concurrent_payments_get_gapless_numbers(
+    shop: Dependencies, engine: AsyncEngine
+) -> None:
+    """Payments and numbering passes race; every number is taken once, none skipped."""
+    start = asyncio.Event()
+
+    async def pay(n: int) -> None:
+        await start.wait()
+        await create_payment(
+            shop,
+            CALLER,
+            CreatePayment(
+                request_id=f"pay-{n}-{uuid.uuid4().hex[:6]}",
+                order_id=f"order-{n}",
+                user_id="user-1",
+                amount=AmountInput("USD", 100 + n),
+                payment_method_id="pm_card_visa",
+                confirm=True,
+            ),
+        )
+
+    async def numbering_passes() -> None:
+        await start.wait()
+        for _ in range(20):
+            await number_receipts(shop, batch=5)
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(pay(n)) for n in range(32)]
+    tasks += [asyncio.create_task(numbering_passes()) for _ in range(3)]
+    start.set()
+    await asyncio.gather(*tasks)
+    await number_all_receipts(shop)
+
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                sa.select(receipts.c.year, receipts.c.sequence, receipts.c.number)
+            )
+        ).all()
+    assert len(rows) == 32
+    by_year: dict[int, list[int]] = {}
+    for row in rows:
+        assert parse_receipt_number(row.number) == (row.year, row.sequence)
+        by_year.setdefault(row.year, []).append(row.sequence)
+    for sequences in by_year.values():
+        assert sorted(sequences) == list(range(1, len(sequences) + 1))
+    assert len(await _issued_events(engine)) == 32
+
+
+def test_the_pdf_reads_back_with_the_amount_in_the_callers_locale() -> None:
+    receipt = Receipt(
+        id="pay_01JABCDEFGHJKMNPQRSTVWXYZ0",
+        kind=ReceiptKind.PAYMENT,
+        payment_id="pay_01JABCDEFGHJKMNPQRSTVWXYZ0",
+        user_id="user-1",
+        order_id="order-42",
+        description="Kaffeemühle",
+        amount=Money("EUR", 123450),
+        issue_time=datetime(2026, 3, 14, 15, 9, tzinfo=UTC),
+        number="R-2026-000123",
+        merchant=MERCHANT,
+        card=Card("visa", "4242"),
+    )
+    text = _pdf_text(render_receipt_pdf(receipt, Locale.parse("de_DE")))
+    assert "R-2026-000123" in text
+    assert MERCHANT in text
+    assert "Kaffeemühle" in text
+    assert "VISA **** 4242" in text
+    assert "1.234,50 €" in text
+    assert "order-42" in text
+    english = _pdf_text(render_receipt_pdf(receipt, Locale.parse("en_US")))
+    assert "€1,234.50" in english
+
+
+def _pdf_text(pdf: bytes) -> str:
+    reader = PdfReader(io.BytesIO(pdf))
+    # CLDR separates amount and symbol with a no-break space.
+    return "\n".join(page.extract_text() for page in reader.pages).replace("\xa0", " ")

@@ -1,0 +1,37 @@
+"""The refund window rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.domain.errors import FailedPrecondition
+from server.domain.refund_window import check_refund_window
+
+CAPTURED = datetime(2026, 1, 31, 23, 30, tzinfo=UTC)
+
+
+@given(
+    window=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3650)),
+    elapsed=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=4000)),
+)
+def test_open_exactly_while_less_than_the_window_has_passed(
+    window: timedelta, elapsed: timedelta
+) -> None:
+    now = CAPTURED + elapsed
+    if elapsed < window:
+        check_refund_window(CAPTURED, now, window, overridden=False)
+    else:
+        with pytest.raises(FailedPrecondition) as closed:
+            check_refund_window(CAPTURED, now, window, overridden=False)
+        assert closed.value.reason == "REFUND_WINDOW_CLOSED"
+        assert closed.value.metadata["window_closed_at"] == (CAPTURED + window).isoformat()
+    # An override always passes.
+    check_refund_window(CAPTURED, now, window, overridden=True)
+
+
+def test_a_payment_that_took_no_money_has_no_window() -> None:
+    check_refund_window(None, CAPTURED, timedelta(0), overridden=False)
