@@ -4,6 +4,8 @@ A client balances calls over the three with `round_robin`, as one does over the
 headless Service's addresses. One server is killed (SIGKILL, no drain) while calls
 are in flight: no call fails for good, because the client retries UNAVAILABLE and
 ABORTED with the same request_id, and every payment is recorded and charged once.
+The provider is localstripe, one for all servers as Stripe is: a retry that another
+server resumes finds the PaymentIntent the killed one made.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import stripe
 from grpc import aio
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
 from server.adapters.db.engine import create_engine
 from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.localstripe import LocalStripe
 from tests.support.polling import until
 from tests.support.server_process import PaymentsProcess, ServerProcess
 
+API_KEY = "sk_test_scale_out"
 PAYMENTS = 80
 CALLERS = 8
 KILL_AFTER = 25
@@ -59,15 +64,16 @@ class WorkerProcess(PaymentsProcess):
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[list[ServerProcess], str, Path]]:
+def cluster(tmp_path: Path) -> Iterator[tuple[list[ServerProcess], str, LocalStripe]]:
     url = create_postgres_database("payments_scale")
-    ledger = tmp_path / "ledger.jsonl"
+    stripe_fake = LocalStripe(tmp_path).start()
     env = {
         "PAYMENTS_DATABASE_URL": url,
         "PAYMENTS_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/",
-        "PAYMENTS_MOCK_LEDGER": str(ledger),
-        # Calls stay in flight long enough for the kill to catch some mid-way.
-        "PAYMENTS_MOCK_LATENCY_MS": "50",
+        "PAYMENTS_PROVIDER": "stripe",
+        "STRIPE_API_KEY": API_KEY,
+        "STRIPE_API_BASE": stripe_fake.url,
+        "PAYMENTS_ENV": "test",
         # A key held by the killed server frees up soon, so the retry can take it over.
         "PAYMENTS_IDEMPOTENCY_LEASE_SECONDS": "2",
     }
@@ -76,11 +82,12 @@ def cluster(tmp_path: Path) -> Iterator[tuple[list[ServerProcess], str, Path]]:
     try:
         for process in (*servers, worker):
             process.start()
-        yield servers, url, ledger
+        yield servers, url, stripe_fake
         assert worker.stop() == 0, worker.log
     finally:
         for process in (*servers, worker):
             process.stop()
+        stripe_fake.stop()
         drop_postgres_database(url)
 
 
@@ -110,9 +117,9 @@ async def pay(
 
 
 async def test_a_killed_replica_loses_no_call_and_charges_nothing_twice(
-    cluster: tuple[list[ServerProcess], str, Path],
+    cluster: tuple[list[ServerProcess], str, LocalStripe],
 ) -> None:
-    servers, url, ledger = cluster
+    servers, url, stripe_fake = cluster
     target = "ipv4:" + ",".join(server.address for server in servers)
     options = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
     done = 0
@@ -140,7 +147,7 @@ async def test_a_killed_replica_loses_no_call_and_charges_nothing_twice(
             await enough_done.wait()
         victim = servers[0]
         # Its log line per money-moving step: it did take its share of the calls.
-        served_by_victim = " at mock" in victim.log
+        served_by_victim = " at stripe" in victim.log
         victim.signal(signal.SIGKILL)
         await asyncio.gather(*callers)
 
@@ -171,8 +178,12 @@ async def test_a_killed_replica_loses_no_call_and_charges_nothing_twice(
             await until(all_published, within=30)
     finally:
         await engine.dispose()
-    charges = [json.loads(line) for line in ledger.read_text().splitlines()]
-    charged = {c["provider_payment_id"] for c in charges if c["kind"] == "charge"}
-    # One provider payment per payment, keyed by its request: a retry that called the
-    # provider again used the same idempotency key, which the provider deduplicates.
-    assert charged == {row.provider_payment_id for row in rows}
+    client = stripe.StripeClient(API_KEY, base_addresses={"api": stripe_fake.url})
+    intents = list(client.v1.payment_intents.list({"limit": 100}).auto_paging_iter())
+    # One PaymentIntent per payment, and it is the one recorded: a retry that called the
+    # provider again sent the same idempotency key, so no second charge was made.
+    assert sorted(i.metadata.to_dict()["payment_id"] for i in intents) == sorted(
+        row.id for row in rows
+    )
+    assert {i.id for i in intents} == {row.provider_payment_id for row in rows}
+    assert {i.status for i in intents} == {"succeeded"}
