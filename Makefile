@@ -4,7 +4,11 @@ PY := $(VENV)/bin/python
 # Every install takes the exact releases of constraints.txt (`make lock` rewrites it).
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
+<<<<<<< HEAD
 .PHONY: run test lint generate check-generated bench lock release-contract image clean
+=======
+.PHONY: run test faults lint generate check-generated bench clean
+>>>>>>> main
 
 $(VENV)/.installed-run: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -26,7 +30,12 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	scripts/services.sh postgres redis rabbitmq
 	$(MAKE) lint
-	$(VENV)/bin/pytest
+	$(MAKE) test-measured mutation-ci
+
+## faults: the fault suite at full length (the short form runs in `make test`); prints its figures
+faults: $(VENV)/.installed-dev
+	$(SERVICES) postgres redis rabbitmq
+	PAYMENTS_FAULT_SUITE=full $(VENV)/bin/pytest tests/faults -s -q
 
 lint: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py --check
@@ -61,3 +70,23 @@ image: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) payments.db payments.db-wal payments.db-shm
+
+# --- coverage and mutation testing (issue 18; docs/testing.md) ---
+.PHONY: test-measured mutation mutation-ci
+
+## test-measured: the suite under coverage (servers included), per-path floors enforced
+test-measured: $(VENV)/.installed-dev
+	rm -f .coverage .coverage.*
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report
+	$(PY) scripts/coverage_floors.py
+
+## mutation: mutmut on every money-path module; prints the score (takes about an hour)
+mutation: $(VENV)/.installed-dev
+	$(SERVICES) postgres redis rabbitmq
+	$(PY) scripts/mutation.py
+
+## mutation-ci: the mutation subset `make test` runs (unit tests only, a few minutes)
+mutation-ci: $(VENV)/.installed-dev
+	$(PY) scripts/mutation.py --ci

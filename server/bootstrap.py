@@ -21,6 +21,7 @@ from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.rate_limit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from server.adapters.sealing import KeyRing
 from server.config import Settings
+from server.domain.reconciliation import use_policy
 from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
@@ -57,6 +58,7 @@ def build_provider(
 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
+    use_policy(settings.waiting)
     engine = create_engine(settings.database_url)
     instrument_engine(engine)
     keys = KeyRing.parse(settings.provider_log_keys)

@@ -36,6 +36,7 @@ from server.jobs.reconciler import reconcile_due_payments, reconcile_pending_ref
 from server.jobs.renewals import renew_due_subscriptions
 from server.jobs.revenue_rollup import roll_up_revenue
 from server.jobs.schedule import every, stop
+from server.jobs.waiting_gauges import measure_waiting_payments
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.tracing import configure_tracing
@@ -100,6 +101,8 @@ def _start_jobs(
         if metrics_on:
             gauges = partial(measure_outbox, store, deps.clock)
             tasks.append(asyncio.create_task(every(OUTBOX_GAUGE_SECONDS, gauges, "gauges")))
+            waiting = partial(measure_waiting_payments, deps.uow, deps.clock)
+            tasks.append(asyncio.create_task(every(OUTBOX_GAUGE_SECONDS, waiting, "waiting")))
         relay = build_outbox_relay(settings, deps, engine)
         if relay is not None:
             if server is not None:

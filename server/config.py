@@ -10,6 +10,7 @@ from pathlib import Path
 from server.adapters.broker.command_consumer import CommandQueueSettings
 from server.adapters.providers.resilience import ResiliencePolicy
 from server.adapters.sealing import KeyRing, KeyRingError
+from server.domain.reconciliation import DEFAULT_SCHEDULE, WaitingPolicy
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
 
@@ -65,6 +66,8 @@ class Settings:
 
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
+    # When the reconciler looks at waiting payments; when stranded or abandoned ones end.
+    waiting: WaitingPolicy = field(default_factory=WaitingPolicy)
     # How long after the capture CreateRefund is allowed (admins may override).
     refund_window: timedelta = DEFAULT_REFUND_WINDOW
     # The seller named on receipts, and how often waiting receipts are numbered.
@@ -118,7 +121,7 @@ class Settings:
             drain_seconds=_number(env, "PAYMENTS_DRAIN_SECONDS", 5, minimum=0),
             reaper_interval_seconds=_number(env, "PAYMENTS_REAPER_INTERVAL_SECONDS", 300, 1),
             reconcile_interval_seconds=_number(
-                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 60, minimum=0.1
+                env, "PAYMENTS_RECONCILE_INTERVAL_SECONDS", 10, minimum=0.1
             ),
             stripe_api_key=stripe_api_key,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
@@ -148,6 +151,15 @@ class Settings:
             dunning=_dunning(env.get("PAYMENTS_DUNNING_DAYS")),
             revenue_rollup_interval_seconds=_number(
                 env, "PAYMENTS_REVENUE_ROLLUP_INTERVAL_SECONDS", 10, minimum=0.1
+            ),
+            waiting=WaitingPolicy(
+                schedule=_schedule(env.get("PAYMENTS_RECONCILE_SCHEDULE_SECONDS")),
+                stranded_after=timedelta(
+                    seconds=_number(env, "PAYMENTS_STRANDED_AFTER_SECONDS", 120, minimum=1)
+                ),
+                expire_after=timedelta(
+                    seconds=_number(env, "PAYMENTS_ABANDONED_AFTER_SECONDS", 86400, minimum=1)
+                ),
             ),
             refund_window=timedelta(
                 days=_number(env, "PAYMENTS_REFUND_WINDOW_DAYS", 90, minimum=0)
@@ -299,12 +311,26 @@ def _dunning(raw: str | None) -> tuple[timedelta, ...]:
     """PAYMENTS_DUNNING_DAYS, e.g. "1,3,5": increasing days after the period start; "" none."""
     if raw is None:
         return DEFAULT_DUNNING
-    try:
-        days = [float(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"PAYMENTS_DUNNING_DAYS must be numbers like 1,3,5, got {raw!r}"
-        ) from None
-    if any(day <= 0 for day in days) or days != sorted(set(days)):
-        raise ConfigError("PAYMENTS_DUNNING_DAYS must be positive and increasing, like 1,3,5")
+    days = _increasing(raw, "PAYMENTS_DUNNING_DAYS", "1,3,5")
     return tuple(timedelta(days=day) for day in days)
+
+
+def _schedule(raw: str | None) -> tuple[timedelta, ...]:
+    """PAYMENTS_RECONCILE_SCHEDULE_SECONDS, e.g. "20,300,3600,86400"."""
+    if raw is None or not raw.strip():
+        return DEFAULT_SCHEDULE
+    steps = _increasing(raw, "PAYMENTS_RECONCILE_SCHEDULE_SECONDS", "20,300,3600")
+    if not steps:
+        raise ConfigError("PAYMENTS_RECONCILE_SCHEDULE_SECONDS needs at least one step")
+    return tuple(timedelta(seconds=step) for step in steps)
+
+
+def _increasing(raw: str, name: str, example: str) -> list[float]:
+    """A comma-separated list of positive, increasing numbers."""
+    try:
+        values = [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{name} must be numbers like {example}, got {raw!r}") from None
+    if any(value <= 0 for value in values) or values != sorted(set(values)):
+        raise ConfigError(f"{name} must be positive and increasing, like {example}")
+    return values

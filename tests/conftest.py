@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.engine import create_engine
@@ -22,6 +23,11 @@ from tests.support.databases import (
     sqlite_template,
 )
 from tests.support.localstripe import LocalStripe
+
+# Hypothesis's 200 ms deadline per example and its "too slow" check are clocks in an
+# assertion: on a loaded machine (or under coverage and mutmut) they fail right tests.
+settings.register_profile("payments", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("payments")
 
 
 @pytest.fixture(scope="session")

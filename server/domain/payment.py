@@ -16,7 +16,7 @@ from server.domain.events import (
 )
 from server.domain.money import Money
 from server.domain.payment_states import DEAD_STATES, PaymentOp, PaymentState, next_state
-from server.domain.reconciliation import WAITING_ON_PROVIDER, next_check
+from server.domain.reconciliation import first_check
 from server.domain.refund import Refund
 
 
@@ -81,7 +81,7 @@ class Payment:
     def _move(self, state: PaymentState, now: datetime, reason: str = "") -> None:
         self.state = state
         self.reconcile_attempts = 0
-        self.next_reconcile_time = next_check(0, now) if state in WAITING_ON_PROVIDER else None
+        self.next_reconcile_time = first_check(state, now)
         self.update_time = now
         self.record(now, reason=reason)
 
@@ -199,6 +199,7 @@ def new_payment(
         payment_method_id=payment_method_id,
         description=description,
         metadata=metadata,
+        next_reconcile_time=first_check(state, now),
     )
     payment.event_sequence = 1
     payment.pending_events.append(

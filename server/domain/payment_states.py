@@ -44,6 +44,10 @@ class PaymentOp(StrEnum):
 
 S = PaymentState
 _WAITING_ON_PROVIDER = (S.PROCESSING, S.REQUIRES_ACTION)
+# The provider is the source of truth for what happened there: its word moves a
+# payment forward from any state it may still leave, including a capture or
+# cancel made in its dashboard. Before confirmation its word goes through
+# CONFIRM first (see apply_webhook_event), so the events tell the whole story.
 _CANCELABLE = (
     S.REQUIRES_PAYMENT_METHOD,
     S.REQUIRES_CONFIRMATION,
@@ -64,7 +68,9 @@ TRANSITIONS: Mapping[PaymentOp, Mapping[PaymentState, PaymentState]] = MappingPr
         PaymentOp.CANCEL: dict.fromkeys(_CANCELABLE, S.CANCELED),
         PaymentOp.PROVIDER_REQUIRES_ACTION: {S.PROCESSING: S.REQUIRES_ACTION},
         PaymentOp.PROVIDER_AUTHORIZED: dict.fromkeys(_WAITING_ON_PROVIDER, S.REQUIRES_CAPTURE),
-        PaymentOp.PROVIDER_SUCCEEDED: dict.fromkeys(_WAITING_ON_PROVIDER, S.SUCCEEDED),
+        PaymentOp.PROVIDER_SUCCEEDED: dict.fromkeys(
+            (*_WAITING_ON_PROVIDER, S.REQUIRES_CAPTURE), S.SUCCEEDED
+        ),
         # Also before confirmation: the provider may refuse a payment outright.
         PaymentOp.PROVIDER_FAILED: dict.fromkeys(
             (*_CANCELABLE[:2], *_WAITING_ON_PROVIDER), S.FAILED

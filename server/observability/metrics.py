@@ -60,6 +60,8 @@ class Gauges:
         self.outbox_oldest_age_s = 0.0
         # What the readiness probes reach: "database" always, "redis" when configured.
         self.up: dict[str, int] = {"database": 1}
+        # Per unsettled payment state: how many wait, and the oldest one's age in seconds.
+        self.waiting: dict[str, tuple[int, float]] = {}
 
 
 gauges = Gauges()
@@ -84,6 +86,27 @@ _meter.create_observable_gauge(
     unit="s",
     callbacks=[lambda _o: [Observation(gauges.outbox_oldest_age_s)]],
     description="Age of the oldest unpublished outbox row (0 when none)",
+)
+
+
+_meter.create_observable_gauge(
+    "payments.waiting.payments",
+    callbacks=[
+        lambda _o: [
+            Observation(count, {"state": state}) for state, (count, _) in gauges.waiting.items()
+        ]
+    ],
+    description="Payments not yet settled, per state",
+)
+_meter.create_observable_gauge(
+    "payments.waiting.payments.oldest.age",
+    unit="s",
+    callbacks=[
+        lambda _o: [
+            Observation(age, {"state": state}) for state, (_, age) in gauges.waiting.items()
+        ]
+    ],
+    description="Age of the oldest payment not yet settled, per state (0 when none)",
 )
 
 

@@ -1,8 +1,8 @@
 """Stripe's refund events (refund.updated, charge.refund.updated, ...) move our refund.
 
 A refund is found by its provider id, which CreateRefund saves once Stripe
-answered; an event for a refund we have not linked yet is ignored, and the
-refund janitor settles it by asking Stripe. Locks follow CreateRefund's order
+answered, or by the key in its metadata before that; a refund made at Stripe
+itself becomes a refund row (provider_refunds.py). Locks follow CreateRefund's order
 (payment, then refund), so the two never deadlock.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from server.adapters.providers.stripe_provider import StripeProvider, refund_data_view
 from server.domain.webhook_events import WebhookEventStatus
 from server.service.dependencies import Dependencies
+from server.service.provider_refunds import our_refund_id, record_refund_made_at_provider
 from server.service.refund_outcomes import apply_refund_outcome
 from server.service.unit_of_work import UnitOfWork
 
@@ -31,8 +32,11 @@ async def apply_refund_event(
     if obj.get("object") != "refund" or not isinstance(refund_id, str) or not refund_id:
         return WebhookEventStatus.IGNORED, ""
     found = await uow.refunds.find_by_provider_refund_id(STRIPE, refund_id)
+    ours = our_refund_id(obj)
+    if found is None and ours is not None:
+        found = await uow.refunds.get(ours)  # ours, before our call saved Stripe's id
     if found is None:
-        return WebhookEventStatus.IGNORED, ""
+        return await record_refund_made_at_provider(deps, uow, obj)
     payment = await uow.payments.get(found.payment_id, for_update=True)
     refund = await uow.refunds.get(found.id, for_update=True)
     if payment is None or refund is None:

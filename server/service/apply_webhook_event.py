@@ -26,12 +26,17 @@ from server.adapters.providers.base import ProviderPayment, ProviderRejected, Pr
 from server.adapters.providers.stripe_provider import StripeProvider, failure_from, view_data
 from server.domain.errors import FailedPrecondition
 from server.domain.payment import Payment
-from server.domain.payment_states import PaymentOp, PaymentState
+from server.domain.payment_states import PaymentOp
 from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
 from server.observability.context import about_payment
 from server.service.apply_refund_event import REFUND_EVENTS, apply_refund_event
 from server.service.dependencies import Dependencies
-from server.service.provider_outcomes import apply_provider_outcome
+from server.service.provider_outcomes import (
+    BEFORE_CONFIRMATION,
+    CONFIRMED_AT_PROVIDER,
+    apply_provider_outcome,
+)
+from server.service.provider_refunds import DISPUTE_EVENTS, apply_dispute_event
 from server.service.subscription_webhooks import SUBSCRIPTION_WEBHOOKS, apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
 
@@ -53,19 +58,6 @@ PAYMENT_INTENT_EVENTS = frozenset(
     }
 )
 MAX_ID_LENGTH = 255
-# Never confirmed by us: the customer may have confirmed in the browser.
-_BEFORE_CONFIRMATION = frozenset(
-    {PaymentState.REQUIRES_PAYMENT_METHOD, PaymentState.REQUIRES_CONFIRMATION}
-)
-_CONFIRMED_AT_PROVIDER = frozenset(
-    {
-        ProviderStatus.PROCESSING,
-        ProviderStatus.REQUIRES_ACTION,
-        ProviderStatus.REQUIRES_CAPTURE,
-        ProviderStatus.SUCCEEDED,
-        ProviderStatus.FAILED,
-    }
-)
 
 
 class MalformedWebhookEvent(Exception):
@@ -230,6 +222,11 @@ async def _apply(
         status = await apply_subscription_event(uow, event.type, event.data, deps.clock.now())
         return status, ""
     obj = event.data.get("data")
+    if event.type in DISPUTE_EVENTS:
+        dispute = obj.get("object") if isinstance(obj, Mapping) else None
+        if not isinstance(dispute, Mapping):
+            return WebhookEventStatus.IGNORED, ""
+        return await apply_dispute_event(deps, uow, dispute)
     if event.type in REFUND_EVENTS:
         refund = obj.get("object") if isinstance(obj, Mapping) else None
         if not isinstance(refund, Mapping):
@@ -255,7 +252,7 @@ async def _apply(
     try:
         apply_provider_outcome(payment, _reported(event.type, intent), now)
     except FailedPrecondition:
-        if payment.state not in _BEFORE_CONFIRMATION or not await _confirmed_elsewhere(
+        if payment.state not in BEFORE_CONFIRMATION or not await _confirmed_elsewhere(
             deps, payment, intent_id
         ):
             return WebhookEventStatus.STALE, payment.id
@@ -308,7 +305,7 @@ async def _confirmed_elsewhere(deps: Dependencies, payment: Payment, intent_id: 
         truth = await deps.provider.retrieve_payment(intent_id)
     except ProviderRejected:
         return False
-    if truth.status not in _CONFIRMED_AT_PROVIDER:
+    if truth.status not in CONFIRMED_AT_PROVIDER:
         return False
     now = deps.clock.now()
     try:

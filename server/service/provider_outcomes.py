@@ -8,6 +8,21 @@ from server.adapters.providers.base import ProviderPayment, ProviderStatus
 from server.domain.payment import Failure, Payment
 from server.domain.payment_states import CHARGED_STATES, PaymentOp, PaymentState
 
+# Never confirmed by us: the customer may have confirmed in the browser, or our
+# record of the confirm was lost.
+BEFORE_CONFIRMATION = frozenset(
+    {PaymentState.REQUIRES_PAYMENT_METHOD, PaymentState.REQUIRES_CONFIRMATION}
+)
+# What the provider reports only once a payment was confirmed there.
+CONFIRMED_AT_PROVIDER = frozenset(
+    {
+        ProviderStatus.PROCESSING,
+        ProviderStatus.REQUIRES_ACTION,
+        ProviderStatus.REQUIRES_CAPTURE,
+        ProviderStatus.SUCCEEDED,
+        ProviderStatus.FAILED,
+    }
+)
 _UNKNOWN_FAILURE = Failure("processing_error", "The payment could not be processed.")
 _OP_FOR_STATUS = {
     ProviderStatus.REQUIRES_ACTION: (

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 
-from server.adapters.providers.base import ProviderRejected, ProviderStatus
+from server.adapters.providers.base import ProviderRejected
 from server.domain.errors import ProviderUnavailable
-from server.domain.payment import Failure, Payment
+from server.domain.payment import Payment
 from server.domain.payment_states import PaymentState
-from server.domain.reconciliation import WAITING_ON_PROVIDER, next_check
+from server.domain.reconciliation import WAITING, WAITING_ON_PROVIDER, next_check
 from server.observability.metrics import reconciler_outcomes
 from server.service.dependencies import Dependencies
 from server.service.provider_outcomes import apply_provider_outcome
+from server.service.waiting_payments import (
+    NEVER_CONFIRMED,
+    NEVER_HEARD_OF,
+    UNCONFIRMED,
+    finish_abandoned,
+    next_look,
+)
 
 _log = logging.getLogger(__name__)
-NEVER_HEARD_OF = Failure("provider_unknown", "The payment could not be completed.")
-NEVER_CONFIRMED = Failure("provider_not_confirmed", "The payment could not be completed.")
-_UNCONFIRMED = (ProviderStatus.REQUIRES_CONFIRMATION, ProviderStatus.REQUIRES_PAYMENT_METHOD)
 
 
 class Verdict(Enum):
@@ -69,28 +74,35 @@ async def _reconcile_one(deps: Dependencies, payment_id: str, include_not_due: b
     async with deps.uow() as uow:
         payment = await uow.payments.get(payment_id, for_update=True, skip_locked=True)
         now = deps.clock.now()
-        if payment is None or payment.state not in WAITING_ON_PROVIDER:
+        if payment is None or payment.state not in WAITING:
             return Verdict.SKIPPED
         due = payment.next_reconcile_time is not None and payment.next_reconcile_time <= now
         if not (due or include_not_due):
             return Verdict.SKIPPED
         expected = payment.event_sequence
-        verdict = await _ask_provider(deps, payment)
+        verdict = await _look_at(deps, payment, now)
         if verdict is not Verdict.CHANGED:
             payment.reconcile_attempts += 1
-            payment.next_reconcile_time = next_check(payment.reconcile_attempts, now)
+            payment.next_reconcile_time = next_look(
+                payment, now, next_check(payment.reconcile_attempts, now)
+            )
         await uow.payments.save(payment, expected)
         await uow.commit()
     return verdict
 
 
+async def _look_at(deps: Dependencies, payment: Payment, now: datetime) -> Verdict:
+    finished = await finish_abandoned(deps, payment, now)
+    if finished is not None:
+        return Verdict.CHANGED if finished else Verdict.UNRESOLVED
+    if payment.state not in WAITING_ON_PROVIDER or not payment.provider_payment_id:
+        return Verdict.UNCHANGED  # waits on the customer, or its stranding is not due yet
+    return await _ask_provider(deps, payment)
+
+
 async def _ask_provider(deps: Dependencies, payment: Payment) -> Verdict:
     now = deps.clock.now()
     before = payment.state
-    if not payment.provider_payment_id:
-        # Money only moves after the provider's id is saved: none moved here.
-        payment.fail(now, NEVER_HEARD_OF)
-        return Verdict.CHANGED
     try:
         truth = await deps.provider.retrieve_payment(payment.provider_payment_id)
     except ProviderRejected:
@@ -98,7 +110,7 @@ async def _ask_provider(deps: Dependencies, payment: Payment) -> Verdict:
         return Verdict.CHANGED
     except ProviderUnavailable:
         return Verdict.UNRESOLVED
-    if truth.status in _UNCONFIRMED and payment.state is PaymentState.PROCESSING:
+    if truth.status in UNCONFIRMED and payment.state is PaymentState.PROCESSING:
         # Our confirm never reached the provider, and the caller has long given up.
         payment.fail(now, NEVER_CONFIRMED)
         return Verdict.CHANGED

@@ -51,6 +51,9 @@ class PaymentRepository(Protocol):
 
     async def due_for_reconciliation(self, now: datetime | None, limit: int) -> list[str]: ...
 
+    async def waiting(self) -> list[tuple[str, int, datetime]]:
+        """Per state that is not settled: how many payments, and the oldest create_time."""
+
     async def save(self, payment: Payment, expected_sequence: int) -> None:
         """Write changes and pending events if the row is still at `expected_sequence`.
 

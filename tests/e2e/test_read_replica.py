@@ -25,13 +25,13 @@ from payments.v1 import (
 )
 
 from server.adapters.db.migrations import upgrade
-from tests.support.postgres_cluster import Cluster, PrimaryWithReplica
+from tests.support.postgres_cluster import PostgresCluster, replica_of
 from tests.support.server_process import ServerProcess
 
 USER = "replica-user"
 
 
-def psql(cluster: Cluster, sql: str) -> str:
+def psql(cluster: PostgresCluster, sql: str) -> str:
     command = ["psql", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-tAc", sql]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
@@ -44,15 +44,24 @@ def wait_until(condition: Callable[[], bool], what: str, within: float = 30.0) -
         time.sleep(0.1)
 
 
+def on(cluster: PostgresCluster, database: str) -> str:
+    return cluster.url.rsplit("/", 1)[0] + "/" + database
+
+
 @pytest.fixture(scope="module")
-def clusters() -> Iterator[PrimaryWithReplica]:
-    pair = PrimaryWithReplica().start()
+def clusters() -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A private primary and its streaming replica, each on its own port."""
+    primary = PostgresCluster().init().start()
+    replica = None
     try:
-        psql(pair.primary, "CREATE DATABASE payments")
-        upgrade(pair.primary.url("payments"))
-        yield pair
+        psql(primary, "CREATE DATABASE payments")
+        upgrade(on(primary, "payments"))
+        replica = replica_of(primary)
+        yield primary, replica
     finally:
-        pair.close()
+        if replica is not None:
+            replica.remove()
+        primary.remove()
 
 
 def create_payment(stub: payments_pb2_grpc.PaymentServiceStub) -> str:
@@ -71,11 +80,12 @@ def create_payment(stub: payments_pb2_grpc.PaymentServiceStub) -> str:
 
 
 def test_lists_and_analytics_read_the_replica_and_gets_the_primary(
-    clusters: PrimaryWithReplica, tmp_path: Path
+    clusters: tuple[PostgresCluster, PostgresCluster], tmp_path: Path
 ) -> None:
+    primary, replica = clusters
     env = {
-        "PAYMENTS_DATABASE_URL": clusters.primary.url("payments"),
-        "PAYMENTS_DATABASE_REPLICA_URL": clusters.replica.url("payments"),
+        "PAYMENTS_DATABASE_URL": on(primary, "payments"),
+        "PAYMENTS_DATABASE_REPLICA_URL": on(replica, "payments"),
     }
     server = ServerProcess(tmp_path, args=("serve", "--no-jobs"), env=env).start()
     try:
@@ -98,11 +108,9 @@ def test_lists_and_analytics_read_the_replica_and_gets_the_primary(
             wait_until(lambda: first in listed(), "the replica shows the first payment")
             assert counted() == 1
 
-            psql(clusters.replica, "SELECT pg_wal_replay_pause()")
+            psql(replica, "SELECT pg_wal_replay_pause()")
             wait_until(
-                lambda: (
-                    psql(clusters.replica, "SELECT pg_get_wal_replay_pause_state()") == "paused"
-                ),
+                lambda: psql(replica, "SELECT pg_get_wal_replay_pause_state()") == "paused",
                 "replay paused",
             )
             second = create_payment(payments)
@@ -112,7 +120,7 @@ def test_lists_and_analytics_read_the_replica_and_gets_the_primary(
             assert listed() == {first}
             assert counted() == 1
 
-            psql(clusters.replica, "SELECT pg_wal_replay_resume()")
+            psql(replica, "SELECT pg_wal_replay_resume()")
             wait_until(lambda: listed() == {first, second}, "the replica catches up")
             assert counted() == 2
     finally:

@@ -7,7 +7,6 @@ each instance limits rates on its own.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,31 +15,11 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from server.grpc.app import REDIS_HEALTH
-from tests.support.server_process import ServerProcess, free_port, health_status
+from tests.support.redis_server import RedisServer
+from tests.support.server_process import ServerProcess, health_status
 
 SERVING = int(health_pb2.HealthCheckResponse.SERVING)
 NOT_SERVING = int(health_pb2.HealthCheckResponse.NOT_SERVING)
-
-
-class RedisServer:
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._folder = folder
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # A missing redis-server must fail the run, never skip: Popen raises.
-        self._process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            cwd=self._folder,
-            stdout=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(10)
 
 
 def wait_until(condition: Callable[[], bool], what: str, within: float = 30.0) -> None:

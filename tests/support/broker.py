@@ -21,10 +21,15 @@ def unique_exchange() -> str:
     return f"payments.events.test-{uuid.uuid4().hex[:8]}"
 
 
+BARRIER_ROUTING_KEY = "test.barrier"
+
+
 @dataclass
 class Received:
     messages: list[AbstractIncomingMessage] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    barriers: set[str] = field(default_factory=set)
+    exchange: aio_pika.abc.AbstractExchange | None = None
 
     def envelopes(self) -> list[events_pb2.EventEnvelope]:
         return [events_pb2.EventEnvelope.FromString(m.body) for m in self.messages]
@@ -37,6 +42,23 @@ class Received:
         wanted = set(ids)
         async with asyncio.timeout(within):
             while not wanted <= set(self.ids()):
+                self.arrived.clear()
+                await self.arrived.wait()
+
+    async def caught_up(self, within: float = 30.0) -> None:
+        """Until everything the broker confirmed so far has arrived here.
+
+        A marker published now is queued behind every message already confirmed,
+        and one queue delivers in order: once the marker arrives, so has any
+        earlier duplicate. The marker itself is not counted in `messages`.
+        """
+        assert self.exchange is not None
+        marker = uuid.uuid4().hex
+        await self.exchange.publish(
+            aio_pika.Message(b"", message_id=marker), routing_key=BARRIER_ROUTING_KEY
+        )
+        async with asyncio.timeout(within):
+            while marker not in self.barriers:
                 self.arrived.clear()
                 await self.arrived.wait()
 
@@ -53,7 +75,10 @@ async def consume(exchange: str, *, delete_exchange: bool = True) -> AsyncIterat
     received = Received()
 
     async def on_message(message: AbstractIncomingMessage) -> None:
-        received.messages.append(message)
+        if message.routing_key == BARRIER_ROUTING_KEY:
+            received.barriers.add(message.message_id or "")
+        else:
+            received.messages.append(message)
         received.arrived.set()
         await message.ack()
 
@@ -64,6 +89,7 @@ async def consume(exchange: str, *, delete_exchange: bool = True) -> AsyncIterat
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(target, routing_key="#")
         await queue.consume(on_message)
+        received.exchange = target
         yield received
         if delete_exchange:
             await target.delete()

@@ -1,85 +1,175 @@
-"""Private PostgreSQL clusters on their own ports: a primary and its streaming replica.
+"""A private PostgreSQL cluster (initdb + postgres) on its own port and data folder.
 
-Built with the server programs of Debian's postgresql package (initdb, pg_ctl,
-pg_basebackup), so a test can pause or stop them without touching the shared
-server on 5432. PostgreSQL refuses to run as root: as root, they run as `postgres`.
+The machine's shared server on 5432 serves every other test; this one may be
+SIGKILLed (the postmaster and every backend at once, like a container killed
+by the OOM killer) and started again on the same port, where it recovers from
+its WAL. PostgreSQL refuses to run as root, so as root it runs as `postgres`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
-from dataclasses import dataclass
+import time
 from pathlib import Path
+from typing import Any, Self
 
 from tests.support.server_process import free_port
 
-
-def _server_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts[-3])
-    if not found:
-        raise RuntimeError("PostgreSQL's server programs are missing: scripts/services.sh postgres")
-    return found[-1].parent
+_BIN_ROOT = Path("/usr/lib/postgresql")
 
 
-def _run(*command: str) -> None:
-    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*as_owner, *command], check=True, capture_output=True, timeout=120)
+def _binary(name: str) -> str:
+    # A missing PostgreSQL must fail the run loudly, never skip.
+    versions = sorted(_BIN_ROOT.glob("*/bin"), key=lambda p: int(p.parent.name))
+    for folder in reversed(versions):
+        if (folder / name).exists():
+            return str(folder / name)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install PostgreSQL (Debian package postgresql)")
+    return found
 
 
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    data: Path
-    port: int
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1"
-        pg_ctl = str(_server_bin() / "pg_ctl")
-        _run(pg_ctl, "-D", str(self.data), "-o", options, "-l", f"{self.data}.log", "-w", "start")
-
-    def stop(self) -> None:
-        _run(str(_server_bin() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def log(self) -> str:
-        path = Path(f"{self.data}.log")
-        return path.read_text() if path.exists() else ""
+def _as_postgres() -> dict[str, Any]:
+    """Popen's arguments to run a program as `postgres` when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
 
-class PrimaryWithReplica:
-    """A primary (wal_level=replica, trust on loopback) and a hot standby fed by streaming."""
+class PostgresCluster:
+    """`folder` is made fresh in /tmp: as root, the `postgres` user must reach it,
+    and pytest's own temporary folders are private to root."""
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="payments-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def init(self) -> Self:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
-        self.primary = Cluster(self.folder / "primary", free_port())
-        self.replica = Cluster(self.folder / "replica", free_port())
-
-    def start(self) -> PrimaryWithReplica:
-        bin_dir = _server_bin()
-        _run(
-            str(bin_dir / "initdb"), "-D", str(self.primary.data), "-U", "postgres",
-            "--auth=trust", "-E", "UTF8", "--no-instructions",
-        )  # fmt: skip
-        # initdb's pg_hba.conf already lets loopback replicate with trust.
-        settings = "wal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nfsync = off\n"
-        _run("sh", "-c", f"printf '{settings}' >> {self.primary.data}/postgresql.conf")
-        self.primary.start()
-        _run(
-            str(bin_dir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
-            "-U", "postgres", "-D", str(self.replica.data), "-R", "-X", "stream",
-            "--checkpoint=fast",
-        )  # fmt: skip
-        self.replica.start()
+        subprocess.run(
+            [_binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            **_as_postgres(),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         return self
 
-    def close(self) -> None:
-        for cluster in (self.replica, self.primary):
-            if (cluster.data / "postmaster.pid").exists():
-                cluster.stop()
+    def start(self, timeout: float = 30.0) -> Self:
+        log = (self.folder / "postgres.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                _binary("postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.folder}",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=log,
+            stderr=log,
+            # Its own process group: a kill takes the postmaster and its backends together.
+            start_new_session=True,
+            **_as_postgres(),
+        )
+        self._wait_accepting(timeout)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL every process of the cluster at once: no shutdown, no checkpoint."""
+        assert self._process is not None
+        os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(30)
+        # Backends are in the same group; wait until none holds the port.
+        deadline = time.monotonic() + 30
+        while self._accepting() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGINT)  # fast shutdown
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def remove(self) -> None:
+        self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    @property
+    def log(self) -> str:
+        path = self.folder / "postgres.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _accepting(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def _wait_accepting(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                log = (self.folder / "postgres.log").read_text(errors="replace")
+                raise RuntimeError(f"postgres exited with {self._process.returncode}:\n{log}")
+            ready = subprocess.run(
+                [
+                    _binary("pg_isready"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-t",
+                    "1",
+                ],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("postgres did not accept connections in time")
+
+
+def replica_of(primary: PostgresCluster) -> PostgresCluster:
+    """A hot standby of `primary`, streaming from it: `pg_basebackup -R` into a new cluster.
+
+    initdb's defaults already allow it: wal_level=replica, WAL senders, and trust for
+    replication connections on loopback.
+    """
+    replica = PostgresCluster()
+    if os.geteuid() == 0:
+        shutil.chown(replica.folder, "postgres", "postgres")
+    subprocess.run(
+        [
+            _binary("pg_basebackup"),
+            *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast"),
+        ],
+        **_as_postgres(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return replica.start()

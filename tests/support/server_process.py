@@ -54,7 +54,7 @@ class PaymentsProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Self:
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")  # a restarted process adds to its log
         self.process = subprocess.Popen(
             [self.executable, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=log
         )
@@ -65,7 +65,9 @@ class PaymentsProcess:
     def ready(self) -> bool:
         raise NotImplementedError
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    # A deadline, not a speed check: under coverage on a loaded 2-core machine a
+    # start (imports, migrations) can take far longer than the usual second.
+    def wait_ready(self, timeout: float = 90.0) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

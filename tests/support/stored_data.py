@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.engine import create_engine
-from server.adapters.db.tables import metadata, webhook_events
+from server.adapters.db.tables import metadata, outbox, webhook_events
 from tests.support.databases import run_in_thread
 
 # 13 to 19 digits, perhaps grouped with spaces or dashes: what a card number looks like.
@@ -56,3 +57,14 @@ def webhook_event_rows(database_url: str) -> list[dict[str, Any]]:
             await engine.dispose()
 
     return run_in_thread(read)
+
+
+async def outbox_types(engine: AsyncEngine, payment_id: str) -> list[str]:
+    """The event types the outbox holds for one payment, in its sequence."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.select(outbox.c.event_type)
+            .where(outbox.c.aggregate_id == payment_id)
+            .order_by(outbox.c.sequence)
+        )
+        return list(rows.scalars())

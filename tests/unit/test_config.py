@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "STRIPE_API_KEY",
         "STRIPE_API_KEY_FILE",
         "PAYMENTS_PROVIDER",
+        "PAYMENTS_RECONCILE_INTERVAL_SECONDS",
+        "PAYMENTS_RECONCILE_SCHEDULE_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -97,4 +100,27 @@ def test_tls_needs_certificate_and_key(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_the_jwks_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENTS_AUTH_JWKS_URL", "file:///etc/passwd")
     with pytest.raises(ConfigError, match="http"):
+        Settings.from_env()
+
+
+def test_the_waiting_policy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_RECONCILE_SCHEDULE_SECONDS", "1,5,60")
+    monkeypatch.setenv("PAYMENTS_STRANDED_AFTER_SECONDS", "30")
+    monkeypatch.setenv("PAYMENTS_ABANDONED_AFTER_SECONDS", "3600")
+    waiting = Settings.from_env().waiting
+    assert waiting.schedule == (timedelta(seconds=1), timedelta(seconds=5), timedelta(minutes=1))
+    assert waiting.stranded_after == timedelta(seconds=30)
+    assert waiting.expire_after == timedelta(hours=1)
+
+
+def test_by_default_a_processing_payment_is_first_checked_within_30_seconds() -> None:
+    settings = Settings.from_env()
+    first = settings.waiting.schedule[0].total_seconds()
+    assert first + settings.reconcile_interval_seconds <= 30
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "60,5", "-1"])
+def test_a_bad_reconcile_schedule_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("PAYMENTS_RECONCILE_SCHEDULE_SECONDS", raw)
+    with pytest.raises(ConfigError, match="PAYMENTS_RECONCILE_SCHEDULE_SECONDS"):
         Settings.from_env()

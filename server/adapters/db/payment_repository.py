@@ -15,6 +15,7 @@ from server.adapters.db.tables import outbox, payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
+from server.domain.reconciliation import UNSETTLED_STATES
 from server.observability.correlation import current_correlation_id
 from server.observability.tracing import current_trace_headers
 from server.service.audit.context import note_effect
@@ -168,6 +169,16 @@ class SqlPaymentRepository:
         if now is not None:
             statement = statement.where(payments.c.next_reconcile_time <= now)
         return list((await self._connection.execute(statement)).scalars())
+
+    async def waiting(self) -> list[tuple[str, int, datetime]]:
+        # ix_payments_state_create_time answers this from the index alone.
+        statement = (
+            sa.select(payments.c.state, sa.func.count(), sa.func.min(payments.c.create_time))
+            .where(payments.c.state.in_([s.value for s in UNSETTLED_STATES]))
+            .group_by(payments.c.state)
+        )
+        rows = (await self._connection.execute(statement)).all()
+        return [(str(state), int(count), oldest) for state, count, oldest in rows]
 
     async def find_live_by_order(self, order_id: str) -> Payment | None:
         statement = payments.select().where(

@@ -132,6 +132,10 @@ class PaymentProvider(Protocol):
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment: ...
 
+    async def find_payment(self, payment_id: str) -> ProviderPayment | None:
+        """The provider payment created for our `payment_id` (by the metadata or key we
+        sent), or None when the provider has none: for rows that lost the provider's id."""
+
     async def refund_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str
     ) -> ProviderRefund:

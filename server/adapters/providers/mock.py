@@ -4,9 +4,13 @@
 OUTCOMES). Two extra methods exist for tests of unknown outcomes:
 `pm_mock_processing` leaves the payment PROCESSING at the provider, and
 `pm_mock_timeout` raises ProviderUnavailable after the provider has charged.
-Results are remembered per idempotency key, as Stripe does. With a ledger path
-each charge is appended to that file, so tests can count charges across
-processes.
+Results are remembered per idempotency key, as Stripe does: a replayed key
+gets the first answer. Intents, refunds and replies live in a MockStore (a
+SQLite file with PAYMENTS_MOCK_STORE, so they survive SIGKILL and are shared
+by server and worker; memory otherwise), which also keeps a ledger of every
+movement of money. A FaultPlan (PAYMENTS_MOCK_FAULTS) makes a chosen call
+fail, time out or answer "unknown". With a ledger path each charge is also
+appended to that file.
 
 Saved methods: attaching one of CARDS returns its fixed card details under
 the same id (so the mock stays stateless across restarts); a method that
@@ -22,9 +26,10 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from server.adapters.providers.base import (
     CreateAtProvider,
@@ -36,12 +41,15 @@ from server.adapters.providers.base import (
     ProviderRejected,
     ProviderStatus,
 )
+from server.adapters.providers.mock_faults import Fault, FaultPlan
+from server.adapters.providers.mock_store import MockStore
 from server.domain.errors import ProviderUnavailable
 from server.domain.payment import CaptureMethod, Failure
 from server.domain.payment_method import BillingDetails
 
 _DECLINED = "Your card was declined."
-_Call = Callable[[], Awaitable["ProviderPayment"]]
+_T = TypeVar("_T", ProviderPayment, ProviderRefund)
+PENDING = ProviderRefundStatus.PENDING
 
 
 def _token(text: str) -> str:
@@ -122,11 +130,14 @@ _CONFIRMABLE = (
     ProviderStatus.REQUIRES_CONFIRMATION,
     ProviderStatus.REQUIRES_ACTION,
 )
+# What an "unknown" answer says instead of the outcome.
+_UNKNOWN_PAYMENT = ProviderStatus.PROCESSING
 
 
 @dataclass(slots=True)
 class _Intent:
     provider_payment_id: str
+    payment_id: str
     amount: int
     capture_method: CaptureMethod
     payment_method_id: str
@@ -141,23 +152,78 @@ class _Intent:
             self.provider_payment_id, self.status, self.amount_received, self.failure
         )
 
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> _Intent:
+        failure = body.pop("failure")
+        return cls(
+            **{
+                **body,
+                "capture_method": CaptureMethod(body["capture_method"]),
+                "status": ProviderStatus(body["status"]),
+                "failure": Failure(**failure) if failure else None,
+            }
+        )
+
+
+def _payment_body(reply: ProviderPayment) -> dict[str, Any]:
+    return {"kind": "payment", **asdict(reply)}
+
+
+def _refund_body(reply: ProviderRefund) -> dict[str, Any]:
+    return {"kind": "refund", **asdict(reply)}
+
+
+def _payment_of(body: dict[str, Any]) -> ProviderPayment:
+    failure = body["failure"]
+    return ProviderPayment(
+        body["provider_payment_id"],
+        ProviderStatus(body["status"]),
+        body["amount_received"],
+        Failure(**failure) if failure else None,
+    )
+
+
+def _refund_of(body: dict[str, Any]) -> ProviderRefund:
+    failure = body["failure"]
+    return ProviderRefund(
+        body["provider_refund_id"],
+        ProviderRefundStatus(body["status"]),
+        Failure(**failure) if failure else None,
+    )
+
 
 class MockProvider:
     name = "mock"
     issues_client_secrets = False
 
-    def __init__(self, *, latency_s: float = 0.0, ledger: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        ledger: Path | None = None,
+        store: MockStore | None = None,
+        faults: FaultPlan | None = None,
+    ) -> None:
         self._latency_s = latency_s
         self._ledger = ledger
-        self._intents: dict[str, _Intent] = {}
-        self._replies: dict[str, ProviderPayment] = {}
-        self._refunds: dict[str, ProviderRefund] = {}
+        self.store = store or MockStore()
+        self._faults = faults or FaultPlan()
 
     @classmethod
     def from_env(cls) -> MockProvider:
-        latency_ms = float(os.environ.get("PAYMENTS_MOCK_LATENCY_MS", "0"))
-        ledger = os.environ.get("PAYMENTS_MOCK_LEDGER")
-        return cls(latency_s=latency_ms / 1000, ledger=Path(ledger) if ledger else None)
+        env = os.environ
+        latency_ms = float(env.get("PAYMENTS_MOCK_LATENCY_MS", "0"))
+        ledger, store = env.get("PAYMENTS_MOCK_LEDGER"), env.get("PAYMENTS_MOCK_STORE")
+        faults = env.get("PAYMENTS_MOCK_FAULTS")
+        return cls(
+            latency_s=latency_ms / 1000,
+            ledger=Path(ledger) if ledger else None,
+            store=MockStore(Path(store)) if store else None,
+            faults=FaultPlan(Path(faults) if faults else None),
+        )
 
     def ensure_available(self) -> None:
         """The mock is always there."""
@@ -165,10 +231,11 @@ class MockProvider:
     async def create_payment(
         self, request: CreateAtProvider, idempotency_key: str
     ) -> ProviderPayment:
-        async def create() -> ProviderPayment:
+        def create() -> ProviderPayment:
             self._check_method(request.payment_method_id, required=False)
             intent = _Intent(
                 provider_payment_id=f"mock_pi_{_token(idempotency_key)}",
+                payment_id=request.payment_id,
                 amount=request.amount.minor_units,
                 capture_method=request.capture_method,
                 payment_method_id=request.payment_method_id,
@@ -176,16 +243,16 @@ class MockProvider:
                 if request.payment_method_id
                 else ProviderStatus.REQUIRES_PAYMENT_METHOD,
             )
-            self._intents[intent.provider_payment_id] = intent
+            self._save(intent)
             return intent.view()
 
-        # A timeout is simulated on the charge (confirm), where it hurts.
-        return await self._idempotent(idempotency_key, create, "")
+        # pm_mock_timeout's timeout is on the charge (confirm), where it hurts.
+        return await self._idempotent("create", idempotency_key, create, "")
 
     async def confirm_payment(
         self, provider_payment_id: str, payment_method_id: str, idempotency_key: str
     ) -> ProviderPayment:
-        async def confirm() -> ProviderPayment:
+        def confirm() -> ProviderPayment:
             intent = self._intent(provider_payment_id)
             if intent.status not in _CONFIRMABLE:
                 raise ProviderRejected(
@@ -198,17 +265,17 @@ class MockProvider:
             if intent.status is ProviderStatus.REQUIRES_ACTION:
                 # Confirming again after the customer's challenge, as Stripe.js would.
                 intent.authenticated = True
-            self._confirm(intent)
+            self._confirm(intent, idempotency_key)
             return intent.view()
 
-        intent = self._intents.get(provider_payment_id)
-        method = payment_method_id or (intent.payment_method_id if intent else "")
-        return await self._idempotent(idempotency_key, confirm, method)
+        found = self.store.intent(provider_payment_id)
+        method = payment_method_id or (found["payment_method_id"] if found else "")
+        return await self._idempotent("confirm", idempotency_key, confirm, method)
 
     async def capture_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str
     ) -> ProviderPayment:
-        async def capture() -> ProviderPayment:
+        def capture() -> ProviderPayment:
             intent = self._intent(provider_payment_id)
             if intent.status is not ProviderStatus.REQUIRES_CAPTURE:
                 raise ProviderRejected(f"payment is {intent.status.value}, not requires_capture")
@@ -216,55 +283,73 @@ class MockProvider:
                 raise ProviderRejected("amount_to_capture exceeds the authorized amount")
             intent.status = ProviderStatus.SUCCEEDED
             intent.amount_received = amount
-            self._write_ledger("capture", intent)
+            self._save(intent)
+            self._moved("capture", intent, amount, idempotency_key)
             return intent.view()
 
-        return await self._idempotent(idempotency_key, capture, "")
+        return await self._idempotent("capture", idempotency_key, capture, "")
 
     async def cancel_payment(
         self, provider_payment_id: str, idempotency_key: str
     ) -> ProviderPayment:
-        async def cancel() -> ProviderPayment:
+        def cancel() -> ProviderPayment:
             intent = self._intent(provider_payment_id)
             if intent.status in (ProviderStatus.SUCCEEDED, ProviderStatus.PROCESSING):
                 raise ProviderRejected(f"a {intent.status.value} payment cannot be canceled")
             intent.status = ProviderStatus.CANCELED
+            self._save(intent)
             return intent.view()
 
-        return await self._idempotent(idempotency_key, cancel, "")
+        return await self._idempotent("cancel", idempotency_key, cancel, "")
 
     async def refund_payment(
         self, provider_payment_id: str, amount: int, idempotency_key: str
     ) -> ProviderRefund:
         await self._wait()
-        reply = self._refunds.get(idempotency_key)
-        if reply is not None:
-            return reply
+        fault = self._before("refund")
+        with self.store.transaction():
+            stored = self.store.reply(idempotency_key)
+            reply = _refund_of(stored) if stored else None
+            if reply is None:
+                reply = self._refund(provider_payment_id, amount, idempotency_key)
+                self.store.put_reply(idempotency_key, _refund_body(reply))
+        return self._after(fault, reply, ProviderRefund(reply.provider_refund_id, PENDING))
+
+    def _refund(self, provider_payment_id: str, amount: int, key: str) -> ProviderRefund:
         intent = self._intent(provider_payment_id)
         if intent.status is not ProviderStatus.SUCCEEDED:
             raise ProviderRejected(f"a {intent.status.value} payment cannot be refunded")
         if not 0 < amount <= intent.amount_received - intent.amount_refunded:
             raise ProviderRejected("amount exceeds what the payment can still refund")
-        refund_id = f"mock_re_{_token(idempotency_key)}"
+        refund_id = f"mock_re_{_token(key)}"
         if intent.payment_method_id in REFUND_FAILS:
             reply = ProviderRefund(refund_id, ProviderRefundStatus.FAILED, _REFUND_FAILURE)
         else:
             intent.amount_refunded += amount
+            self._save(intent)
             reply = ProviderRefund(refund_id, ProviderRefundStatus.SUCCEEDED)
-            self._write_ledger("refund", intent)
-        self._refunds[idempotency_key] = reply
+            self._moved("refund", intent, amount, key)
+        self.store.put_refund(refund_id, provider_payment_id, _refund_body(reply))
         return reply
 
     async def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
         await self._wait()
-        for reply in self._refunds.values():
-            if reply.provider_refund_id == provider_refund_id:
-                return reply
-        raise ProviderRejected(f"no such refund: {provider_refund_id}")
+        self._before("retrieve_refund")
+        found = self.store.refund(provider_refund_id)
+        if found is None:
+            raise ProviderRejected(f"no such refund: {provider_refund_id}")
+        return _refund_of(found)
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         await self._wait()
+        self._before("retrieve")
         return self._intent(provider_payment_id).view()
+
+    async def find_payment(self, payment_id: str) -> ProviderPayment | None:
+        await self._wait()
+        self._before("find")
+        found = self.store.intent_for_payment(payment_id)
+        return _Intent.of(found).view() if found else None
 
     async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
         del idempotency_key  # derived from the user alone, so repeats are harmless
@@ -299,52 +384,78 @@ class MockProvider:
 
     def settle(self, provider_payment_id: str, succeeded: bool) -> ProviderPayment:
         """Decide a pending payment, as the real provider would later on its own."""
-        intent = self._intent(provider_payment_id)
-        if succeeded:
-            self._charge(intent)
-        else:
-            intent.status = ProviderStatus.FAILED
-            intent.failure = Failure("card_declined", _DECLINED)
+        with self.store.transaction():
+            intent = self._intent(provider_payment_id)
+            if succeeded:
+                self._charge(intent, f"{provider_payment_id}:settle")
+            else:
+                intent.status = ProviderStatus.FAILED
+                intent.failure = Failure("card_declined", _DECLINED)
+                self._save(intent)
         return intent.view()
 
-    def _confirm(self, intent: _Intent) -> None:
+    def _confirm(self, intent: _Intent, key: str) -> None:
         outcome = OUTCOMES[intent.payment_method_id]
         if outcome.status is ProviderStatus.REQUIRES_ACTION and intent.authenticated:
             outcome = _SUCCESS
         if outcome.status is ProviderStatus.SUCCEEDED:
-            self._charge(intent)
+            self._charge(intent, key)
         else:
             intent.status = outcome.status
             intent.failure = outcome.failure
+            self._save(intent)
 
-    def _charge(self, intent: _Intent) -> None:
+    def _charge(self, intent: _Intent, key: str) -> None:
         if intent.capture_method is CaptureMethod.MANUAL:
             intent.status = ProviderStatus.REQUIRES_CAPTURE
-            self._write_ledger("authorize", intent)
+            self._moved("authorize", intent, intent.amount, key)
         else:
             intent.status = ProviderStatus.SUCCEEDED
             intent.amount_received = intent.amount
-            self._write_ledger("charge", intent)
+            self._moved("charge", intent, intent.amount, key)
+        self._save(intent)
 
-    async def _idempotent(self, key: str, call: _Call, payment_method_id: str) -> ProviderPayment:
+    async def _idempotent(
+        self, call: str, key: str, act: Callable[[], ProviderPayment], payment_method_id: str
+    ) -> ProviderPayment:
         await self._wait()
-        reply = self._replies.get(key)
-        if reply is None:
-            reply = await call()
-            self._replies[key] = reply
+        fault = self._before(call)
+        with self.store.transaction():
+            stored = self.store.reply(key)
+            reply = _payment_of(stored) if stored else None
+            if reply is None:
+                reply = act()
+                self.store.put_reply(key, _payment_body(reply))
         if payment_method_id == "pm_mock_timeout":
             raise ProviderUnavailable("the provider did not answer in time")
-        return reply
+        unknown = ProviderPayment(reply.provider_payment_id, _UNKNOWN_PAYMENT)
+        return self._after(fault, reply, unknown)
+
+    def _before(self, call: str) -> Fault | None:
+        """Apply an `unavailable` fault (nothing happens); return the fault for `_after`."""
+        fault = self._faults.fault_for(call)
+        if fault is Fault.UNAVAILABLE:
+            raise ProviderUnavailable(f"mock fault: {call} unavailable")
+        return fault
+
+    @staticmethod
+    def _after(fault: Fault | None, reply: _T, unknown: _T) -> _T:
+        if fault is Fault.TIMEOUT:
+            raise ProviderUnavailable("mock fault: the provider did not answer in time")
+        return unknown if fault is Fault.UNKNOWN else reply
 
     async def _wait(self) -> None:
         if self._latency_s:
             await asyncio.sleep(self._latency_s)
 
     def _intent(self, provider_payment_id: str) -> _Intent:
-        intent = self._intents.get(provider_payment_id)
-        if intent is None:
+        found = self.store.intent(provider_payment_id)
+        if found is None:
             raise ProviderRejected(f"no such payment: {provider_payment_id}")
-        return intent
+        return _Intent.of(found)
+
+    def _save(self, intent: _Intent) -> None:
+        self.store.put_intent(intent.provider_payment_id, intent.payment_id, intent.body())
 
     @staticmethod
     def _check_method(payment_method_id: str, *, required: bool) -> None:
@@ -366,7 +477,8 @@ class MockProvider:
                 code="resource_missing",
             )
 
-    def _write_ledger(self, kind: str, intent: _Intent) -> None:
+    def _moved(self, kind: str, intent: _Intent, amount: int, key: str) -> None:
+        self.store.record_movement(kind, intent.provider_payment_id, amount, key)
         if self._ledger is None:
             return
         line = json.dumps({"kind": kind, "provider_payment_id": intent.provider_payment_id})

@@ -199,6 +199,9 @@ class ResilientProvider:
             "retrieve_payment", lambda: self.inner.retrieve_payment(provider_payment_id)
         )
 
+    async def find_payment(self, payment_id: str) -> ProviderPayment | None:
+        return await self._call("find_payment", lambda: self.inner.find_payment(payment_id))
+
     async def ensure_customer(self, user_id: str, idempotency_key: str) -> str:
         return await self._call(
             "ensure_customer", lambda: self.inner.ensure_customer(user_id, idempotency_key)

@@ -92,6 +92,10 @@ def view_data(data: Mapping[str, Any]) -> ProviderPayment:
     )
 
 
+def _our_payment_id(intent: stripe.PaymentIntent) -> str:
+    return str(intent.metadata.to_dict().get("payment_id", "")) if intent.metadata else ""
+
+
 def refund_view(refund: stripe.Refund) -> ProviderRefund:
     reason = getattr(refund, "failure_reason", None)
     return refund_data_view({"id": refund.id, "status": refund.status, "failure_reason": reason})
@@ -253,7 +257,12 @@ class StripeProvider:
     ) -> ProviderRefund:
         refund = await translated(
             lambda: self._refunds.create_async(
-                {"payment_intent": provider_payment_id, "amount": amount},
+                {
+                    "payment_intent": provider_payment_id,
+                    "amount": amount,
+                    # Tells our refunds from those made in Stripe's dashboard (webhooks).
+                    "metadata": {"idempotency_key": idempotency_key},
+                },
                 {"idempotency_key": idempotency_key},
             )
         )
@@ -266,6 +275,22 @@ class StripeProvider:
 
     async def retrieve_payment(self, provider_payment_id: str) -> ProviderPayment:
         return view(await self._retrieve(provider_payment_id))
+
+    async def find_payment(self, payment_id: str) -> ProviderPayment | None:
+        # Search is eventually consistent (about a minute): callers ask only about
+        # rows older than that.
+        try:
+            found = await translated(
+                lambda: self._intents.search_async(
+                    {"query": f"metadata['payment_id']:'{payment_id}'", "limit": 1}
+                )
+            )
+            intents = list(found.data)
+        except ProviderRejected:
+            # No search API (localstripe): the latest intents, by their metadata.
+            listed = await translated(lambda: self._intents.list_async({"limit": 100}))
+            intents = [i for i in listed.data if _our_payment_id(i) == payment_id]
+        return view(intents[0]) if intents else None
 
     async def _retrieve(self, provider_payment_id: str) -> stripe.PaymentIntent:
         return await translated(lambda: self._intents.retrieve_async(provider_payment_id))

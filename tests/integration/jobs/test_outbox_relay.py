@@ -28,6 +28,7 @@ from server.service.dependencies import Dependencies
 from server.service.outbox import OutboxRecord
 from server.service.payment_commands import cancel_payment, capture_payment, create_payment
 from tests.support.broker import BROKER_URL, Received, consume, unique_exchange
+from tests.support.polling import until
 from tests.support.server_process import free_port
 
 CALLER = "orders-service"
@@ -100,6 +101,18 @@ def assert_in_order(received: Received, expected: Sequence[str], *, exactly_once
         last_sequence[envelope.aggregate_id] = envelope.sequence
 
 
+async def consuming(queue: str) -> bool:
+    """Whether `queue` exists and has a consumer (so it is bound: consumers bind first)."""
+    connection = await aio_pika.connect(BROKER_URL)
+    async with connection:
+        channel = await connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            return False
+        return bool(declared.declaration_result.consumer_count)
+
+
 async def drained(store: SqlOutboxStore, within: float = 10.0) -> None:
     """Until every row is marked published."""
     async with asyncio.timeout(within):
@@ -143,7 +156,7 @@ async def test_scripted_run_arrives_exactly_once_in_order(
         expected = await stored_event_ids(engine)
         await received.wait_for_ids(expected)
         await drained(SqlOutboxStore(engine))
-        await asyncio.sleep(0.3)  # time for a duplicate to show up, were there one
+        await received.caught_up()  # a duplicate would have arrived by now
     assert len(expected) > 50
     assert_in_order(received, expected, exactly_once=True)
 
@@ -177,7 +190,7 @@ async def test_two_relays_share_the_work_without_sending_twice(
         async with consume(exchange) as received, running(*relays):
             await received.wait_for_ids(expected)
             await drained(SqlOutboxStore(engine))
-            await asyncio.sleep(0.3)
+            await received.caught_up()
     finally:
         await other_engine.dispose()
     assert_in_order(received, expected, exactly_once=True)
@@ -231,10 +244,14 @@ async def test_broker_down_keeps_payments_and_backlog_then_delivers(
     down = relay(engine, exchange, url=f"amqp://guest:guest@127.0.0.1:{free_port()}/")
     health: list[bool] = []
     down.on_health(health.append)
+
+    async def relay_saw_the_broker_down() -> bool:
+        return health == [False]
+
     async with consume(exchange) as received:
         async with running(down):
             await scripted_run(deps, 0, 5)  # payments go on while the broker is away
-            await asyncio.sleep(0.5)
+            await until(relay_saw_the_broker_down, within=10)
             expected = await stored_event_ids(engine)
             assert await store.unpublished_count() == len(expected) > 0
         assert health == [False]
@@ -279,7 +296,7 @@ async def test_readme_consumer_decodes_relayed_events(
     assert callable(consume_example)
     consumer = asyncio.create_task(consume_example(BROKER_URL))
     try:
-        await asyncio.sleep(0.5)  # the queue is declared and bound
+        await until(lambda: consuming(queue), within=15)  # declared, bound and consumed
         await scripted_run(deps, 0, 1)
         async with running(relay(engine)), asyncio.timeout(15):
             while "paid order-0 1000" not in capsys.readouterr().out:  # noqa: ASYNC110

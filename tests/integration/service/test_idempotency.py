@@ -22,6 +22,7 @@ from server.service.commands import AmountInput, CreatePayment
 from server.service.dependencies import Dependencies
 from server.service.idempotency import IdempotencyPolicy
 from server.service.payment_commands import create_payment
+from tests.support.held_calls import WITHIN_S, HeldFirstCall
 
 REQUEST = CreatePayment(
     request_id="key-1",
@@ -76,13 +77,15 @@ async def test_keys_are_scoped_to_the_caller(deps: Dependencies) -> None:
 async def test_in_flight_key_is_in_use(
     engine: AsyncEngine, deps: Dependencies, tmp_path: Path
 ) -> None:
-    slow = replace(deps, provider=MockProvider(latency_s=0.5, ledger=tmp_path / "slow.jsonl"))
+    held = HeldFirstCall(MockProvider(ledger=tmp_path / "slow.jsonl"), "create_payment")
+    slow = replace(deps, provider=held.as_provider())
     first = asyncio.create_task(create_payment(slow, "svc", REQUEST))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(held.reached.wait(), WITHIN_S)
     with pytest.raises(IdempotencyKeyInUse) as error:
         await create_payment(slow, "svc", REQUEST)
     assert error.value.reason == "IDEMPOTENCY_KEY_IN_USE"
-    done = await first
+    held.release.set()
+    done = await asyncio.wait_for(first, WITHIN_S)
     assert (await create_payment(slow, "svc", REQUEST)).payment == done.payment
 
 

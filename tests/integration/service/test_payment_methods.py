@@ -43,6 +43,7 @@ from server.service.payment_method_requests import (
     DetachPaymentMethod,
     UpdatePaymentMethod,
 )
+from tests.support.held_calls import WITHIN_S, HeldFirstCall
 from tests.support.stored_data import card_numbers_in, dump_database, secrets_in
 
 CALLER = "checkout-service"
@@ -132,12 +133,14 @@ async def test_same_request_id_replays_byte_for_byte(
 
 
 async def test_a_key_in_flight_is_in_use(deps: Dependencies) -> None:
-    slow = replace(deps, provider=MockProvider(latency_s=0.3))
+    held = HeldFirstCall(MockProvider(), "attach_payment_method")
+    slow = replace(deps, provider=held.as_provider())
     first = asyncio.create_task(attach_payment_method(slow, CALLER, attach()))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(held.reached.wait(), WITHIN_S)
     with pytest.raises(IdempotencyKeyInUse):
         await attach_payment_method(slow, CALLER, attach())
-    done = await first
+    held.release.set()
+    done = await asyncio.wait_for(first, WITHIN_S)
     assert (await attach_payment_method(slow, CALLER, attach())).method == done.method
 
 

@@ -47,9 +47,10 @@ async def test_nothing_is_checked_before_its_time(
     deps, clock = clocked
     pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
     assert pending.state is PaymentState.PROCESSING
-    clock.advance(timedelta(minutes=4))
+    # First check within 30 s by default: 20 s, plus at most one 10 s pass interval.
+    clock.advance(timedelta(seconds=19))
     assert (await reconcile_payments(deps)).checked == 0
-    clock.advance(timedelta(minutes=1))
+    clock.advance(timedelta(seconds=1))
     report = await reconcile_payments(deps)
     assert report.checked == 1
     assert report.unresolved == (pending.id,)
@@ -84,7 +85,13 @@ async def test_unresolved_payments_follow_the_schedule(
 ) -> None:
     deps, clock = clocked
     pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
-    expected_gaps = [timedelta(minutes=5), timedelta(hours=1), timedelta(days=1), timedelta(days=1)]
+    expected_gaps = [
+        timedelta(seconds=20),
+        timedelta(minutes=5),
+        timedelta(hours=1),
+        timedelta(days=1),
+        timedelta(days=1),
+    ]
     for attempt, gap in enumerate(expected_gaps, start=1):
         clock.advance(gap - timedelta(seconds=1))
         assert (await reconcile_payments(deps)).checked == 0
@@ -97,7 +104,7 @@ async def test_unresolved_payments_follow_the_schedule(
 async def test_a_payment_the_provider_never_heard_of_fails(
     clocked: tuple[Dependencies, ManualClock], engine: AsyncEngine
 ) -> None:
-    deps, _ = clocked
+    deps, clock = clocked
     pending = (await create_payment(deps, "svc", request(1, "pm_mock_processing"))).payment
     lost = (await create_payment(deps, "svc", request(2, "pm_mock_processing"))).payment
     async with engine.begin() as connection:
@@ -109,6 +116,10 @@ async def test_a_payment_the_provider_never_heard_of_fails(
             .where(payments.c.id == lost.id)
             .values(provider_payment_id="mock_pi_unknown")
         )
+    # The one without an id is looked up by our payment id once it is stranded;
+    # a provider that has forgotten everything never heard of either.
+    clock.advance(timedelta(minutes=2))
+    deps = replace(deps, provider=MockProvider())
     report = await reconcile_payments(deps, include_not_due=True)
     assert set(report.changed) == {pending.id, lost.id}
     for payment_id in report.changed:

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import httpx
 import pytest
 import stripe
 
-from server.adapters.providers.resilience import (
-    CircuitBreaker,
-    ResiliencePolicy,
-    ResilientProvider,
-)
-from server.adapters.providers.stripe_provider import StripeProvider
 from server.domain.errors import InvalidArgument
 from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState
@@ -34,22 +26,6 @@ from server.service.payment_commands import (
 
 API_KEY = "sk_test_payments"
 THREE_D_SECURE_CARD = "4000002500003155"
-
-
-@pytest.fixture
-def stripe_deps(deps: Dependencies, localstripe_url: str) -> Dependencies:
-    policy = ResiliencePolicy(attempts=2, backoff_initial_s=0.01, call_timeout_s=5)
-    provider = ResilientProvider(
-        StripeProvider(API_KEY, localstripe_url), policy, CircuitBreaker(5, 30)
-    )
-    return replace(deps, provider=provider, simulator=None)
-
-
-@pytest.fixture
-def stripe_client(localstripe_url: str) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        API_KEY, base_addresses={"api": localstripe_url}, http_client=stripe.HTTPXClient()
-    )
 
 
 def create(

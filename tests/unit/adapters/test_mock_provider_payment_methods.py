@@ -84,4 +84,7 @@ async def test_one_deterministic_customer_per_user(provider: MockProvider) -> No
 async def test_detach_and_billing_updates_of_known_methods(provider: MockProvider) -> None:
     await provider.update_payment_method_billing("pm_card_visa", BillingDetails(name="A"), "k1")
     await provider.detach_payment_method("pm_card_visa", "k2")
+    # Detaching again is accepted, and the stateless mock attaches the same card afterwards.
     await provider.detach_payment_method("pm_card_visa", "k3")
+    attached = await provider.attach_payment_method("pm_card_visa", "mock_cus_1", "k4")
+    assert (attached.brand, attached.last4) == ("visa", "4242")

@@ -163,8 +163,13 @@ def test_add_above_max_raises_value_error() -> None:
     [("USD", -1), ("USD", LIMIT + 1), ("usd", 1), ("XXX", 1), ("", 0)],
 )
 def test_money_refuses_invalid_values(currency_code: str, minor_units: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown currency|out of range"):
         Money(currency_code, minor_units)
+
+
+def test_an_unknown_currency_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^unknown currency 'usd'$"):
+        Money("usd", 1)
 
 
 def test_zero() -> None:

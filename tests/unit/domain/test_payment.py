@@ -279,10 +279,19 @@ def test_refused_fail_changes_nothing() -> None:
 
 
 def test_refused_succeed_changes_nothing() -> None:
-    payment = at(PaymentState.REQUIRES_CAPTURE, CaptureMethod.MANUAL)
+    # Before confirmation the provider's success goes through CONFIRM first.
+    payment = at(PaymentState.REQUIRES_CONFIRMATION, CaptureMethod.MANUAL)
     with pytest.raises(FailedPrecondition):
         payment.succeed(T1, 500)
     assert payment.amount_captured == 0
+
+
+def test_a_capture_made_at_the_provider_lands_with_its_amount() -> None:
+    payment = at(PaymentState.REQUIRES_CAPTURE, CaptureMethod.MANUAL)
+    payment.succeed(T1, 500)
+    assert payment.state is PaymentState.SUCCEEDED
+    assert payment.amount_captured == 500
+    assert types(payment.take_events()) == ["payment.captured", "payment.succeeded"]
 
 
 # --- take_events / is_live ---------------------------------------------------------------------

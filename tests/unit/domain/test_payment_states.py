@@ -38,6 +38,7 @@ provider_authorized:
 provider_succeeded:
     PROCESSING              -> SUCCEEDED
     REQUIRES_ACTION         -> SUCCEEDED
+    REQUIRES_CAPTURE        -> SUCCEEDED
 provider_failed:
     REQUIRES_PAYMENT_METHOD -> FAILED
     REQUIRES_CONFIRMATION   -> FAILED

@@ -127,3 +127,49 @@ _entry = st.one_of(
 def test_header_shaped_strings_only_ever_fail_verification(entries: list[str]) -> None:
     with pytest.raises(SignatureError):
         verify_signature(BODY, ",".join(entries), [SECRET], now=NOW)
+
+
+GOOD = v1(BODY, SECRET, NOW)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "missing Stripe-Signature header"),
+        (f"t={NOW},t={NOW},v1={GOOD}", "malformed Stripe-Signature header"),
+        # A second `t` whose value holds an "=" is still a second timestamp.
+        (f"t={NOW},v1={GOOD},t==1", "malformed Stripe-Signature header"),
+        (f"v1={GOOD}", "malformed Stripe-Signature header"),
+        (f"t={NOW}", "no v1 signature in Stripe-Signature header"),
+        (sign(BODY, SECRET, NOW - TOLERANCE_SECONDS - 1), "outside the tolerance"),
+        (sign(BODY, "whsec_attacker", NOW), "no matching signature"),
+    ],
+)
+def test_each_refusal_says_why(header: str | None, message: str) -> None:
+    # The message is what the gateway logs; it must tell the cases apart.
+    with pytest.raises(SignatureError) as refused:
+        verify_signature(BODY, header, [SECRET], now=NOW)
+    text = str(refused.value)
+    assert text == message or text == f"Stripe-Signature timestamp {message}"
+
+
+def test_entries_without_an_equals_sign_are_skipped() -> None:
+    assert verify_signature(BODY, f"junk,t={NOW},v1={GOOD}", [SECRET], now=NOW) == NOW
+
+
+def test_only_the_first_sixteen_signatures_are_tried() -> None:
+    bogus = [f"v1={'0' * 64}"] * 15
+    header = ",".join([f"t={NOW}", *bogus, f"v1={GOOD}"])
+    assert verify_signature(BODY, header, [SECRET], now=NOW) == NOW
+    with pytest.raises(SignatureError):
+        verify_signature(
+            BODY, header.replace(f"t={NOW}", f"t={NOW},v1={'1' * 64}"), [SECRET], now=NOW
+        )
+
+
+def test_a_timestamp_may_have_up_to_twelve_digits() -> None:
+    twelve, thirteen = f"{NOW:012d}", f"{NOW:013d}"
+    header = f"t={twelve},v1={v1(BODY, SECRET, twelve)}"
+    assert verify_signature(BODY, header, [SECRET], now=NOW) == NOW
+    with pytest.raises(SignatureError):
+        verify_signature(BODY, f"t={thirteen},v1={v1(BODY, SECRET, thirteen)}", [SECRET], now=NOW)

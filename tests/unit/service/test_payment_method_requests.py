@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.domain.card_numbers import luhn_valid
 from server.domain.errors import InvalidArgument
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import Address, BillingDetails
@@ -26,6 +25,7 @@ from server.service.payment_method_requests import (
     validate_detach,
     validate_update,
 )
+from tests.support.card_numbers import luhn_cards
 
 METHOD_ID = "pmt_01JD0000000000000000000000"
 VALID = AttachPaymentMethod(
@@ -69,11 +69,7 @@ billings = st.builds(
     address=addresses,
 )
 # Luhn-valid 13-19 digit numbers: what server.domain.card_numbers calls a card number.
-card_numbers = (
-    st.integers(min_value=12, max_value=18)
-    .flatmap(lambda n: st.text(alphabet=string.digits, min_size=n, max_size=n))
-    .map(lambda body: next(body + d for d in string.digits if luhn_valid(body + d)))
-)
+card_numbers = luhn_cards()
 FREE_TEXT_FIELDS = ("name", "address.line1", "address.line2", "address.city", "address.state")
 
 
