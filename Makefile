@@ -4,11 +4,7 @@ PY := $(VENV)/bin/python
 # Every install takes the exact releases of constraints.txt (`make lock` rewrites it).
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
-<<<<<<< HEAD
-.PHONY: run test lint generate check-generated bench lock release-contract image clean
-=======
-.PHONY: run test faults lint generate check-generated bench clean
->>>>>>> main
+.PHONY: run test faults lint generate check-generated bench lock release-contract image clean
 
 $(VENV)/.installed-run: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -34,7 +30,7 @@ test: $(VENV)/.installed-dev
 
 ## faults: the fault suite at full length (the short form runs in `make test`); prints its figures
 faults: $(VENV)/.installed-dev
-	$(SERVICES) postgres redis rabbitmq
+	scripts/services.sh postgres redis rabbitmq
 	PAYMENTS_FAULT_SUITE=full $(VENV)/bin/pytest tests/faults -s -q
 
 lint: $(VENV)/.installed-dev
@@ -84,7 +80,7 @@ test-measured: $(VENV)/.installed-dev
 
 ## mutation: mutmut on every money-path module; prints the score (takes about an hour)
 mutation: $(VENV)/.installed-dev
-	$(SERVICES) postgres redis rabbitmq
+	scripts/services.sh postgres redis rabbitmq
 	$(PY) scripts/mutation.py
 
 ## mutation-ci: the mutation subset `make test` runs (unit tests only, a few minutes)
