@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # Every install takes the exact releases of constraints.txt (`make lock` rewrites it).
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: run test faults lint generate check-generated bench lock release-contract image clean
+.PHONY: run test faults fuzz lint generate check-generated bench lock release-contract image clean
 
 $(VENV)/.installed-run: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(VENV)/.installed-dev
 faults: $(VENV)/.installed-dev
 	scripts/services.sh postgres redis rabbitmq
 	PAYMENTS_FAULT_SUITE=full $(VENV)/bin/pytest tests/faults -s -q
+
+## fuzz: the contract suite with many more examples, a new random seed each run
+PAYMENTS_FUZZ_EXAMPLES ?= 300
+fuzz: $(VENV)/.installed-dev
+	scripts/services.sh postgres
+	PAYMENTS_FUZZ_EXAMPLES=$(PAYMENTS_FUZZ_EXAMPLES) PAYMENTS_FUZZ_RANDOM=1 $(VENV)/bin/pytest tests/e2e/test_contract_fuzz.py
 
 lint: $(VENV)/.installed-dev
 	$(PY) scripts/generate.py --check

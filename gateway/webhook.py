@@ -4,9 +4,11 @@ Checks, cheapest first, and nothing is stored for a request that fails one:
 415 unless the body is JSON; 413 over MAX_BODY_BYTES (announced or streamed);
 400 without a valid Stripe-Signature on the raw body, or when the verified
 body is not an event. Then the service stores and applies the event: 200
-(also for duplicates, unknown payments and types), or 500 when applying
-failed, so that Stripe retries. No response or log line carries the secret or
-the payload.
+(also for duplicates, unknown payments and types, and for events whose content
+can never be applied: those are stored as rejected for an operator), or 500
+only when applying failed on our side (an outage), so that Stripe retries. A
+client that goes away mid-body is counted, not logged as an error. No response
+or log line carries the secret or the payload.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.signature import SignatureError, verify_signature
@@ -25,8 +27,10 @@ from server.service.apply_webhook_event import (
     WebhookApplyFailed,
     parse_event,
     receive_webhook_event,
+    reject_unreadable_body,
 )
 from server.service.dependencies import Dependencies
+from server.service.webhook_rejections import MAX_DEPTH, TooDeep, storable_type
 
 _log = logging.getLogger(__name__)
 
@@ -95,6 +99,9 @@ class StripeWebhookEndpoint:
             body = await _read_body(request, self._max_body_bytes)
         except _TooLarge:
             return _error(413, "the body is too large"), unknown, "too_large"
+        except ClientDisconnect:
+            # Nobody is left to answer; the response is never sent.
+            return Response(status_code=499), unknown, "client_disconnected"
         try:
             verify_signature(
                 body, request.headers.get(SIGNATURE_HEADER), self._secrets, now=self._clock()
@@ -104,6 +111,10 @@ class StripeWebhookEndpoint:
             return _error(400, "invalid signature"), unknown, "invalid_signature"
         try:
             event = parse_event(body)
+        except TooDeep:
+            reason = f"the body nests deeper than {MAX_DEPTH} levels"
+            outcome = await reject_unreadable_body(self._deps, body.decode(), reason)
+            return self._received(outcome.value), unknown, outcome.value
         except MalformedWebhookEvent:
             _log.warning("webhook refused: a signed body that is not an event")
             return _error(400, "the body is not a Stripe event"), unknown, "malformed"
@@ -111,5 +122,9 @@ class StripeWebhookEndpoint:
             outcome = await receive_webhook_event(self._deps, event)
         except WebhookApplyFailed:
             failed = _error(500, "the event could not be applied; it is kept for a retry")
-            return failed, event.type, "apply_failed"
-        return JSONResponse({"received": True, "outcome": outcome.value}), event.type, outcome.value
+            return failed, storable_type(event.type), "apply_failed"
+        return self._received(outcome.value), storable_type(event.type), outcome.value
+
+    @staticmethod
+    def _received(outcome: str) -> Response:
+        return JSONResponse({"received": True, "outcome": outcome})

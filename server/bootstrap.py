@@ -26,6 +26,7 @@ from server.grpc.auth.interceptor import AuthInterceptor
 from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
+from server.service import page_tokens
 from server.service.dependencies import Dependencies
 from server.service.exchange_log import ExchangeLog
 from server.service.idempotency import IdempotencyPolicy
@@ -58,6 +59,7 @@ def build_provider(
 
 
 def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
+    page_tokens.use_keys(settings.page_token_keys)
     use_policy(settings.waiting)
     engine = create_engine(settings.database_url)
     instrument_engine(engine)

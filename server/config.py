@@ -64,6 +64,8 @@ class Settings:
     # How often readiness asks the database `SELECT 1`.
     health_interval_seconds: float = 2.0
 
+    # HMAC keys of page tokens, the current one first; empty: the development key.
+    page_token_keys: tuple[str, ...] = field(default=(), repr=False)
     # How often revenue changes are summed into payment_revenue_hours.
     revenue_rollup_interval_seconds: float = 10.0
     # When the reconciler looks at waiting payments; when stranded or abandoned ones end.
@@ -89,6 +91,12 @@ class Settings:
             raise ConfigError(
                 f"PAYMENTS_ENV={self.environment} refuses to start without authentication: "
                 "set PAYMENTS_AUTH_JWT_SECRET (or _FILE) or PAYMENTS_AUTH_JWKS_URL"
+            )
+        if not self.page_token_keys and self.environment not in OPEN_ENVIRONMENTS:
+            # The development key is public: anyone could forge a page token with it.
+            raise ConfigError(
+                f"PAYMENTS_ENV={self.environment} refuses to start without a page-token key: "
+                f"set PAYMENTS_PAGE_TOKEN_KEY (or _FILE), at least {MIN_JWT_SECRET_BYTES} bytes"
             )
 
     @property
@@ -140,6 +148,7 @@ class Settings:
                 env, "PAYMENTS_HEALTH_INTERVAL_SECONDS", 2, minimum=0.1
             ),
             stripe_webhook_secrets=secrets(env, "STRIPE_WEBHOOK_SECRET"),
+            page_token_keys=_page_token_keys(env),
             auth=AuthSettings.from_env(env),
             tls=TlsSettings.from_env(env),
             rate_limit_per_second=_number(env, "PAYMENTS_RATE_LIMIT_PER_SECOND", 0, minimum=0),
@@ -261,6 +270,16 @@ def secret(env: os._Environ[str] | dict[str, str], name: str) -> str:
 def secrets(env: os._Environ[str] | dict[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated list of secrets, the current one first: several while one is rolled."""
     return tuple(one.strip() for one in secret(env, name).split(",") if one.strip())
+
+
+def _page_token_keys(env: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
+    keys = secrets(env, "PAYMENTS_PAGE_TOKEN_KEY")
+    if any(len(one.encode()) < MIN_JWT_SECRET_BYTES for one in keys):
+        raise ConfigError(
+            f"PAYMENTS_PAGE_TOKEN_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            " (each, when several are given)"
+        )
+    return keys
 
 
 def _read(path: str, name: str) -> bytes:

@@ -16,6 +16,9 @@ class WebhookEventStatus(StrEnum):
     IGNORED = "ignored"
     # Applying it raised; it is kept for `payments webhooks replay` (and Stripe's retry).
     FAILED = "failed"
+    # Its content can never be applied (see service/webhook_rejections.py): kept for an
+    # operator with its raw body and a reason, acknowledged so that Stripe stops retrying.
+    REJECTED = "rejected"
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ from server.grpc.payment_method_servicer import PaymentMethodServicer
 from server.grpc.payment_servicer import PaymentServicer
 from server.grpc.receipt_servicer import ReceiptServicer
 from server.grpc.refund_servicer import RefundServicer
+from server.grpc.request_parsing import RequestParsingInterceptor
 from server.grpc.subscription_servicer import SubscriptionServicer
 from server.grpc.telemetry import TelemetryInterceptor
 from server.observability.metrics import BREAKER_VALUES, gauges
@@ -89,13 +90,15 @@ class GrpcServer:
         tls: TlsSettings | None = None,
     ) -> None:
         # so_reuseport off: a second server on a taken port must fail, not share it.
-        # Auth runs inside the error mapping, so that its refusals are rich statuses too.
+        # Auth runs inside the error mapping, so that its refusals are rich statuses too;
+        # request parsing inside auth, so that a caller without a token learns nothing more.
         self.server = aio.server(
             interceptors=[
                 TelemetryInterceptor(),
                 ErrorMappingInterceptor(),
                 AuditInterceptor(deps),
                 auth or AuthInterceptor(None),
+                RequestParsingInterceptor(),
             ],
             options=[("grpc.so_reuseport", 0)],
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from grpc import aio
@@ -10,6 +9,7 @@ from payments.v1 import audit_pb2, audit_pb2_grpc
 
 from server.adapters.codec import timestamp
 from server.domain.audit import AuditRecord
+from server.grpc.timestamps import optional_time
 from server.service.audit.queries import audit_query, list_audit_events
 from server.service.dependencies import Dependencies
 from server.service.provider_exchanges import list_provider_exchanges
@@ -51,10 +51,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             action=request.action,
             request_id=request.request_id,
             outcome=request.outcome,
-            start_time=request.start_time.ToDatetime(UTC)
-            if request.HasField("start_time")
-            else None,
-            end_time=request.end_time.ToDatetime(UTC) if request.HasField("end_time") else None,
+            start_time=optional_time(request, "start_time"),
+            end_time=optional_time(request, "end_time"),
         )
         found, token = await list_audit_events(self._deps, query, request.page_token)
         return audit_pb2.ListAuditEventsResponse(

@@ -39,6 +39,17 @@ def status_code_for(error: errors.DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# Messages and descriptions may quote what the client sent; gRPC clients refuse trailers
+# over 8 KiB (RESOURCE_EXHAUSTED instead of our status), so each is cut to fit.
+MAX_MESSAGE = 1000
+MAX_DESCRIPTION = 300
+MAX_VIOLATIONS = 10
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def rich_status(
     code: grpc.StatusCode,
     message: str,
@@ -56,9 +67,10 @@ def rich_status(
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=_bounded(v.field, MAX_DESCRIPTION),
+                    description=_bounded(v.description, MAX_DESCRIPTION),
                 )
-                for v in violations
+                for v in violations[:MAX_VIOLATIONS]
             ]
         )
         item = any_pb2.Any()
@@ -70,7 +82,9 @@ def rich_status(
         item = any_pb2.Any()
         item.Pack(retry)
         packed.append(item)
-    return status_pb2.Status(code=code.value[0], message=message, details=packed)
+    return status_pb2.Status(
+        code=code.value[0], message=_bounded(message, MAX_MESSAGE), details=packed
+    )
 
 
 async def abort(context: aio.ServicerContext[Any, Any], status: status_pb2.Status) -> NoReturn:

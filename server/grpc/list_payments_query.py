@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from payments.v1 import payments_pb2
 
 from server.domain.errors import FieldViolation, InvalidArgument
 from server.domain.payment_states import PaymentState
+from server.domain.text import UNSAFE_TEXT, is_safe_text
 from server.grpc.filter_syntax import FilterSyntaxError, parse_filter
 from server.service.payment_queries import (
     DEFAULT_PAGE_SIZE,
@@ -47,13 +48,17 @@ def _state(value: str) -> PaymentState:
 
 
 def _moment(value: str) -> datetime:
+    """An aware time, in UTC: one an offset would push past year 1 or 9999 is refused."""
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise _invalid("filter", f"create_time needs an RFC 3339 time with offset, not {value!r}")
-    return moment
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise _invalid(
+        "filter",
+        f"create_time needs an RFC 3339 time with offset between years 1 and 9999, not {value!r}",
+    )
 
 
 def query_from_request(request: payments_pb2.ListPaymentsRequest) -> PaymentQuery:
@@ -73,6 +78,8 @@ def query_from_request(request: payments_pb2.ListPaymentsRequest) -> PaymentQuer
     excluded: set[PaymentState] = set()
     bounds: list[TimeBound] = []
     for comparison in comparisons:
+        if not is_safe_text(comparison.value):
+            raise _invalid("filter", f"{comparison.field}: values {UNSAFE_TEXT}")
         if comparison.field == "state":
             state = _state(comparison.value)
             if comparison.op == "!=":

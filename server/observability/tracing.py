@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.observability.trace_state import fitted_tracestate
+
 _log = logging.getLogger(__name__)
 TRACER_NAME = "payments"
 EXPORTERS = ("none", "otlp", "console")
@@ -118,6 +120,12 @@ def current_trace_headers() -> dict[str, str]:
         return {}
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    if "tracestate" in carrier:
+        fitted = fitted_tracestate(carrier["tracestate"])
+        if fitted:
+            carrier["tracestate"] = fitted
+        else:
+            del carrier["tracestate"]
     return carrier
 
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from server.adapters.db.outages import is_outage, is_refused_data
 from server.adapters.providers.base import ProviderPayment, ProviderRejected, ProviderStatus
 from server.adapters.providers.stripe_provider import StripeProvider, failure_from, view_data
 from server.domain.errors import FailedPrecondition
@@ -39,6 +40,15 @@ from server.service.provider_outcomes import (
 from server.service.provider_refunds import DISPUTE_EVENTS, apply_dispute_event
 from server.service.subscription_webhooks import SUBSCRIPTION_WEBHOOKS, apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork
+from server.service.webhook_rejections import (
+    INVALID_TYPE,
+    TooDeep,
+    check_depth,
+    content_problem,
+    failure_reason,
+    storable_id,
+    storable_type,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -58,6 +68,16 @@ PAYMENT_INTENT_EVENTS = frozenset(
     }
 )
 MAX_ID_LENGTH = 255
+# Raised by what the event holds (a string where a number belongs, bytes the database
+# refuses, nesting too deep): the same each time, so such an event is rejected, not retried.
+# Anything else, and any outage, is ours: stored as failed and answered 500.
+_CONTENT_ERRORS = (TypeError, ValueError, LookupError, AttributeError, RecursionError)
+
+
+def _caused_by_content(error: Exception) -> bool:
+    if is_outage(error):
+        return False
+    return isinstance(error, _CONTENT_ERRORS) or is_refused_data(error)
 
 
 class MalformedWebhookEvent(Exception):
@@ -74,6 +94,8 @@ class WebhookOutcome(StrEnum):
     IGNORED = "ignored"
     # Stored before (and not failed): acknowledged, nothing done.
     DUPLICATE = "duplicate"
+    # Its content can never be applied: stored for an operator, acknowledged.
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +108,11 @@ class StripeEvent:
 
 
 def parse_event(body: bytes | str) -> StripeEvent:
-    """The event in a verified body; MalformedWebhookEvent if it is not one."""
+    """The event in a verified body; MalformedWebhookEvent if it is not one, TooDeep if it
+    nests too deep to read."""
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
+        check_depth(text)
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise MalformedWebhookEvent("the body is not JSON") from None
@@ -108,17 +132,41 @@ def parse_event(body: bytes | str) -> StripeEvent:
 async def receive_webhook_event(deps: Dependencies, event: StripeEvent) -> WebhookOutcome:
     """Store and apply `event` once; WebhookApplyFailed (stored as failed) if applying raised."""
     received = deps.clock.now()
+    problem = content_problem(event.id, event.type, event.data)
+    if problem is not None:
+        return await reject_webhook_event(deps, event, problem)
     try:
         return await _apply_once(deps, event, received)
     except Exception as error:
-        # The class name only: messages may quote SQL parameters, that is, the payload.
-        name = type(error).__name__
-        _log.error("webhook event %s (%s) failed to apply: %s", event.id, event.type, name)
-        try:
-            await _record_failure(deps, event, received, name)
-        except Exception as again:
-            _log.error("webhook event %s could not be stored as failed: %s", event.id, again)
-        raise WebhookApplyFailed(event.id) from None
+        if _caused_by_content(error):
+            return await reject_webhook_event(deps, event, failure_reason(error))
+        failure = error
+    # The class name only: messages may quote SQL parameters, that is, the payload.
+    name = type(failure).__name__
+    _log.error("webhook event %s (%s) failed to apply: %s", event.id, event.type, name)
+    try:
+        await _record(deps, event, received, WebhookEventStatus.FAILED, name)
+    except Exception as again:
+        _log.error(
+            "webhook event %s could not be stored as failed: %s", event.id, type(again).__name__
+        )
+    raise WebhookApplyFailed(event.id) from None
+
+
+async def reject_webhook_event(
+    deps: Dependencies, event: StripeEvent, reason: str
+) -> WebhookOutcome:
+    """Keep an event that can never be applied (raw body, `reason`) and acknowledge it."""
+    event_id, event_type = storable_id(event.id, event.payload), storable_type(event.type)
+    _log.warning("webhook event %s (%s) rejected: %s", event_id, event_type, reason)
+    stored = StripeEvent(event_id, event_type, event.payload, event.data)
+    await _record(deps, stored, deps.clock.now(), WebhookEventStatus.REJECTED, reason)
+    return WebhookOutcome.REJECTED
+
+
+async def reject_unreadable_body(deps: Dependencies, body: str, reason: str) -> WebhookOutcome:
+    """Keep a signed body that cannot even be read as an event, and acknowledge it."""
+    return await reject_webhook_event(deps, StripeEvent("", INVALID_TYPE, body, {}), reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +191,7 @@ async def replay_failed_webhook_events(deps: Dependencies, *, limit: int = 100) 
     for event in stored:
         try:
             outcome = await receive_webhook_event(deps, parse_event(event.payload))
-        except (WebhookApplyFailed, MalformedWebhookEvent):
+        except (WebhookApplyFailed, MalformedWebhookEvent, TooDeep):
             counts["failed"] += 1
         else:
             counts[outcome.value] += 1
@@ -187,9 +235,14 @@ async def _apply_once(deps: Dependencies, event: StripeEvent, received: datetime
     return WebhookOutcome(status.value)
 
 
-async def _record_failure(
-    deps: Dependencies, event: StripeEvent, received: datetime, error: str
+async def _record(
+    deps: Dependencies,
+    event: StripeEvent,
+    received: datetime,
+    status: WebhookEventStatus,
+    error: str,
 ) -> None:
+    """Store `event` as FAILED or REJECTED with `error`, unless another delivery handled it."""
     try:
         async with deps.uow() as uow:
             stored = await uow.webhook_events.get(event.id, for_update=True)
@@ -200,12 +253,13 @@ async def _record_failure(
                         type=event.type,
                         payload=event.payload,
                         received_time=received,
-                        status=WebhookEventStatus.FAILED,
+                        status=status,
                         error=error,
                     )
                 )
             elif stored.status is WebhookEventStatus.FAILED:
                 stored.attempts += 1
+                stored.status = status
                 stored.error = error
                 await uow.webhook_events.save(stored)
             else:

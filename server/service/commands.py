@@ -11,6 +11,7 @@ from server.domain.errors import Validator
 from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
 from server.domain.money import Money, check_amount
 from server.domain.payment import CaptureMethod
+from server.domain.text import UNSAFE_TEXT, is_safe_text
 
 MAX_REQUEST_ID = 255
 MAX_REFERENCE = 255
@@ -20,6 +21,7 @@ MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 MAX_REASON = 500
 # Printable ASCII without spaces: ids end up in URLs, logs and provider keys.
+# Never a card number either: ids are stored in several tables and logged.
 _REFERENCE = re.compile(r"[\x21-\x7e]+")
 _PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,100}")
 
@@ -76,24 +78,30 @@ class SimulatePayment:
     succeed: bool | None = None
 
 
+def check_identifier(validator: Validator, name: str, value: str, limit: int) -> None:
+    """An identifier the client chooses (order_id, user_id, request_id, ...), not empty."""
+    if validator.check(
+        len(value) <= limit and _REFERENCE.fullmatch(value) is not None,
+        name,
+        f"must be 1 to {limit} printable ASCII characters without spaces",
+    ):
+        validator.check(
+            not contains_card_number(value),
+            name,
+            "must not contain a card number; the provider keeps the card",
+        )
+
+
 def check_request_id(validator: Validator, request_id: str, *, required: bool) -> None:
     if not request_id:
         validator.check(not required, "request_id", "is required: a unique key for this request")
         return
-    validator.check(
-        len(request_id) <= MAX_REQUEST_ID and _REFERENCE.fullmatch(request_id) is not None,
-        "request_id",
-        f"must be 1 to {MAX_REQUEST_ID} printable ASCII characters without spaces",
-    )
+    check_identifier(validator, "request_id", request_id, MAX_REQUEST_ID)
 
 
 def check_reference(validator: Validator, name: str, value: str) -> None:
     if validator.check(bool(value), name, "is required"):
-        validator.check(
-            len(value) <= MAX_REFERENCE and _REFERENCE.fullmatch(value) is not None,
-            name,
-            f"must be 1 to {MAX_REFERENCE} printable ASCII characters without spaces",
-        )
+        check_identifier(validator, name, value, MAX_REFERENCE)
 
 
 def check_payment_id(validator: Validator, value: str, name: str = "id") -> None:
@@ -118,7 +126,7 @@ def check_payment_method(validator: Validator, value: str) -> None:
 
 def check_text(validator: Validator, name: str, value: str, limit: int) -> None:
     validator.check(len(value) <= limit, name, f"must be at most {limit} characters")
-    validator.check("\x00" not in value, name, "must not contain NUL characters")
+    validator.check(is_safe_text(value), name, UNSAFE_TEXT)
     validator.check(
         not contains_card_number(value),
         name,
@@ -134,9 +142,9 @@ def check_metadata(validator: Validator, metadata: dict[str, str]) -> None:
     )
     for key, value in sorted(metadata.items()):
         ok = validator.check(
-            0 < len(key) <= MAX_METADATA_KEY and "\x00" not in key,
+            0 < len(key) <= MAX_METADATA_KEY and is_safe_text(key),
             "metadata",
-            f"keys must be 1 to {MAX_METADATA_KEY} characters",
+            f"keys must be 1 to {MAX_METADATA_KEY} characters, without control characters",
         ) and validator.check(
             not contains_card_number(key), "metadata", "keys must not contain a card number"
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from server.domain.analytics import (
     Bucket,
@@ -98,12 +99,18 @@ def _check_currency(validator: Validator, currency_code: str) -> str | None:
     return currency_code
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    # The known names, not whatever ZoneInfo opens: folders ("America") and overlong
+    # names reach the file system and fail there.
+    return frozenset(available_timezones())
+
+
 def _check_zone(validator: Validator, name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    if name not in _zone_names():
         validator.add("time_zone", 'must be an IANA time zone, for example "Europe/Paris"')
         return None
+    return ZoneInfo(name)
 
 
 def stats_query(start: TimeInput | None, end: TimeInput | None, currency_code: str) -> StatsQuery:
@@ -150,6 +157,14 @@ async def get_revenue_series(uow_factory: UnitOfWorkFactory, query: SeriesQuery)
     except TooManyBuckets:
         validator = Validator()
         validator.add("end_time", f"the range holds more than {MAX_BUCKETS} buckets")
+        validator.raise_if_any()
+        raise
+    except (OverflowError, ValueError):
+        # The zone's calendar units around the range run past year 1 or 9999.
+        validator = Validator()
+        validator.add(
+            "start_time", "the range in this time zone must stay between years 1 and 9999"
+        )
         validator.raise_if_any()
         raise
     async with uow_factory(read_only=True) as uow:

@@ -168,7 +168,7 @@ async def create_payment(deps: Dependencies, caller: str, command: CreatePayment
         return await run_command(deps, scope, new_id, prepare, act, _apply, _refused_at_provider)
     except LiveOrderConflict:
         async with deps.uow() as uow:
-            live = await uow.payments.find_live_by_order(command.order_id)
+            live = await uow.payments.find_live_by_order(command.user_id, command.order_id)
         raise AlreadyExists(
             f"order {command.order_id} already has a live payment",
             reason="ORDER_HAS_LIVE_PAYMENT",

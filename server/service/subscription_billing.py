@@ -102,7 +102,7 @@ async def _prepare(deps: Dependencies, uow: UnitOfWork, subscription_id: str) ->
             subscription.switch_to_pending_plan(plan)
             plan = next_plan
         key = subscription.charge_key(plan)
-        live = await uow.payments.find_live_by_order(key)
+        live = await uow.payments.find_live_by_order(subscription.user_id, key)
         incomplete = subscription.state is SubscriptionState.INCOMPLETE
         if live is not None and (live.state in CHARGED_STATES or not incomplete):
             result = _apply(deps, subscription, plan, live, now)

@@ -60,7 +60,7 @@ class PaymentRepository(Protocol):
         StaleWrite otherwise.
         """
 
-    async def find_live_by_order(self, order_id: str) -> Payment | None: ...
+    async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None: ...
 
     async def find_by_provider_payment_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
-from tests.support.auth import AUDIENCE, ISSUER, JwksServer, SigningKey, bearer
+from tests.support.auth import AUDIENCE, ISSUER, PAGE_TOKEN_KEY, JwksServer, SigningKey, bearer
 from tests.support.server_process import ServerProcess
 
 KEYS = [SigningKey("RS256"), SigningKey("ES256")]
@@ -23,6 +23,7 @@ def stub(
         env = {
             "PAYMENTS_DATABASE_URL": "",
             "PAYMENTS_ENV": "production",
+            "PAYMENTS_PAGE_TOKEN_KEY": PAGE_TOKEN_KEY,
             "PAYMENTS_AUTH_JWKS_URL": jwks.url,
             "PAYMENTS_AUTH_ISSUER": ISSUER,
             "PAYMENTS_AUTH_AUDIENCE": AUDIENCE,

@@ -480,3 +480,58 @@ def test_idempotency_keys_are_scoped_per_caller(world: World) -> None:
     assert not a_replayed
     assert not b_replayed  # B never gets A's response for the same key
     assert create("customer A", "shared-order-a") == (a_first, True)
+
+
+def test_an_order_id_belongs_to_its_user_so_no_customer_learns_or_blocks_anothers(
+    world: World,
+) -> None:
+    def create(caller: str, key: str, order: str) -> tuple[Code, Any, grpc.RpcError | None]:
+        request = payments_pb2.CreatePaymentRequest(
+            request_id=key, order_id=order, amount=usd(1500), payment_method_id="pm_card_visa"
+        )
+        return world.call("PaymentService/CreatePayment", request, CALLERS[caller]())
+
+    # B pays first under the id A's renewal will use: that is B's own order, not A's.
+    order = world.uid("sub_guessable:renewal:2026-12-01T00:00:00+00:00")
+    code, squatter, error = create("customer B", world.uid("squat"), order)
+    assert code is OK, error
+    code, own, error = create("customer A", world.uid("own"), order)
+    assert code is OK, error
+    assert own.user_id == "user-a"
+    assert own.id != squatter.id
+    # A second live payment for A's order names A's own payment, and only to A.
+    code, _, error = create("customer A", world.uid("again"), order)
+    assert code is Code.ALREADY_EXISTS
+    assert error is not None
+    assert error_info(error).metadata["payment_id"] == own.id
+    code, _, error = create("customer B", world.uid("again"), order)
+    assert code is Code.ALREADY_EXISTS
+    assert error is not None
+    assert error_info(error).metadata["payment_id"] == squatter.id
+    assert own.id not in str(error.details()) + str(error_info(error))
+
+
+@pytest.mark.parametrize("caller", ["no token", "bad token", "customer A", "admin"])
+def test_bytes_that_do_not_parse_answer_after_authentication_never_unknown(
+    server: ServerProcess, world: World, caller: str
+) -> None:
+    for method in CASES:
+        rpc = world.channel.unary_unary(
+            f"/payments.v1.{method}",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
+        )
+        for garbage in (b"\xff\xff\xff\xff", b"\x0a\x05ab", b"\x08" + b"\x80" * 11):
+            with pytest.raises(grpc.RpcError) as caught:
+                rpc(garbage, metadata=CALLERS[caller](), timeout=15)
+            code = caught.value.code()
+            if caller in ("no token", "bad token"):
+                assert code is UNAUTH, (method, caught.value)
+            elif expected(method, caller) is PD:
+                assert code is PD, (method, caught.value)
+            else:
+                assert code is Code.INVALID_ARGUMENT, (method, caught.value)
+                assert error_info(caught.value).reason == "MALFORMED_REQUEST"
+            assert "Error" not in (caught.value.details() or ""), caught.value
+    assert "Traceback" not in server.log
+    assert "Unexpected" not in server.log

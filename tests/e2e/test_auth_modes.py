@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
 
 from tests.e2e.test_auth_matrix import AUTH_ENV
-from tests.support.auth import bearer, hs256_token
+from tests.support.auth import PAGE_TOKEN_KEY, bearer, hs256_token
 from tests.support.server_process import ServerProcess
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -50,6 +50,7 @@ def test_the_jwt_secret_can_come_from_a_file_and_production_has_no_simulation(
         **{k: v for k, v in AUTH_ENV.items() if k != "PAYMENTS_AUTH_JWT_SECRET"},
         "PAYMENTS_ENV": "production",
         "PAYMENTS_AUTH_JWT_SECRET_FILE": str(secret_file),
+        "PAYMENTS_PAGE_TOKEN_KEY": PAGE_TOKEN_KEY,
     }
     server = ServerProcess(tmp_path, env=env).start()
     try:

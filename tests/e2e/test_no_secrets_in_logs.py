@@ -4,11 +4,13 @@ requests never appear in what the server writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from payments.v1 import (
     money_pb2,
@@ -23,7 +25,10 @@ from payments.v1 import (
 from server.domain.card_numbers import contains_card_number
 from tests.e2e.test_auth_matrix import AUTH_ENV
 from tests.support.auth import JWT_SECRET, bearer, hs256_token
+from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.gateway_process import GatewayProcess
 from tests.support.server_process import ServerProcess, grpcurl
+from tests.support.stripe_events import event_body, intent_object, signed_headers
 
 API_KEY = "sk_test_logcheck_51Hx"
 CARDS = ("4242424242424242", "4000 0566 5566 5556", "3782-822463-10005")
@@ -144,3 +149,114 @@ def test_nothing_secret_reaches_the_logs(tmp_path: Path, localstripe_url: str) -
     assert not contains_card_number(log), [
         line for line in log.splitlines() if contains_card_number(line)
     ]
+
+
+# Values a client sends that are payload, not identifiers: none may reach any log line.
+MARKERS = {
+    "description": "Descr-Marker-7c1f",
+    "metadata": "Meta-Marker-51d0",
+    "filter": "Filter-Marker-9a2b",
+    "billing": "Billing.Marker.44e1@example.com",
+    "webhook": "Webhook.Marker.e0f3@example.com",
+    "address": "Street-Marker-2b8c",
+}
+WEBHOOK_SECRET = "whsec_logcheck_payloads"
+
+
+def _webhook_bodies(payment_id: str) -> list[bytes]:
+    """Events Stripe could sign that carry personal data, some of which cannot be applied."""
+    billing = {"email": MARKERS["webhook"], "address": {"line1": MARKERS["address"]}}
+    intent = intent_object(f"pi_{payment_id[-12:]}", "succeeded", payment_id=payment_id)
+    intent["billing_details"] = billing
+    bodies = [event_body("customer.updated", {"id": "cus_1", **billing})]
+    bodies.append(event_body("payment_intent.succeeded", intent))
+    nul_id = json.loads(event_body("payment_intent.succeeded", intent))
+    nul_id["id"] = "evt_\x00" + MARKERS["webhook"]
+    bodies.append(json.dumps(nul_id).encode())
+    nul_object = json.loads(event_body("payment_intent.succeeded", intent))
+    nul_object["data"]["object"]["id"] = "pi_\x00" + MARKERS["webhook"]
+    bodies.append(json.dumps(nul_object).encode())
+    wrong_amount = dict(intent, amount_received=MARKERS["webhook"])
+    bodies.append(event_body("payment_intent.succeeded", wrong_amount))
+    deep = b'{"id": "evt_deep", "type": "x", "email": "' + MARKERS["webhook"].encode() + b'", '
+    bodies.append(deep + b'"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    return bodies
+
+
+def test_no_payload_or_bound_parameter_reaches_the_logs_at_debug(tmp_path: Path) -> None:
+    database = create_postgres_database("payments_logs")
+    env = {
+        "PAYMENTS_DATABASE_URL": database,
+        "PAYMENTS_ENV": "test",
+        "PAYMENTS_LOG_LEVEL": "DEBUG",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    server = ServerProcess(tmp_path, env=env).start()
+    gateway = GatewayProcess(tmp_path, env=env).start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            payments = payments_pb2_grpc.PaymentServiceStub(channel)
+            methods = payment_methods_pb2_grpc.PaymentMethodServiceStub(channel)
+            paid = payments.CreatePayment(
+                payments_pb2.CreatePaymentRequest(
+                    request_id="payloads-1",
+                    order_id="payloads-order-1",
+                    user_id="user-payloads",
+                    amount=usd(1500),
+                    payment_method_id="pm_card_visa",
+                    confirm=True,
+                    description=MARKERS["description"],
+                    metadata={"note": MARKERS["metadata"]},
+                ),
+                timeout=20,
+            )
+            methods.AttachPaymentMethod(
+                payment_methods_pb2.AttachPaymentMethodRequest(
+                    request_id="payloads-attach-1",
+                    user_id="user-payloads",
+                    provider_payment_method_id="pm_card_visa",
+                    billing_details=payment_methods_pb2.BillingDetails(
+                        email=MARKERS["billing"],
+                        address=payment_methods_pb2.Address(line1=MARKERS["address"]),
+                    ),
+                ),
+                timeout=20,
+            )
+            marker = MARKERS["filter"]
+            for filter_text in (
+                f'order_id = "{marker}"',
+                f'user_id = "{marker}\x00"',
+                f'create_time > "0001-01-01T00:00:00+14:00" AND order_id = "{marker}"',
+            ):
+                with contextlib.suppress(grpc.RpcError):
+                    payments.ListPayments(
+                        payments_pb2.ListPaymentsRequest(filter=filter_text), timeout=20
+                    )
+            garbage = channel.unary_unary(
+                "/payments.v1.PaymentService/CreatePayment",
+                request_serializer=lambda raw: raw,
+                response_deserializer=lambda raw: raw,
+            )
+            assert (
+                refused(lambda: garbage(b"\x0a\xff" + marker.encode(), timeout=20))
+                is grpc.StatusCode.INVALID_ARGUMENT
+            )
+        for body in _webhook_bodies(paid.id):
+            reply = httpx.post(
+                f"{gateway.url}/webhooks/stripe",
+                content=body,
+                headers=signed_headers(body, WEBHOOK_SECRET),
+                timeout=20,
+            )
+            assert reply.status_code == 200, reply.text
+    finally:
+        gateway_code, server_code = gateway.stop(), server.stop()
+        drop_postgres_database(database)
+    assert (gateway_code, server_code) == (0, 0), gateway.log + server.log
+    assert '"level": "DEBUG"' in server.log  # really written at DEBUG
+    assert "rejected" in gateway.log  # and the events that cannot be applied were handled
+    for name, log in (("server", server.log), ("gateway", gateway.log)):
+        for field, value in MARKERS.items():
+            assert value not in log, f"{field} payload in the {name} log"
+        assert "[parameters:" not in log, name
+        assert "Traceback" not in log, name

@@ -17,6 +17,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 JWT_SECRET = "e2e-jwt-secret-0123456789abcdef0123456789"
 ISSUER = "https://sso.example.test/realms/shop"
 AUDIENCE = "payments"
+# Staging and production refuse to start without a page-token key of their own.
+PAGE_TOKEN_KEY = "e2e-page-token-key-0123456789abcdef01234"
 
 
 def hs256_token(

@@ -25,6 +25,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "STRIPE_API_KEY",
         "STRIPE_API_KEY_FILE",
         "PAYMENTS_PROVIDER",
+        "PAYMENTS_PAGE_TOKEN_KEY",
+        "PAYMENTS_PAGE_TOKEN_KEY_FILE",
         "PAYMENTS_RECONCILE_INTERVAL_SECONDS",
         "PAYMENTS_RECONCILE_SCHEDULE_SECONDS",
     ):
@@ -39,7 +41,24 @@ def test_outside_development_auth_is_required(
     with pytest.raises(ConfigError, match="refuses to start without authentication"):
         Settings.from_env().check_serving_security()
     monkeypatch.setenv("PAYMENTS_AUTH_JWKS_URL", "https://sso.example.test/certs")
+    with pytest.raises(ConfigError, match="refuses to start without a page-token key"):
+        Settings.from_env().check_serving_security()
+    monkeypatch.setenv("PAYMENTS_PAGE_TOKEN_KEY", "page-token-key-0123456789abcdef0123")
     Settings.from_env().check_serving_security()
+
+
+def test_page_token_keys_roll_and_must_be_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_PAGE_TOKEN_KEY", "new-key-0123456789abcdef0123456789, old")
+    with pytest.raises(ConfigError, match="PAYMENTS_PAGE_TOKEN_KEY must be at least 32 bytes"):
+        Settings.from_env()
+    monkeypatch.setenv(
+        "PAYMENTS_PAGE_TOKEN_KEY",
+        "new-key-0123456789abcdef0123456789, old-key-0123456789abcdef0123456789",
+    )
+    assert Settings.from_env().page_token_keys == (
+        "new-key-0123456789abcdef0123456789",
+        "old-key-0123456789abcdef0123456789",
+    )
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])

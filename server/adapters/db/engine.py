@@ -15,13 +15,23 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+    # hide_parameters: error messages (and so logs and tracebacks) never quote bound
+    # values, which are request and webhook payloads.
     if not is_sqlite(url):
         # No pre-ping: it costs a round trip per checkout on the hot path; a dead
         # connection fails its statement instead, and the caller's retry is safe.
-        return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_recycle=1800)
+        return create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=10,
+            pool_recycle=1800,
+            hide_parameters=True,
+        )
     # One connection: SQLite allows one writer anyway, and queueing in the pool
     # beats "database is locked" errors between connections of one process.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(
+        url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -180,8 +180,9 @@ class SqlPaymentRepository:
         rows = (await self._connection.execute(statement)).all()
         return [(str(state), int(count), oldest) for state, count, oldest in rows]
 
-    async def find_live_by_order(self, order_id: str) -> Payment | None:
+    async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None:
         statement = payments.select().where(
+            payments.c.user_id == user_id,
             payments.c.order_id == order_id,
             payments.c.state.not_in([s.value for s in DEAD_STATES]),
         )

@@ -84,8 +84,10 @@ payments = sa.Table(
     ),
     sa.CheckConstraint(f"state IN ({_states})", name="state_known"),
     sa.CheckConstraint("capture_method IN ('AUTOMATIC', 'MANUAL')", name="capture_method_known"),
+    # An order id names one user's order (see README, "Orders belong to their user").
     sa.Index(
-        "uq_payments_live_order_id",
+        "uq_payments_live_user_id_order_id",
+        "user_id",
         "order_id",
         unique=True,
         postgresql_where=LIVE_PAYMENT,
@@ -261,7 +263,9 @@ webhook_events = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
     sa.Column("received_time", UTCDateTime, nullable=False),
     sa.Column("applied_time", UTCDateTime, nullable=True),
-    sa.CheckConstraint("status IN ('applied', 'stale', 'ignored', 'failed')", name="status_known"),
+    sa.CheckConstraint(
+        "status IN ('applied', 'stale', 'ignored', 'failed', 'rejected')", name="status_known"
+    ),
     sa.CheckConstraint("attempts >= 1", name="attempts_positive"),
     sa.Index("ix_webhook_events_received_time", "received_time"),
     sa.Index(

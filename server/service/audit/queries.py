@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from server.domain.audit import AUDIT_EVENT_ID, AuditRecord
 from server.domain.errors import FieldViolation, InvalidArgument
+from server.domain.text import UNSAFE_TEXT, is_safe_text
 from server.service import page_tokens
 
 if TYPE_CHECKING:
@@ -48,8 +49,15 @@ class AuditQuery:
 
 
 def audit_query(page_size: int, **filters: str | datetime | None) -> AuditQuery:
+    violations = [
+        FieldViolation(name, UNSAFE_TEXT)
+        for name, value in sorted(filters.items())
+        if isinstance(value, str) and not is_safe_text(value)
+    ]
     if page_size < 0:
-        raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        violations.append(FieldViolation("page_size", "must not be negative"))
+    if violations:
+        raise InvalidArgument(violations)
     return AuditQuery(limit=min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE), **filters)  # type: ignore[arg-type]
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import string
+import unicodedata
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.domain.card_numbers import contains_card_number
 from server.domain.currencies import MINOR_UNIT_EXPONENTS
 from server.domain.errors import InvalidArgument, Validator
 from server.domain.money import Money
@@ -207,10 +209,15 @@ def expected_fields(command: CreatePayment) -> set[str]:
     """An oracle written apart from the validator: the paths of every bad field."""
 
     def reference(value: str) -> bool:
-        return 0 < len(value) <= 255 and all(0x21 <= ord(char) <= 0x7E for char in value)
+        printable = 0 < len(value) <= 255 and all(0x21 <= ord(char) <= 0x7E for char in value)
+        return printable and not contains_card_number(value)
+
+    def safe(value: str) -> bool:
+        categories = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+        return not any(unicodedata.category(char) in categories for char in value)
 
     def text(value: str, limit: int) -> bool:
-        return len(value) <= limit and "\x00" not in value
+        return len(value) <= limit and safe(value)
 
     bad = {
         name
@@ -237,7 +244,7 @@ def expected_fields(command: CreatePayment) -> set[str]:
     if len(command.metadata) > 50:
         bad.add("metadata")
     for key, value in command.metadata.items():
-        if not (0 < len(key) <= 40 and "\x00" not in key):
+        if not (0 < len(key) <= 40 and safe(key)):
             bad.add("metadata")
         elif not text(value, 500):
             bad.add(f"metadata[{key}]")
@@ -280,3 +287,30 @@ def test_every_free_text_field_refuses_card_numbers(name: str) -> None:
     validator = Validator()
     check_text(validator, name, "refund to 4000 0566 5566 5556 please", 500)
     assert [v.field for v in validator.violations] == [name]
+
+
+@given(card=luhn_cards(), name=st.sampled_from(["request_id", "order_id", "user_id"]))
+def test_a_card_number_in_an_identifier_is_refused(card: str, name: str) -> None:
+    changes: dict[str, Any] = {name: f"id-{card}"}
+    command = dataclasses.replace(VALID, **changes)
+    assert fields_of(command) == [name]
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\x00", "\x1b", "\n", "\u202e", "\u2066", "\u200b", "\u200d", "\ufeff", "\u2028"],
+    ids=["nul", "ansi-escape", "newline", "rlo", "lri", "zwsp", "zwj", "bom", "line-sep"],
+)
+@pytest.mark.parametrize("name", ["reason", "description", "name", "billing_details.name"])
+def test_every_free_text_field_refuses_control_bidi_and_zero_width_characters(
+    name: str, char: str
+) -> None:
+    validator = Validator()
+    check_text(validator, name, f"Premium{char}plan", 500)
+    assert [v.field for v in validator.violations] == [name]
+
+
+def test_free_text_keeps_ordinary_unicode() -> None:
+    validator = Validator()
+    check_text(validator, "name", "Café Ünïcode 日本語 مرحبا 🎉", 500)
+    assert validator.violations == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -40,7 +42,9 @@ def test_trial_days_are_zero_to_730(trial_days: int) -> None:
 @given(st.text(max_size=300))
 def test_names_need_a_visible_character_and_at_most_200(name: str) -> None:
     command = CreatePlan("req-1", name, AmountInput("USD", 999), Interval.DAY, 1)
-    ok = bool(name.strip()) and len(name) <= 200 and "\x00" not in name
+    unsafe = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+    ok = bool(name.strip()) and len(name) <= 200
+    ok = ok and not any(unicodedata.category(char) in unsafe for char in name)
     ok = ok and not contains_card_number(name)
     assert refused_fields(command) == (set() if ok else {"name"})
 
