@@ -52,12 +52,15 @@ def test_readiness_follows_a_database_outage(outage_database: str, tmp_path: Pat
         readyz = f"{gateway.url}/readyz"
         assert health_status(server.address) == SERVING
         assert health_status(server.address, "payments.database") == SERVING
+        assert health_status(server.address, "payments.liveness") == SERVING
         assert http_status(readyz) == 200
 
         set_postgres_database_reachable(outage_database, False)
         wait_until(lambda: health_status(server.address) == NOT_SERVING, "overall NOT_SERVING")
         assert health_status(server.address, SERVICE) == NOT_SERVING
         assert health_status(server.address, "payments.database") == NOT_SERVING
+        # The Kubernetes liveness probe's entry: the process is alive, do not restart it.
+        assert health_status(server.address, "payments.liveness") == SERVING
         probe = grpcurl("-plaintext", server.address, "grpc.health.v1.Health/Check")
         assert '"status": "NOT_SERVING"' in probe.stdout
         wait_until(lambda: http_status(readyz, timeout=5) == 503, "sidecar not ready")
