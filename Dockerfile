@@ -1,22 +1,28 @@
 # The one image for every role: `payments serve` by default; the same image runs
 # `gateway`, `worker` and `migrate` (docker run IMAGE migrate). See docs/operations.md.
 
+# The base: any image with Python 3.11 and `python -m venv` (scripts/image.sh builds
+# one from Debian with debootstrap where no registry is reachable).
+ARG BASE_IMAGE=python:3.11-slim
+
 # Builder: a wheel of the project, installed with its runtime dependencies only
-# (no dev extras) into a virtual environment that the runtime stage copies whole.
-FROM python:3.11-slim AS builder
+# (no dev extras), at the releases of constraints.txt, into a virtual environment
+# that the runtime stage copies whole.
+FROM ${BASE_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir "pip==26.0.1"
 WORKDIR /src
+COPY constraints.txt ./
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt pip
 COPY pyproject.toml ./
 COPY server ./server
 COPY gateway ./gateway
 COPY generated ./generated
 RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install --no-cache-dir /wheels/payments-*.whl
+    && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt /wheels/payments-*.whl
 
-# Runtime: slim Python, the venv, the migrations, a non-root user; no compiler, no sources.
-FROM python:3.11-slim
+# Runtime: the same base, the venv, the migrations, a non-root user; no compiler, no sources.
+FROM ${BASE_IMAGE}
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin payments \
     && mkdir -p /app/data \
     && chown 10001 /app/data

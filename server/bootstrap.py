@@ -31,6 +31,7 @@ from server.service.dependencies import Dependencies
 from server.service.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.provider import PaymentProvider
+from server.service.unit_of_work import UnitOfWorkFactory
 
 
 def build_provider(
@@ -88,8 +89,22 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         refund_window=settings.refund_window,
         merchant_name=settings.merchant_name,
         exchange_log=exchange_log,
+        replica=build_replica(settings),
     )
     return deps, engine
+
+
+def build_replica(settings: Settings) -> UnitOfWorkFactory | None:
+    """Read-only units of work on PAYMENTS_DATABASE_REPLICA_URL, when it is set.
+
+    The engine connects on first use only, so processes that never read lists (worker,
+    gateway) open no connection to it; the process's exit closes the pool.
+    """
+    if settings.database_replica_url is None:
+        return None
+    engine = create_engine(settings.database_replica_url)
+    instrument_engine(engine)
+    return partial(SqlUnitOfWork, engine, read_only=True)
 
 
 def build_outbox_relay(

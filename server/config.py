@@ -1,4 +1,4 @@
-"""Settings from the environment, read once at start-up."""
+"""Settings from the environment, read once at start-up; docs/operations.md lists each variable."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ MIN_JWT_SECRET_BYTES = 32
 
 
 def database_url() -> str:
-    return os.environ.get("PAYMENTS_DATABASE_URL") or DEFAULT_DATABASE_URL
+    """The primary database; the URL holds a password, so it may come from a file too."""
+    return secret(os.environ, "PAYMENTS_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,8 @@ class Settings:
     # `id:base64(32 bytes),...`, the sealing key first: keep the provider's exchanges.
     provider_log_keys: str = field(default="", repr=False)
     command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
+    # A streaming replica for the reads that tolerate its lag (lists, analytics).
+    database_replica_url: str | None = field(default=None, repr=False)
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -184,7 +187,7 @@ class Settings:
                 breaker_reset_s=_number(env, "PAYMENTS_BREAKER_RESET_SECONDS", 30, minimum=0.1),
             ),
             gateway_address=env.get("PAYMENTS_GATEWAY_ADDRESS") or "0.0.0.0:8080",
-            broker_url=env.get("PAYMENTS_BROKER_URL") or None,
+            broker_url=secret(env, "PAYMENTS_BROKER_URL") or None,
             outbox_retention=timedelta(
                 hours=_number(env, "PAYMENTS_OUTBOX_RETENTION_HOURS", 72, minimum=1)
             ),
@@ -203,7 +206,7 @@ class Settings:
             crash_at=env.get(CRASH_AT_ENV, "") if environment == "test" else "",
             rate_limit_per_second=_number(env, "PAYMENTS_RATE_LIMIT_PER_SECOND", 0, minimum=0),
             rate_limit_burst=int(_number(env, "PAYMENTS_RATE_LIMIT_BURST", 0, minimum=0)),
-            redis_url=env.get("PAYMENTS_REDIS_URL") or None,
+            redis_url=secret(env, "PAYMENTS_REDIS_URL") or None,
             renewal_interval_seconds=_number(
                 env, "PAYMENTS_RENEWAL_INTERVAL_SECONDS", 60, minimum=0.1
             ),
@@ -239,6 +242,7 @@ class Settings:
                 delivery_limit=int(_number(env, "PAYMENTS_COMMAND_DELIVERY_LIMIT", 20, minimum=1)),
                 retry_delay_s=_number(env, "PAYMENTS_COMMAND_RETRY_SECONDS", 1, minimum=0.01),
             ),
+            database_replica_url=secret(env, "PAYMENTS_DATABASE_REPLICA_URL") or None,
         )
 
 

@@ -37,7 +37,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         query = payment_analytics.stats_query(
             _time(request, "start_time"), _time(request, "end_time"), request.currency_code
         )
-        stats = await payment_analytics.get_payment_stats(self._deps.uow, query)
+        stats = await payment_analytics.get_payment_stats(self._deps.lagging_reads, query)
         return payment_stats_to_proto(query.start, query.end, stats)
 
     async def GetRevenueSeries(
@@ -50,5 +50,5 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             interval_from_proto(request.interval),
             request.time_zone,
         )
-        series = await payment_analytics.get_revenue_series(self._deps.uow, query)
+        series = await payment_analytics.get_revenue_series(self._deps.lagging_reads, query)
         return revenue_series_to_proto(series)

@@ -67,6 +67,9 @@ DATABASE_HEALTH = "payments.database"
 # Health entry that follows Redis when PAYMENTS_REDIS_URL is set. Overall unaffected:
 # without Redis each instance limits rates on its own.
 REDIS_HEALTH = "payments.redis"
+# Health entry for liveness probes: SERVING while the event loop answers, whatever the
+# database says, so that an outage of a dependency never restarts every pod.
+LIVENESS_HEALTH = "payments.liveness"
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -130,7 +133,7 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self.server.start()
-        names = ("", *SERVICE_NAMES, DATABASE_HEALTH)
+        names = ("", *SERVICE_NAMES, DATABASE_HEALTH, LIVENESS_HEALTH)
         for name in (*names, *((PROVIDER_HEALTH,) if self._breaker else ())):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 

@@ -61,7 +61,7 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
         self, request: pb.ListPaymentMethodsRequest, context: Context
     ) -> pb.ListPaymentMethodsResponse:
         found, token = await payment_method_queries.list_payment_methods(
-            self._deps.uow,
+            self._deps.lagging_reads,
             user_id_for(principal_of(context).owner, request.user_id),
             request.page_size,
             request.page_token,

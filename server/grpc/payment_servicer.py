@@ -85,7 +85,7 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     ) -> payments_pb2.ListPaymentsResponse:
         query = query_from_request(request)
         found, token = await payment_queries.list_payments(
-            self._deps.uow, query, request.page_token, principal_of(context).owner
+            self._deps.lagging_reads, query, request.page_token, principal_of(context).owner
         )
         return payments_pb2.ListPaymentsResponse(
             payments=[payment_to_proto(p) for p in found], next_page_token=token

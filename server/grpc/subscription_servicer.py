@@ -67,7 +67,7 @@ class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: pb.ListPlansRequest, context: Context
     ) -> pb.ListPlansResponse:
         found, token = await subscription_queries.list_plans(
-            self._deps.uow, request.show_archived, request.page_size, request.page_token
+            self._deps.lagging_reads, request.show_archived, request.page_size, request.page_token
         )
         return pb.ListPlansResponse(plans=[plan_to_proto(p) for p in found], next_page_token=token)
 
@@ -100,7 +100,7 @@ class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: pb.ListSubscriptionsRequest, context: Context
     ) -> pb.ListSubscriptionsResponse:
         found, token = await subscription_queries.list_subscriptions(
-            self._deps.uow,
+            self._deps.lagging_reads,
             user_id_for(principal_of(context).owner, request.user_id),
             request.page_size,
             request.page_token,

@@ -37,3 +37,14 @@ class Dependencies:
     merchant_name: str = "Payments"
     # Keeps the provider's requests and answers, sealed; None: not kept.
     exchange_log: ExchangeLog | None = None
+    # Units of work on a read replica, when one is configured (PAYMENTS_DATABASE_REPLICA_URL).
+    replica: UnitOfWorkFactory | None = None
+
+    @property
+    def lagging_reads(self) -> UnitOfWorkFactory:
+        """For reads that may miss the latest writes: lists and analytics.
+
+        The replica when there is one, else the primary. Gets, ownership checks and every
+        step of a command read the primary: a caller must see what it just wrote.
+        """
+        return self.replica or self.uow

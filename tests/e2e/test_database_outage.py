@@ -62,6 +62,7 @@ def test_readiness_follows_a_database_outage(outage_database: str, tmp_path: Pat
         readyz = f"{gateway.url}/readyz"
         assert health_status(server.address) == SERVING
         assert health_status(server.address, "payments.database") == SERVING
+        assert health_status(server.address, "payments.liveness") == SERVING
         assert http_status(readyz) == 200
 
         set_postgres_database_reachable(outage_database, False)
@@ -80,6 +81,8 @@ def test_readiness_follows_a_database_outage(outage_database: str, tmp_path: Pat
         assert "Code:Unavailable" in answer, answer
         assert '"reason":"DATABASE_UNAVAILABLE"' in answer
         assert "google.rpc.RetryInfo" in answer
+        # The Kubernetes liveness probe's entry: the process is alive, do not restart it.
+        assert health_status(server.address, "payments.liveness") == SERVING
         probe = grpcurl("-plaintext", server.address, "grpc.health.v1.Health/Check")
         assert '"status": "NOT_SERVING"' in probe.stdout
         wait_until(lambda: http_status(readyz, timeout=5) == 503, "sidecar not ready")

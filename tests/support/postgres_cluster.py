@@ -150,3 +150,26 @@ class PostgresCluster:
                 return
             time.sleep(0.1)
         raise RuntimeError("postgres did not accept connections in time")
+
+
+def replica_of(primary: PostgresCluster) -> PostgresCluster:
+    """A hot standby of `primary`, streaming from it: `pg_basebackup -R` into a new cluster.
+
+    initdb's defaults already allow it: wal_level=replica, WAL senders, and trust for
+    replication connections on loopback.
+    """
+    replica = PostgresCluster()
+    if os.geteuid() == 0:
+        shutil.chown(replica.folder, "postgres", "postgres")
+    subprocess.run(
+        [
+            _binary("pg_basebackup"),
+            *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast"),
+        ],
+        **_as_postgres(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return replica.start()

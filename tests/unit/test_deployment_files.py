@@ -46,7 +46,9 @@ def test_the_image_is_multi_stage_slim_non_root_and_serves_by_default() -> None:
     steps = instructions(ROOT / "Dockerfile")
     stages = [argument for keyword, argument in steps if keyword == "FROM"]
     assert len(stages) == 2
-    assert all(stage.startswith("python:3.11-slim") for stage in stages)
+    # The base is a build argument (scripts/image.sh passes its own), slim Python by default.
+    assert all(stage.startswith("${BASE_IMAGE}") for stage in stages)
+    assert ("ARG", "BASE_IMAGE=python:3.11-slim") in steps
     runtime = steps[[k for k, _ in steps].index("FROM", 1) :]
     users = [argument for keyword, argument in runtime if keyword == "USER"]
     assert users
@@ -86,3 +88,58 @@ def test_compose_sets_only_variables_the_code_reads() -> None:
     used = {name for s in ("serve", "worker", "gateway") for name in services[s]["environment"]}
     assert used
     assert used <= env_names_in_code()
+
+
+def test_every_install_takes_the_pinned_releases() -> None:
+    """constraints.txt pins every package; the image and both make installs use it."""
+    pip_steps = [a for k, a in instructions(ROOT / "Dockerfile") if k == "RUN" and "pip " in a]
+    assert pip_steps
+    for step in pip_steps:
+        installs = [part for part in step.split("&&") if "pip install" in part]
+        assert all("-c constraints.txt" in part for part in installs), step
+    assert (
+        "PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt"
+        in (ROOT / "Makefile").read_text()
+    )
+    pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line]
+    assert any(line.startswith("opentelemetry-instrumentation-sqlalchemy==") for line in pins)
+
+
+def kubernetes_objects() -> list[dict[str, Any]]:
+    folder = ROOT / "deploy/kubernetes/base"
+    return [
+        document
+        for path in sorted(folder.rglob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+
+
+def test_kubernetes_settings_are_variables_the_code_reads() -> None:
+    names = {
+        name.removesuffix("_FILE")
+        for document in kubernetes_objects()
+        if document["kind"] == "ConfigMap"
+        for name in document["data"]
+        if not name.startswith("OTEL_")  # read by the OpenTelemetry SDK itself
+    }
+    assert "PAYMENTS_DATABASE_URL" in names
+    assert names <= env_names_in_code()
+
+
+def test_kubernetes_pods_run_non_root_on_a_read_only_root() -> None:
+    pods = [
+        document["spec"]["template"]["spec"]
+        for document in kubernetes_objects()
+        if document["kind"] in ("Deployment", "Job")
+    ]
+    assert len(pods) == 4
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["args"][0] in COMMANDS
+            assert container["resources"]["limits"]

@@ -15,7 +15,8 @@ from server.service.unit_of_work import KeyRecord, UnitOfWork
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyPolicy:
-    # How long a key and its outcome are kept (callers are promised at least 24 h).
+    # How long a key and its outcome are kept: at least 24 h, the longest a caller's
+    # retries may go on (Stripe keeps its keys as long), so a late retry still replays.
     retention: timedelta = timedelta(hours=24)
     # How long the first call holds the key before a retry may assume it died.
     lease: timedelta = timedelta(seconds=30)

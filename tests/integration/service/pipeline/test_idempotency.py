@@ -1,4 +1,4 @@
-"""DESIGN section 3 idempotency, on real databases."""
+"""Idempotency on real databases: one request_id charges once, replays, resumes after a crash."""
 
 from __future__ import annotations
 
