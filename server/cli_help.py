@@ -108,7 +108,7 @@ COMMANDS = {
         "default it creates and migrates the database itself; on PostgreSQL run "
         "`payments migrate` first. SIGTERM drains: NOT_SERVING for PAYMENTS_DRAIN_SECONDS, "
         "then calls in flight finish. Ctrl-C (SIGINT) in development and test stops at once.",
-        (*BASICS, *SERVING, *PROVIDER, *RULES, *JOBS, *TELEMETRY),
+        (*BASICS, "PAYMENTS_DATABASE_REPLICA_URL", *SERVING, *PROVIDER, *RULES, *JOBS, *TELEMETRY),
     ),
     "worker": Command(
         "run the background jobs only",

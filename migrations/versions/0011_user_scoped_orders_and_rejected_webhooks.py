@@ -4,8 +4,8 @@ An order id names one user's order: at most one live payment per (user_id, order
 so that no customer can block another user's order by paying under its id first.
 A signed webhook event whose content can never be applied is kept as 'rejected'.
 
-Revision ID: 0010
-Revises: 0013
+Revision ID: 0011
+Revises: 0010
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0013"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
