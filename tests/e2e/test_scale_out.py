@@ -11,7 +11,6 @@ server resumes finds the PaymentIntent the killed one made.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import uuid
 from collections import Counter
@@ -23,6 +22,7 @@ import sqlalchemy as sa
 import stripe
 from grpc import aio
 from payments.v1 import money_pb2, payments_pb2, payments_pb2_grpc
+from payments_client import PaymentsClient, connect
 
 from server.adapters.db.engine import create_engine
 from tests.support.databases import create_postgres_database, drop_postgres_database
@@ -35,24 +35,6 @@ PAYMENTS = 80
 CALLERS = 8
 KILL_AFTER = 25
 RETRIED = ("UNAVAILABLE", "ABORTED")
-# The settings a caller of this service uses (retries resend the same bytes, so the
-# same request_id). TODO(coordinator): use the client package's channel once it is on main.
-SERVICE_CONFIG = {
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "methodConfig": [
-        {
-            "name": [{"service": "payments.v1.PaymentService"}],
-            "timeout": "10s",
-            "retryPolicy": {
-                "maxAttempts": 5,
-                "initialBackoff": "0.1s",
-                "maxBackoff": "1s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": list(RETRIED),
-            },
-        }
-    ],
-}
 
 
 class WorkerProcess(PaymentsProcess):
@@ -121,8 +103,9 @@ async def test_a_killed_replica_loses_no_call_and_records_every_payment_once(
     cluster: tuple[list[ServerProcess], str, LocalStripe],
 ) -> None:
     servers, url, stripe_fake = cluster
+    # The client package's channel: round_robin over the three, and gRPC's own retries of
+    # UNAVAILABLE and ABORTED, which resend the same bytes (the same request_id).
     target = "ipv4:" + ",".join(server.address for server in servers)
-    options = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
     done = 0
     enough_done = asyncio.Event()
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -131,8 +114,8 @@ async def test_a_killed_replica_loses_no_call_and_records_every_payment_once(
     answers: dict[str, payments_pb2.Payment] = {}
     served_by_victim = False
 
-    async with aio.insecure_channel(target, options=options) as channel:
-        stub = payments_pb2_grpc.PaymentServiceStub(channel)
+    async with PaymentsClient(connect(target)) as client:
+        stub = client.payments
 
         async def caller() -> None:
             nonlocal done
@@ -179,8 +162,8 @@ async def test_a_killed_replica_loses_no_call_and_records_every_payment_once(
             await until(all_published, within=30)
     finally:
         await engine.dispose()
-    client = stripe.StripeClient(API_KEY, base_addresses={"api": stripe_fake.url})
-    intents = list(client.v1.payment_intents.list({"limit": 100}).auto_paging_iter())
+    stripe_client = stripe.StripeClient(API_KEY, base_addresses={"api": stripe_fake.url})
+    intents = list(stripe_client.v1.payment_intents.list({"limit": 100}).auto_paging_iter())
     recorded = {row.provider_payment_id: row.id for row in rows}
     # Every recorded provider payment took the money, for the payment that records it.
     by_id = {intent.id: intent for intent in intents}
