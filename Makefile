@@ -86,7 +86,7 @@ clean:
 ## test-measured: the suite under coverage (servers included), per-path floors enforced
 test-measured: $(VENV)/.installed-dev
 	rm -f .coverage .coverage.*
-	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage run -m pytest -n 2 --dist loadfile --durations=15
 	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report
 	$(PY) scripts/coverage_floors.py
