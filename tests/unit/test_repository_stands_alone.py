@@ -6,8 +6,9 @@ import subprocess
 
 from tests.support.env_names import ROOT
 
-# A design document kept outside the repository, and the sibling folder of shared scripts.
-OUTSIDE = ("DESIGN", "../shared")
+# A design document kept outside the repository, and the sibling folder of shared scripts;
+# spelled in pieces so that this file does not name them itself.
+OUTSIDE = ("DES" + "IGN", "../" + "shared")
 
 
 def test_no_file_refers_to_anything_outside_the_repository() -> None:
@@ -18,11 +19,10 @@ def test_no_file_refers_to_anything_outside_the_repository() -> None:
         text=True,
         check=True,
     ).stdout.split()
-    this_file = "tests/unit/test_repository_stands_alone.py"
     offenders = []
     for name in listed:
         path = ROOT / name
-        if name == this_file or not path.is_file() or path.suffix in (".binpb", ".png"):
+        if not path.is_file() or path.suffix in (".binpb", ".png"):
             continue
         text = path.read_text(errors="replace")
         offenders += [f"{name}: {word}" for word in OUTSIDE if word in text]
