@@ -39,6 +39,12 @@ class Principal:
 ANONYMOUS = Principal("anonymous", "", frozenset(Role))
 
 
+def may_read(owner: str | None, user_id: str) -> bool:
+    """A customer (`owner` set) reads only their own user's resources; services and admins
+    (no owner) read every user's."""
+    return owner is None or user_id == owner
+
+
 def principal_from_claims(
     claims: dict[str, object], *, admin_role: str, service_role: str
 ) -> Principal:

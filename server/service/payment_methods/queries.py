@@ -6,6 +6,7 @@ from __future__ import annotations
 from server.domain.errors import FieldViolation, InvalidArgument, NotFound, Validator
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import PaymentMethod
+from server.domain.principal import may_read
 from server.service import paging
 from server.service.payment_methods.pages import PaymentMethodQuery
 from server.service.payment_methods.requests import check_method_id
@@ -30,7 +31,7 @@ async def get_payment_method(
     validator.raise_if_any()
     async with uow_factory(read_only=True) as uow:
         method = await uow.payment_methods.get(method_id)
-    if method is None or (owner is not None and method.user_id != owner):
+    if method is None or not may_read(owner, method.user_id):
         raise not_found(method_id)
     return method
 

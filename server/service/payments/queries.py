@@ -7,6 +7,7 @@ from dataclasses import replace
 from server.domain.errors import NotFound
 from server.domain.ids import PAYMENT_ID
 from server.domain.payment import Payment
+from server.domain.principal import may_read
 from server.service import page_tokens
 from server.service.payments.pages import Cursor, PaymentQuery, SortKey
 from server.service.unit_of_work import UnitOfWorkFactory
@@ -36,7 +37,7 @@ async def get_payment(
     """The payment; NOT_FOUND also when `owner` is set and it is another user's."""
     async with uow_factory(read_only=True) as uow:
         payment = await uow.payments.get(payment_id)
-    if payment is None or (owner is not None and payment.user_id != owner):
+    if payment is None or not may_read(owner, payment.user_id):
         raise payment_not_found(payment_id)
     return payment
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.domain.errors import NotFound, Validator
 from server.domain.ids import PLAN_ID, SUBSCRIPTION_ID
 from server.domain.plan import Plan
+from server.domain.principal import may_read
 from server.domain.subscription import Subscription
 from server.service import paging
 from server.service.subscriptions.pages import PlanQuery, SubscriptionQuery
@@ -78,7 +79,7 @@ async def get_subscription(
     validator.raise_if_any()
     async with uow_factory(read_only=True) as uow:
         subscription = await uow.subscriptions.get(subscription_id)
-    if subscription is None or (owner is not None and subscription.user_id != owner):
+    if subscription is None or not may_read(owner, subscription.user_id):
         raise subscription_not_found(subscription_id)
     return subscription
 
