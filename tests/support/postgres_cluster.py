@@ -95,10 +95,19 @@ class PostgresCluster:
     def kill(self) -> None:
         """SIGKILL every process of the cluster at once: no shutdown, no checkpoint."""
         assert self._process is not None
-        os.killpg(self._process.pid, signal.SIGKILL)
+        group = self._process.pid
+        os.killpg(group, signal.SIGKILL)
         self._process.wait(30)
-        # Backends are in the same group; wait until none holds the port.
+        # Backends are in the same group. Wait until none is left (a backend forked while
+        # the kill was sent outlives it, and a new postmaster started beside it crashed
+        # once), killing again what remains, and until none holds the port.
         deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         while self._accepting() and time.monotonic() < deadline:
             time.sleep(0.05)
 
