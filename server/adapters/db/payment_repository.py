@@ -69,7 +69,7 @@ _SAVE = (
 )
 
 
-def _row_values(payment: Payment) -> dict[str, Any]:
+def row_values(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.id,
         "order_id": payment.order_id,
@@ -130,7 +130,7 @@ class SqlPaymentRepository:
         # No savepoint: on a conflict the whole transaction is given up, and the
         # service looks up the live payment in a fresh one.
         try:
-            await self._connection.execute(_INSERT, _row_values(payment))
+            await self._connection.execute(_INSERT, row_values(payment))
         except IntegrityError as error:
             if "order_id" in str(error.orig):
                 raise LiveOrderConflict(payment.order_id) from None
@@ -148,7 +148,7 @@ class SqlPaymentRepository:
         return _from_row(row) if row else None
 
     async def save(self, payment: Payment, expected_sequence: int) -> None:
-        values = _row_values(payment)
+        values = row_values(payment)
         values["b_id"] = values.pop("id")
         values["b_expected"] = expected_sequence
         del values["create_time"]

@@ -43,10 +43,10 @@ from server.service.payments.requests import (
     check_text,
     validate_create,
 )
-from server.service.pipeline.command import Command, Kind, Outcome, Refusal, run
+from server.service.pipeline.command import Command, Finishing, Kind, Outcome, Refusal, run
 from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
 from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
-from server.service.unit_of_work import LiveOrderConflict, StaleWrite, UnitOfWork
+from server.service.unit_of_work import KeyRecord, LiveOrderConflict, StaleWrite, UnitOfWork
 
 _log = logging.getLogger(__name__)
 PAYMENTS: Kind[Payment] = Kind(encode_payment, decode_payment, lambda payment: payment.id)
@@ -116,8 +116,13 @@ def _run(
     act: Act,
     finish: Finish = _apply,
     refused: Refused | None = None,
+    fresh: Callable[[], Payment] | None = None,
 ) -> Awaitable[Outcome[Payment]]:
-    """The pipeline, with what every payment command shares."""
+    """The pipeline, with what every payment command shares.
+
+    `fresh` builds a new payment without reading anything: with it, and statements
+    to write with, step 1 is one statement.
+    """
 
     async def record(uow: UnitOfWork, payment: Payment, answer: ProviderPayment | None) -> Payment:
         finish(payment, answer, deps.clock.now())
@@ -125,6 +130,27 @@ def _run(
 
     async def refuse(payment: Payment, rejected: ProviderRejected) -> Refusal:
         return await (refused or _refused_at_provider)(payment, rejected, deps.clock.now())
+
+    statements = deps.payment_statements
+    quick_start = quick_record = None
+    if statements is not None:
+
+        async def quick_record(
+            payment: Payment, answer: ProviderPayment | None, finishing: Finishing[Payment]
+        ) -> Payment | None:
+            finish(payment, answer, deps.clock.now())
+            expected = payment.event_sequence - len(payment.pending_events)
+            saved = await statements.save(payment, expected, finishing(payment))
+            return payment if saved else None
+
+        if fresh is not None:
+
+            async def quick_start(
+                key: KeyRecord, now: datetime, expire_time: datetime
+            ) -> Payment | None:
+                payment = fresh()
+                started = await statements.start(key, now, expire_time, payment)
+                return payment if started else None
 
     return run(
         deps,
@@ -139,6 +165,8 @@ def _run(
             secret=lambda answer: answer.client_secret if answer else "",
             replay_secret=partial(fetch_client_secret, deps),
             observe=_tell,
+            quick_start=quick_start,
+            quick_record=quick_record,
         ),
     )
 
@@ -192,9 +220,7 @@ async def _charge_at_provider(
         payment.update_time = now
         if confirm and payment.state is not PaymentState.PROCESSING:
             payment.apply(PaymentOp.CONFIRM, now)
-        async with deps.uow() as uow:
-            await uow.payments.save(payment, expected)
-            await uow.commit()
+        await _store(deps, payment, expected)
         if not confirm:
             return created
     if payment.state is PaymentState.PROCESSING:
@@ -204,6 +230,17 @@ async def _charge_at_provider(
             f"{payment.id}:{payment.event_sequence}:confirm",
         )
     return None
+
+
+async def _store(deps: Dependencies, payment: Payment, expected: int) -> None:
+    """Save in a transaction of its own; StaleWrite if the payment moved meanwhile."""
+    if deps.payment_statements is not None:
+        if not await deps.payment_statements.save(payment, expected):
+            raise StaleWrite(payment.id)
+        return
+    async with deps.uow() as uow:
+        await uow.payments.save(payment, expected)
+        await uow.commit()
 
 
 def _keeping(payment: Payment, error: DomainError) -> Refusal:
@@ -238,10 +275,7 @@ async def create_payment(
 
     new_id = PAYMENT_ID.new()
 
-    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
-        if resume_id is not None:
-            return await _load(uow, resume_id)
-        await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
+    def fresh() -> Payment:
         payment = new_payment(
             payment_id=new_id,
             order_id=command.order_id,
@@ -258,6 +292,13 @@ async def create_payment(
             # PROCESSING before the provider hears of it: a row the database fails to
             # finish (no provider id yet) is one the reconciler checks, and resolves.
             payment.apply(PaymentOp.CONFIRM, deps.clock.now())
+        return payment
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        if resume_id is not None:
+            return await _load(uow, resume_id)
+        await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
+        payment = fresh()
         await uow.payments.add(payment)
         return payment
 
@@ -265,7 +306,9 @@ async def create_payment(
         return await _charge_at_provider(deps, payment, confirm=command.confirm)
 
     try:
-        return await _run(deps, scope, new_id, prepare, act)
+        # A saved method is checked against the payer by a read: that takes the long way.
+        quick = None if PAYMENT_METHOD_ID.matches(command.payment_method_id) else fresh
+        return await _run(deps, scope, new_id, prepare, act, fresh=quick)
     except LiveOrderConflict:
         async with deps.uow() as uow:
             live = await uow.payments.find_live_by_order(command.user_id, command.order_id)
