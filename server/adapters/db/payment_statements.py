@@ -12,6 +12,7 @@ the repositories would write; the unit-of-work path stays for every other case.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from server.service.audit.context import Effect, current_call
 from server.service.audit.records import effect_records
 from server.service.unit_of_work import Completion, KeyRecord, LiveOrderConflict
 
+_AWAY = "the database is not reachable right now; retry"
 _LIVE_ORDER_INDEX = "uq_payments_live_user_id_order_id"
 # The table's columns by name, in a fixed order: a statement's parameters follow it.
 _COLUMNS = [column.name for column in payments.c]
@@ -149,19 +151,26 @@ class PgPaymentStatements:
         arguments = _arguments(payment, extra)
         pool = await self._opened()
         try:
-            async with pool.acquire() as connection:
-                written = await connection.fetchval(statement, *arguments)
+            connection = await pool.acquire()
+        except Exception as error:
+            # Refused, shutting down, not accepting connections, pool closed: all "away".
+            raise DatabaseUnavailable(_AWAY) from error
+        try:
+            written = await connection.fetchval(statement, *arguments)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == _LIVE_ORDER_INDEX:
                 raise LiveOrderConflict(payment.order_id) from None
             raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-            translated = translate(error, connecting=True)
+            translated = translate(error)
             if translated is None and not isinstance(error, asyncpg.PostgresError):
-                translated = DatabaseUnavailable("the database is not reachable right now; retry")
+                translated = DatabaseUnavailable(_AWAY)  # the connection broke mid-call
             if translated is not None:
                 raise translated from error
             raise
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection is closed, not kept
+                await pool.release(connection)
         return bool(written)
 
     async def _opened(self) -> asyncpg.Pool:
@@ -170,12 +179,23 @@ class PgPaymentStatements:
                 if self._pool is None:
                     try:
                         self._pool = await asyncpg.create_pool(
-                            self._dsn, min_size=1, max_size=self._pool_size
+                            self._dsn,
+                            min_size=1,
+                            max_size=self._pool_size,
+                            reset=_left_clean,
                         )
-                    except (asyncpg.PostgresError, OSError, TimeoutError) as error:
-                        message = "the database is not reachable right now; retry"
-                        raise DatabaseUnavailable(message) from error
+                    except Exception as error:
+                        raise DatabaseUnavailable(_AWAY) from error
         return self._pool
+
+
+async def _left_clean(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, a round trip each time, has nothing to undo here.
+
+    Every statement commits on its own: no transaction, lock, cursor or setting outlives
+    it. A connection that failed mid-statement is closed by asyncpg, not reused.
+    """
+    del connection
 
 
 def _arguments(payment: Payment, extra: Sequence[Any]) -> list[Any]:

@@ -195,8 +195,10 @@ async def _charge_at_provider(
 ) -> ProviderPayment | None:
     """Register the payment at the provider if needed, then charge it if it is PROCESSING.
 
-    The provider's id is saved before any money moves, so a crash during the
-    charge leaves a row that names the provider payment to ask about.
+    Nothing is written between the two calls: the provider's id is recorded with the
+    outcome. A crash in between leaves a PROCESSING row with a next check and no
+    provider id, which the reconciler looks up at the provider by our payment id
+    (both calls are keyed, so a resumed attempt repeats neither).
     """
     if payment.state not in _CHARGEABLE:
         return None  # settled meanwhile (by the reconciler, or a webhook)
@@ -214,13 +216,11 @@ async def _charge_at_provider(
             ),
             idempotency_key=f"{payment.id}:create",
         )
-        expected = payment.event_sequence
         now = deps.clock.now()
         payment.provider_payment_id = created.provider_payment_id
         payment.update_time = now
         if confirm and payment.state is not PaymentState.PROCESSING:
             payment.apply(PaymentOp.CONFIRM, now)
-        await _store(deps, payment, expected)
         if not confirm:
             return created
     if payment.state is PaymentState.PROCESSING:
@@ -230,17 +230,6 @@ async def _charge_at_provider(
             f"{payment.id}:{payment.event_sequence}:confirm",
         )
     return None
-
-
-async def _store(deps: Dependencies, payment: Payment, expected: int) -> None:
-    """Save in a transaction of its own; StaleWrite if the payment moved meanwhile."""
-    if deps.payment_statements is not None:
-        if not await deps.payment_statements.save(payment, expected):
-            raise StaleWrite(payment.id)
-        return
-    async with deps.uow() as uow:
-        await uow.payments.save(payment, expected)
-        await uow.commit()
 
 
 def _keeping(payment: Payment, error: DomainError) -> Refusal:
