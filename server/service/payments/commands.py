@@ -45,7 +45,12 @@ from server.service.payments.requests import (
 )
 from server.service.pipeline.command import Command, Finishing, Kind, Outcome, Refusal, run
 from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
-from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
+from server.service.provider import (
+    CreateAtProvider,
+    ProviderPayment,
+    ProviderRejected,
+    ProviderStatus,
+)
 from server.service.unit_of_work import KeyRecord, LiveOrderConflict, StaleWrite, UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -204,6 +209,9 @@ async def _charge_at_provider(
         return None  # settled meanwhile (by the reconciler, or a webhook)
     method_id, customer_id = await _at_provider(deps, payment.payment_method_id)
     if not payment.provider_payment_id:
+        # A PROCESSING payment is created and charged in one call, under a key of its
+        # own: a key is only ever used with the same parameters.
+        charge = confirm and payment.state is PaymentState.PROCESSING
         created = await deps.provider.create_payment(
             CreateAtProvider(
                 payment_id=payment.id,
@@ -213,9 +221,12 @@ async def _charge_at_provider(
                 payment_method_id=method_id,
                 description=payment.description,
                 customer_id=customer_id,
+                confirm=charge,
             ),
-            idempotency_key=f"{payment.id}:create",
+            idempotency_key=f"{payment.id}:{'create-confirm' if charge else 'create'}",
         )
+        if charge and created.status is not ProviderStatus.REQUIRES_CONFIRMATION:
+            return created
         now = deps.clock.now()
         payment.provider_payment_id = created.provider_payment_id
         payment.update_time = now
