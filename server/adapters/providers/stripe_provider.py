@@ -209,12 +209,13 @@ class StripeProvider:
                 )
             )
         except CardDeclined as declined:
-            # Declined while confirming: the intent exists, and the error names it.
-            if not declined.provider_payment_id:
-                raise
-            return ProviderPayment(
-                declined.provider_payment_id, ProviderStatus.FAILED, 0, declined.failure
-            )
+            # Declined while confirming: the intent exists. Stripe's error names it; where
+            # an error does not (localstripe), it is found by our payment id.
+            provider_payment_id = declined.provider_payment_id
+            if not provider_payment_id:
+                found = await self.find_payment(request.payment_id)
+                provider_payment_id = found.provider_payment_id if found else ""
+            return ProviderPayment(provider_payment_id, ProviderStatus.FAILED, 0, declined.failure)
         return view(intent)
 
     async def confirm_payment(

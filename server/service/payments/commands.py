@@ -43,6 +43,7 @@ from server.service.payments.requests import (
     check_text,
     validate_create,
 )
+from server.service.payments.waiting import charge_key
 from server.service.pipeline.command import Command, Finishing, Kind, Outcome, Refusal, run
 from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
 from server.service.provider import (
@@ -223,7 +224,7 @@ async def _charge_at_provider(
                 customer_id=customer_id,
                 confirm=charge,
             ),
-            idempotency_key=f"{payment.id}:{'create-confirm' if charge else 'create'}",
+            idempotency_key=charge_key(payment) if charge else f"{payment.id}:create",
         )
         if charge and created.status is not ProviderStatus.REQUIRES_CONFIRMATION:
             return created

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,10 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.adapters.clock import ManualClock
 from server.adapters.db.engine import create_engine
 from server.adapters.db.payment_statements import PgPaymentStatements
-from server.adapters.db.tables import payments
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
 from server.domain.errors import (
@@ -33,10 +30,8 @@ from server.domain.errors import (
 )
 from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState
-from server.domain.reconciliation import policy
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import capture_payment, create_payment
-from server.service.payments.reconcile import reconcile_payments
 from server.service.payments.requests import AmountInput, CapturePayment, CreatePayment
 from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
 from tests.support.databases import (
@@ -148,7 +143,7 @@ async def test_a_charge_the_database_could_not_record_is_recorded_when_it_is_bac
     outage_url: str, outage_deps: Callable[[MockProvider], Dependencies], tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
-    deps = outage_deps(CutsTheDatabase(outage_url, "confirm", ledger))
+    deps = outage_deps(CutsTheDatabase(outage_url, "create", ledger))
 
     with pytest.raises(DatabaseUnavailable) as first:
         await create_payment(deps, CALLER, pay("charged-while-down"))
@@ -164,43 +159,6 @@ async def test_a_charge_the_database_could_not_record_is_recorded_when_it_is_bac
     assert again.replayed
     assert again.resource.state is PaymentState.SUCCEEDED
     assert len(ledger.read_text().splitlines()) == 1  # charged once
-
-
-class CutsTheDatabaseThenTimesOut(CutsTheDatabase):
-    """The database goes after the provider registers the payment; the charge times out."""
-
-    async def confirm_payment(self, *args: Any, **kwargs: Any) -> ProviderPayment:
-        raise ProviderUnavailable("the provider did not answer in time")
-
-
-async def test_a_payment_left_without_its_provider_id_is_resolved_and_frees_its_order(
-    outage_url: str,
-    outage_engine: AsyncEngine,
-    outage_deps: Callable[[MockProvider], Dependencies],
-    tmp_path: Path,
-) -> None:
-    provider = CutsTheDatabaseThenTimesOut(outage_url, "create", tmp_path / "ledger.jsonl")
-    clock = ManualClock(datetime.now(UTC))
-    deps = replace(outage_deps(provider), clock=clock)
-
-    with pytest.raises(ProviderUnavailable):
-        await create_payment(deps, CALLER, pay("stranded"))
-    set_postgres_database_reachable(outage_url, True)
-
-    async with outage_engine.connect() as connection:
-        row = (await connection.execute(payments.select())).one()
-    # A state the reconciler checks, with a check scheduled, and no money moved yet.
-    assert row.state == PaymentState.PROCESSING.value
-    assert row.provider_payment_id in ("", None)
-    assert row.next_reconcile_time is not None
-    assert not (tmp_path / "ledger.jsonl").exists()
-
-    # Resolved once no call for it can still be in flight (the waiting policy's rule).
-    clock.advance(policy().stranded_after)
-    report = await reconcile_payments(deps, include_not_due=True)
-    assert report.changed == (row.id,)
-    other = await create_payment(replace(deps, provider=MockProvider()), CALLER, pay("next"))
-    assert other.resource.state is PaymentState.SUCCEEDED  # the order is free again
 
 
 class RefusesCaptureAndLookup(MockProvider):
