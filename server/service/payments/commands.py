@@ -197,18 +197,24 @@ async def _at_provider(deps: Dependencies, payment_method_id: str) -> tuple[str,
 
 
 async def _charge_at_provider(
-    deps: Dependencies, payment: Payment, *, confirm: bool
+    deps: Dependencies, payment: Payment, *, confirm: bool, resumed: bool = False
 ) -> ProviderPayment | None:
     """Register the payment at the provider if needed, then charge it if it is PROCESSING.
 
-    Nothing is written between the two calls: the provider's id is recorded with the
-    outcome. A crash in between leaves a PROCESSING row with a next check and no
-    provider id, which the reconciler looks up at the provider by our payment id
-    (both calls are keyed, so a resumed attempt repeats neither).
+    Nothing is written before the provider answers: its id is recorded with the outcome.
+    A crash before that leaves a PROCESSING row with a next check and no provider id,
+    which the reconciler looks up at the provider by our payment id. A `resumed` attempt
+    looks it up first too; the calls are keyed besides, so neither is ever repeated.
     """
     if payment.state not in _CHARGEABLE:
         return None  # settled meanwhile (by the reconciler, or a webhook)
     method_id, customer_id = await _at_provider(deps, payment.payment_method_id)
+    if resumed and not payment.provider_payment_id:
+        found = await deps.provider.find_payment(payment.id)
+        if found is not None:
+            payment.provider_payment_id = found.provider_payment_id
+            if found.status is not ProviderStatus.REQUIRES_CONFIRMATION:
+                return found
     if not payment.provider_payment_id:
         # A PROCESSING payment is created and charged in one call, under a key of its
         # own: a key is only ever used with the same parameters.
@@ -295,8 +301,12 @@ async def create_payment(
             payment.apply(PaymentOp.CONFIRM, deps.clock.now())
         return payment
 
+    resumed = False
+
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        nonlocal resumed
         if resume_id is not None:
+            resumed = True
             return await _load(uow, resume_id)
         await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
         payment = fresh()
@@ -304,7 +314,7 @@ async def create_payment(
         return payment
 
     async def act(payment: Payment) -> ProviderPayment | None:
-        return await _charge_at_provider(deps, payment, confirm=command.confirm)
+        return await _charge_at_provider(deps, payment, confirm=command.confirm, resumed=resumed)
 
     try:
         # A saved method is checked against the payer by a read: that takes the long way.
@@ -353,7 +363,7 @@ async def confirm_payment(
         return payment
 
     async def act(payment: Payment) -> ProviderPayment | None:
-        return await _charge_at_provider(deps, payment, confirm=True)
+        return await _charge_at_provider(deps, payment, confirm=True, resumed=True)
 
     return await _run(deps, scope, command.id, prepare, act)
 
