@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.codec import payment_event_envelope
+from server.adapters.codec import payment_event_envelopes
 from server.adapters.db.receipt_repository import record_receipts
 from server.adapters.db.tables import outbox, payments
+from server.domain.events import PaymentEvent
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
@@ -240,26 +242,29 @@ class SqlPaymentRepository:
         events = payment.take_events()
         if not events:
             return
-        rows = []
-        trace_headers = current_trace_headers()
-        traceparent = trace_headers.get("traceparent")
-        tracestate = trace_headers.get("tracestate")
-        correlation_id = current_correlation_id()
-        for event in events:
-            envelope = payment_event_envelope(event, payment)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "event_type": event.type,
-                    "aggregate_type": envelope.aggregate_type,
-                    "aggregate_id": payment.id,
-                    "sequence": event.sequence,
-                    "payload": envelope.SerializeToString(deterministic=True),
-                    "occurred_at": event.occurred_at,
-                    "traceparent": traceparent,
-                    "tracestate": tracestate,
-                    "correlation_id": correlation_id,
-                }
-            )
+        rows = outbox_rows(payment, events)
         await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
         await record_receipts(self._connection, payment, events)
+
+
+def outbox_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
+    """The outbox rows of the payment's events, with the trace and correlation of the call."""
+    trace_headers = current_trace_headers()
+    traceparent = trace_headers.get("traceparent")
+    tracestate = trace_headers.get("tracestate")
+    correlation_id = current_correlation_id()
+    return [
+        {
+            "event_id": envelope.event_id,
+            "event_type": event.type,
+            "aggregate_type": envelope.aggregate_type,
+            "aggregate_id": payment.id,
+            "sequence": event.sequence,
+            "payload": envelope.SerializeToString(deterministic=True),
+            "occurred_at": event.occurred_at,
+            "traceparent": traceparent,
+            "tracestate": tracestate,
+            "correlation_id": correlation_id,
+        }
+        for event, envelope in zip(events, payment_event_envelopes(events, payment), strict=True)
+    ]

@@ -21,16 +21,13 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from server.adapters.codec import payment_event_envelope
 from server.adapters.db.outages import translate
-from server.adapters.db.payment_repository import row_values
+from server.adapters.db.payment_repository import outbox_rows, row_values
 from server.adapters.db.receipt_repository import receipt_rows
 from server.adapters.db.tables import payments
 from server.domain.audit import AuditRecord
 from server.domain.errors import DatabaseUnavailable
 from server.domain.payment import Payment
-from server.observability.correlation import current_correlation_id
-from server.observability.tracing import current_trace_headers
 from server.service.audit.context import Effect, current_call
 from server.service.audit.records import effect_records
 from server.service.unit_of_work import Completion, KeyRecord, LiveOrderConflict
@@ -204,17 +201,17 @@ def _arguments(payment: Payment, extra: Sequence[Any]) -> list[Any]:
     arguments: list[Any] = [values[column] for column in _COLUMNS]
     arguments[_METADATA - 1] = json.dumps(values["metadata"])
     events = payment.take_events()
-    envelopes = [payment_event_envelope(event, payment) for event in events]
-    trace = current_trace_headers()
+    rows = outbox_rows(payment, events)
+    first = rows[0] if rows else {}
     arguments += [
-        [envelope.event_id for envelope in envelopes],
-        [event.type for event in events],
-        [event.sequence for event in events],
-        [envelope.SerializeToString(deterministic=True) for envelope in envelopes],
-        [event.occurred_at for event in events],
-        trace.get("traceparent"),
-        trace.get("tracestate"),
-        current_correlation_id(),
+        [row["event_id"] for row in rows],
+        [row["event_type"] for row in rows],
+        [row["sequence"] for row in rows],
+        [row["payload"] for row in rows],
+        [row["occurred_at"] for row in rows],
+        first.get("traceparent"),
+        first.get("tracestate"),
+        first.get("correlation_id"),
     ]
     receipts = receipt_rows(payment, events)
     arguments += [
