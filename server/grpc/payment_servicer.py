@@ -74,7 +74,9 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     ) -> payments_pb2.Payment:
         payment_commands.require_payment_id(request.id)
         principal = principal_of(context)
-        payment = await payment_queries.get_payment(self._deps.uow, request.id, principal.owner)
+        payment = await payment_queries.get_payment(
+            self._deps.uow, request.id, principal.owner, self._deps.payment_statements
+        )
         message = payment_to_proto(payment)
         if principal.may_see_client_secret_of(payment.user_id):
             message.client_secret = await client_secret_while_awaiting_customer(self._deps, payment)

@@ -182,7 +182,8 @@ class Completion:
 
 
 class PaymentStatements(Protocol):
-    """The payment pipeline's two writes, each one statement (PostgreSQL only)."""
+    """The payment pipeline's two writes, each one statement, and GetPayment's read
+    (PostgreSQL only)."""
 
     async def start(
         self, key: KeyRecord, now: datetime, expire_time: datetime, payment: Payment
@@ -196,6 +197,9 @@ class PaymentStatements(Protocol):
         self, payment: Payment, expected_sequence: int, completion: Completion | None = None
     ) -> bool:
         """Write the payment's changes, its events and `completion`; False: it moved meanwhile."""
+
+    async def get(self, payment_id: str) -> Payment | None:
+        """The payment as committed, read outside any transaction."""
 
 
 class IdempotencyKeyRepository(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -98,30 +98,35 @@ def row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _from_row(row: sa.Row[Any]) -> Payment:
+def payment_from(row: Mapping[Any, Any]) -> Payment:
+    """The payment in a row, from SQLAlchemy (its `_mapping`) or asyncpg."""
     return Payment(
-        id=row.id,
-        order_id=row.order_id,
-        user_id=row.user_id,
-        amount=Money(row.currency_code, row.amount),
-        state=PaymentState(row.state),
-        provider=row.provider,
-        capture_method=CaptureMethod(row.capture_method),
-        create_time=row.create_time,
-        update_time=row.update_time,
-        provider_payment_id=row.provider_payment_id,
-        payment_method_id=row.payment_method_id,
-        amount_captured=row.amount_captured,
-        amount_refunded=row.amount_refunded,
-        failure_code=row.failure_code,
-        failure_message=row.failure_message,
-        description=row.description,
-        metadata=dict(row.metadata),
-        event_sequence=row.event_sequence,
-        reconcile_attempts=row.reconcile_attempts,
-        next_reconcile_time=row.next_reconcile_time,
-        capture_time=row.capture_time,
+        id=row["id"],
+        order_id=row["order_id"],
+        user_id=row["user_id"],
+        amount=Money(row["currency_code"], row["amount"]),
+        state=PaymentState(row["state"]),
+        provider=row["provider"],
+        capture_method=CaptureMethod(row["capture_method"]),
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        provider_payment_id=row["provider_payment_id"],
+        payment_method_id=row["payment_method_id"],
+        amount_captured=row["amount_captured"],
+        amount_refunded=row["amount_refunded"],
+        failure_code=row["failure_code"],
+        failure_message=row["failure_message"],
+        description=row["description"],
+        metadata=dict(row["metadata"]),
+        event_sequence=row["event_sequence"],
+        reconcile_attempts=row["reconcile_attempts"],
+        next_reconcile_time=row["next_reconcile_time"],
+        capture_time=row["capture_time"],
     )
+
+
+def _from_row(row: sa.Row[Any]) -> Payment:
+    return payment_from(row._mapping)
 
 
 class SqlPaymentRepository:

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from server.adapters.db.outages import translate
-from server.adapters.db.payment_repository import outbox_rows, row_values
+from server.adapters.db.outages import refused_value, translate
+from server.adapters.db.payment_repository import outbox_rows, payment_from, row_values
 from server.adapters.db.receipt_repository import receipt_rows
 from server.adapters.db.tables import payments
 from server.domain.audit import AuditRecord
@@ -42,7 +42,6 @@ _CHANGING = [column for column in _COLUMNS if column != "id"]
 
 # $1..$22: the payment's columns, in _COLUMNS order.
 _PAYMENT_PARAMETERS = ", ".join(f"${n}" for n in range(1, len(_COLUMNS) + 1))
-_METADATA = _COLUMNS.index("metadata") + 1
 
 # What follows the payment's own write, numbered from $23 on: its events, receipts and
 # audit records as parallel arrays (one element per row), then the idempotency key.
@@ -77,6 +76,8 @@ audit AS (
                          action, subject, issuer, roles, calling_service, request_id, reason,
                          trace_id, details)
 )"""
+
+_GET = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE id = $1"  # noqa: S608 - names
 
 # Claims the key and writes the attempt; nothing is written when the key is taken.
 _START = f"""
@@ -139,6 +140,12 @@ class PgPaymentStatements:
             key = (completion.caller, completion.request_id, completion.response)
         return await self._write(_SAVE, payment, (*key, expected_sequence))
 
+    async def get(self, payment_id: str) -> Payment | None:
+        """The payment, read on its own (no transaction): GetPayment's one round trip."""
+        async with self._connection() as connection:
+            row = await connection.fetchrow(_GET, payment_id)
+        return payment_from(row) if row is not None else None
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
@@ -146,6 +153,19 @@ class PgPaymentStatements:
 
     async def _write(self, statement: str, payment: Payment, extra: Sequence[Any]) -> bool:
         arguments = _arguments(payment, extra)
+        async with self._connection() as connection:
+            try:
+                written = await connection.fetchval(statement, *arguments)
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name == _LIVE_ORDER_INDEX:
+                    raise LiveOrderConflict(payment.order_id) from None
+                raise
+        return bool(written)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; the database being away is DatabaseUnavailable, as in a
+        unit of work."""
         pool = await self._opened()
         try:
             connection = await pool.acquire()
@@ -153,13 +173,9 @@ class PgPaymentStatements:
             # Refused, shutting down, not accepting connections, pool closed: all "away".
             raise DatabaseUnavailable(_AWAY) from error
         try:
-            written = await connection.fetchval(statement, *arguments)
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == _LIVE_ORDER_INDEX:
-                raise LiveOrderConflict(payment.order_id) from None
-            raise
+            yield connection
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-            translated = translate(error)
+            translated: Exception | None = translate(error) or refused_value(error)
             if translated is None and not isinstance(error, asyncpg.PostgresError):
                 translated = DatabaseUnavailable(_AWAY)  # the connection broke mid-call
             if translated is not None:
@@ -168,7 +184,6 @@ class PgPaymentStatements:
         finally:
             with contextlib.suppress(Exception):  # a broken connection is closed, not kept
                 await pool.release(connection)
-        return bool(written)
 
     async def _opened(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -179,11 +194,19 @@ class PgPaymentStatements:
                             self._dsn,
                             min_size=1,
                             max_size=self._pool_size,
+                            init=_json_as_python,
                             reset=_left_clean,
                         )
                     except Exception as error:
                         raise DatabaseUnavailable(_AWAY) from error
         return self._pool
+
+
+async def _json_as_python(connection: asyncpg.Connection) -> None:
+    """json columns in and out as Python values, as SQLAlchemy has them."""
+    await connection.set_type_codec(
+        "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
 
 
 async def _left_clean(connection: asyncpg.Connection) -> None:
@@ -199,7 +222,6 @@ def _arguments(payment: Payment, extra: Sequence[Any]) -> list[Any]:
     """The statement's parameters: the payment's row, then its followers, then `extra`."""
     values = row_values(payment)
     arguments: list[Any] = [values[column] for column in _COLUMNS]
-    arguments[_METADATA - 1] = json.dumps(values["metadata"])
     events = payment.take_events()
     rows = outbox_rows(payment, events)
     first = rows[0] if rows else {}
@@ -248,5 +270,5 @@ def _audit_columns(records: Sequence[AuditRecord]) -> list[list[Any]]:
         [record.request_id for record in records],
         [record.reason[:64] for record in records],
         [record.trace_id for record in records],
-        [json.dumps(record.details) for record in records],
+        [json.dumps(record.details) for record in records],  # json[] has no codec: text
     ]

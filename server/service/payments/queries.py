@@ -10,7 +10,7 @@ from server.domain.payment import Payment
 from server.domain.principal import may_read
 from server.service import page_tokens
 from server.service.payments.pages import Cursor, PaymentQuery, SortKey
-from server.service.unit_of_work import UnitOfWorkFactory
+from server.service.unit_of_work import PaymentStatements, UnitOfWorkFactory
 
 
 def encode_page_token(query: PaymentQuery, cursor: Cursor) -> str:
@@ -32,11 +32,20 @@ def payment_not_found(payment_id: str) -> NotFound:
 
 
 async def get_payment(
-    uow_factory: UnitOfWorkFactory, payment_id: str, owner: str | None = None
+    uow_factory: UnitOfWorkFactory,
+    payment_id: str,
+    owner: str | None = None,
+    statements: PaymentStatements | None = None,
 ) -> Payment:
-    """The payment; NOT_FOUND also when `owner` is set and it is another user's."""
-    async with uow_factory(read_only=True) as uow:
-        payment = await uow.payments.get(payment_id)
+    """The payment; NOT_FOUND also when `owner` is set and it is another user's.
+
+    With `statements`, one prepared statement reads it instead of a unit of work.
+    """
+    if statements is not None:
+        payment = await statements.get(payment_id)
+    else:
+        async with uow_factory(read_only=True) as uow:
+            payment = await uow.payments.get(payment_id)
     if payment is None or not may_read(owner, payment.user_id):
         raise payment_not_found(payment_id)
     return payment
