@@ -28,7 +28,7 @@ from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
 from server.service import page_tokens
 from server.service.dependencies import Dependencies
-from server.service.exchange_log import ExchangeLog
+from server.service.audit.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.provider import PaymentProvider
 from server.service.unit_of_work import UnitOfWorkFactory
