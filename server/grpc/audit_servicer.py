@@ -10,9 +10,9 @@ from payments.v1 import audit_pb2, audit_pb2_grpc
 from server.adapters.codec import timestamp
 from server.domain.audit import AuditRecord
 from server.grpc.timestamps import optional_time
+from server.service.audit.provider_exchanges import list_provider_exchanges
 from server.service.audit.queries import audit_query, list_audit_events
 from server.service.dependencies import Dependencies
-from server.service.audit.provider_exchanges import list_provider_exchanges
 
 Context = aio.ServicerContext[Any, Any]
 
