@@ -14,7 +14,7 @@ from server.adapters.analytics_codec import (
     revenue_series_to_proto,
 )
 from server.domain.principal import Principal
-from server.grpc.methods import Servicer, answered, read
+from server.grpc import methods as rpc
 from server.service.analytics import queries as payment_analytics
 from server.service.analytics.queries import RevenueSeries, TimeInput
 from server.service.dependencies import Dependencies
@@ -50,6 +50,6 @@ def _series(
     return payment_analytics.get_revenue_series(deps.lagging_reads, query)
 
 
-class AnalyticsServicer(Servicer, analytics_pb2_grpc.AnalyticsServiceServicer):
-    GetPaymentStats = answered(_stats)
-    GetRevenueSeries = read(_series, revenue_series_to_proto)
+class AnalyticsServicer(rpc.Servicer, analytics_pb2_grpc.AnalyticsServiceServicer):
+    GetPaymentStats = rpc.answered(_stats)
+    GetRevenueSeries = rpc.read(_series, revenue_series_to_proto)

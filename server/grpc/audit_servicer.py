@@ -10,7 +10,7 @@ from server.adapters.codec import timestamp
 from server.domain.audit import AuditRecord
 from server.domain.principal import Principal
 from server.domain.provider_exchange import ProviderExchange
-from server.grpc.methods import Page, Servicer, page, read
+from server.grpc import methods as rpc
 from server.grpc.timestamps import optional_time
 from server.service.audit.provider_exchanges import list_provider_exchanges
 from server.service.audit.queries import audit_query, list_audit_events
@@ -54,7 +54,7 @@ def exchange_to_proto(exchange: ProviderExchange) -> audit_pb2.ProviderExchange:
 
 def _list_events(
     deps: Dependencies, request: audit_pb2.ListAuditEventsRequest, _: Principal
-) -> Awaitable[Page[AuditRecord]]:
+) -> Awaitable[rpc.Page[AuditRecord]]:
     query = audit_query(
         request.page_size,
         resource_id=request.resource_id,
@@ -80,8 +80,9 @@ def _exchanges(found: list[ProviderExchange]) -> audit_pb2.ListProviderExchanges
     )
 
 
-class AuditServicer(Servicer, audit_pb2_grpc.AuditServiceServicer):
-    ListAuditEvents = read(
-        _list_events, page(audit_pb2.ListAuditEventsResponse, "audit_events", audit_event_to_proto)
+class AuditServicer(rpc.Servicer, audit_pb2_grpc.AuditServiceServicer):
+    ListAuditEvents = rpc.read(
+        _list_events,
+        rpc.page(audit_pb2.ListAuditEventsResponse, "audit_events", audit_event_to_proto),
     )
-    ListProviderExchanges = read(_list_exchanges, _exchanges)
+    ListProviderExchanges = rpc.read(_list_exchanges, _exchanges)

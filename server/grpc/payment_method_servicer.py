@@ -7,16 +7,7 @@ from payments.v1 import payment_methods_pb2_grpc
 
 from server.adapters.payment_method_codec import billing_from_proto, payment_method_to_proto
 from server.domain.principal import Principal
-from server.grpc.methods import (
-    Servicer,
-    by_id,
-    command,
-    owner_only,
-    page,
-    read,
-    resource,
-    users_page,
-)
+from server.grpc import methods as rpc
 from server.service.ownership import require_own_method, user_id_for
 from server.service.payment_methods import commands as payment_method_commands
 from server.service.payment_methods import queries as payment_method_queries
@@ -54,22 +45,24 @@ def _detach(request: pb.DetachPaymentMethodRequest, _: Principal) -> DetachPayme
     return DetachPaymentMethod(request.id, request.request_id)
 
 
-_ANSWER = resource(payment_method_to_proto)
-_OWN = owner_only(require_own_method)
+_ANSWER = rpc.resource(payment_method_to_proto)
+_OWN = rpc.owner_only(require_own_method)
 
 
-class PaymentMethodServicer(Servicer, payment_methods_pb2_grpc.PaymentMethodServiceServicer):
-    AttachPaymentMethod = command(_attach, payment_method_commands.attach_payment_method, _ANSWER)
-    GetPaymentMethod = read(
-        by_id(payment_method_queries.get_payment_method), payment_method_to_proto
+class PaymentMethodServicer(rpc.Servicer, payment_methods_pb2_grpc.PaymentMethodServiceServicer):
+    AttachPaymentMethod = rpc.command(
+        _attach, payment_method_commands.attach_payment_method, _ANSWER
     )
-    ListPaymentMethods = read(
-        users_page(payment_method_queries.list_payment_methods),
-        page(pb.ListPaymentMethodsResponse, "payment_methods", payment_method_to_proto),
+    GetPaymentMethod = rpc.read(
+        rpc.by_id(payment_method_queries.get_payment_method), payment_method_to_proto
     )
-    UpdatePaymentMethod = command(
+    ListPaymentMethods = rpc.read(
+        rpc.users_page(payment_method_queries.list_payment_methods),
+        rpc.page(pb.ListPaymentMethodsResponse, "payment_methods", payment_method_to_proto),
+    )
+    UpdatePaymentMethod = rpc.command(
         _update, payment_method_commands.update_payment_method, _ANSWER, _OWN
     )
-    DetachPaymentMethod = command(
+    DetachPaymentMethod = rpc.command(
         _detach, payment_method_commands.detach_payment_method, _ANSWER, _OWN
     )

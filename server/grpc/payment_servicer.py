@@ -10,17 +10,8 @@ from server.adapters.codec import capture_method_from_proto, payment_to_proto
 from server.domain.errors import FieldViolation, InvalidArgument
 from server.domain.payment import Payment
 from server.domain.principal import Principal
+from server.grpc import methods as rpc
 from server.grpc.list_payments_query import query_from_request
-from server.grpc.methods import (
-    Page,
-    Servicer,
-    answered,
-    command,
-    optional_amount,
-    owner_only,
-    page,
-    read,
-)
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_payment, user_id_for
 from server.service.payments import commands as payment_commands
@@ -54,7 +45,7 @@ def _create(request: payments_pb2.CreatePaymentRequest, principal: Principal) ->
         request_id=request.request_id,
         order_id=request.order_id,
         user_id=user_id_for(principal.owner, request.user_id),
-        amount=optional_amount(request, "amount"),
+        amount=rpc.optional_amount(request, "amount"),
         payment_method_id=request.payment_method_id,
         capture_method=capture_method_from_proto(request.capture_method),
         confirm=request.confirm,
@@ -76,7 +67,7 @@ async def _get(
 
 def _list(
     deps: Dependencies, request: payments_pb2.ListPaymentsRequest, principal: Principal
-) -> Awaitable[Page[Payment]]:
+) -> Awaitable[rpc.Page[Payment]]:
     query = query_from_request(request)
     return payment_queries.list_payments(
         deps.lagging_reads, query, request.page_token, principal.owner
@@ -89,7 +80,7 @@ def _confirm(request: payments_pb2.ConfirmPaymentRequest, _: Principal) -> Confi
 
 def _capture(request: payments_pb2.CapturePaymentRequest, _: Principal) -> CapturePayment:
     return CapturePayment(
-        request.id, request.request_id, optional_amount(request, "amount_to_capture")
+        request.id, request.request_id, rpc.optional_amount(request, "amount_to_capture")
     )
 
 
@@ -116,17 +107,17 @@ async def _reconcile(
     )
 
 
-_OWN = owner_only(require_own_payment)
+_OWN = rpc.owner_only(require_own_payment)
 
 
-class PaymentServicer(Servicer, payments_pb2_grpc.PaymentServiceServicer):
-    CreatePayment = command(_create, payment_commands.create_payment, _answer)
-    GetPayment = answered(_get)
-    ListPayments = read(
-        _list, page(payments_pb2.ListPaymentsResponse, "payments", payment_to_proto)
+class PaymentServicer(rpc.Servicer, payments_pb2_grpc.PaymentServiceServicer):
+    CreatePayment = rpc.command(_create, payment_commands.create_payment, _answer)
+    GetPayment = rpc.answered(_get)
+    ListPayments = rpc.read(
+        _list, rpc.page(payments_pb2.ListPaymentsResponse, "payments", payment_to_proto)
     )
-    ConfirmPayment = command(_confirm, payment_commands.confirm_payment, _answer, _OWN)
-    CapturePayment = command(_capture, payment_commands.capture_payment, _answer, _OWN)
-    CancelPayment = command(_cancel, payment_commands.cancel_payment, _answer, _OWN)
-    SimulatePayment = command(_simulate, payment_commands.simulate_payment, _answer)
-    ReconcilePayments = answered(_reconcile)
+    ConfirmPayment = rpc.command(_confirm, payment_commands.confirm_payment, _answer, _OWN)
+    CapturePayment = rpc.command(_capture, payment_commands.capture_payment, _answer, _OWN)
+    CancelPayment = rpc.command(_cancel, payment_commands.cancel_payment, _answer, _OWN)
+    SimulatePayment = rpc.command(_simulate, payment_commands.simulate_payment, _answer)
+    ReconcilePayments = rpc.answered(_reconcile)

@@ -8,7 +8,7 @@ from server.adapters.money_format import parse_locale
 from server.adapters.receipt_codec import receipt_to_proto
 from server.adapters.receipt_pdf import render_receipt_pdf
 from server.domain.principal import Principal
-from server.grpc.methods import Servicer, answered
+from server.grpc import methods as rpc
 from server.service.dependencies import Dependencies
 from server.service.receipts.queries import get_receipt
 
@@ -22,5 +22,5 @@ async def _receipt(
     return receipt_to_proto(receipt, locale, pdf)
 
 
-class ReceiptServicer(Servicer, receipts_pb2_grpc.ReceiptServiceServicer):
-    GetReceipt = answered(_receipt)
+class ReceiptServicer(rpc.Servicer, receipts_pb2_grpc.ReceiptServiceServicer):
+    GetReceipt = rpc.answered(_receipt)

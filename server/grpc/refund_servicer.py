@@ -9,16 +9,7 @@ from payments.v1 import refunds_pb2, refunds_pb2_grpc
 from server.adapters.codec import refund_to_proto
 from server.domain.principal import Principal
 from server.domain.refund import Refund
-from server.grpc.methods import (
-    Page,
-    Servicer,
-    by_id,
-    command,
-    optional_amount,
-    page,
-    read,
-    resource,
-)
+from server.grpc import methods as rpc
 from server.service.dependencies import Dependencies
 from server.service.refunds import queries as refund_queries
 from server.service.refunds.commands import CreateRefund, create_refund
@@ -29,7 +20,7 @@ def _create(request: refunds_pb2.CreateRefundRequest, principal: Principal) -> C
     return CreateRefund(
         request_id=request.request_id,
         payment_id=request.payment_id,
-        amount=optional_amount(request, "amount"),
+        amount=rpc.optional_amount(request, "amount"),
         reason=request.reason,
         window_override_reason=window_override_of(
             principal, request.HasField("window_override"), request.window_override.reason
@@ -39,12 +30,14 @@ def _create(request: refunds_pb2.CreateRefundRequest, principal: Principal) -> C
 
 def _list(
     deps: Dependencies, request: refunds_pb2.ListRefundsRequest, principal: Principal
-) -> Awaitable[Page[Refund]]:
+) -> Awaitable[rpc.Page[Refund]]:
     query = refund_queries.refund_query(request.payment_id, request.page_size)
     return refund_queries.list_refunds(deps.uow, query, request.page_token, principal.owner)
 
 
-class RefundServicer(Servicer, refunds_pb2_grpc.RefundServiceServicer):
-    CreateRefund = command(_create, create_refund, resource(refund_to_proto))
-    GetRefund = read(by_id(refund_queries.get_refund), refund_to_proto)
-    ListRefunds = read(_list, page(refunds_pb2.ListRefundsResponse, "refunds", refund_to_proto))
+class RefundServicer(rpc.Servicer, refunds_pb2_grpc.RefundServiceServicer):
+    CreateRefund = rpc.command(_create, create_refund, rpc.resource(refund_to_proto))
+    GetRefund = rpc.read(rpc.by_id(refund_queries.get_refund), refund_to_proto)
+    ListRefunds = rpc.read(
+        _list, rpc.page(refunds_pb2.ListRefundsResponse, "refunds", refund_to_proto)
+    )

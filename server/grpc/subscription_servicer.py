@@ -14,18 +14,7 @@ from server.adapters.subscription_codec import (
 )
 from server.domain.plan import Plan
 from server.domain.principal import Principal
-from server.grpc.methods import (
-    Page,
-    Servicer,
-    by_id,
-    command,
-    optional_amount,
-    owner_only,
-    page,
-    read,
-    resource,
-    users_page,
-)
+from server.grpc import methods as rpc
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_subscription, user_id_for
 from server.service.pipeline.command import Outcome
@@ -45,7 +34,7 @@ def _create_plan(request: pb.CreatePlanRequest, _: Principal) -> CreatePlan:
     return CreatePlan(
         request_id=request.request_id,
         name=request.name,
-        price=optional_amount(request, "price"),
+        price=rpc.optional_amount(request, "price"),
         interval=interval_from_proto(request.interval),
         interval_count=request.interval_count,
         trial_days=request.trial_days,
@@ -58,7 +47,7 @@ def _get_plan(deps: Dependencies, request: pb.GetPlanRequest, _: Principal) -> A
 
 def _list_plans(
     deps: Dependencies, request: pb.ListPlansRequest, _: Principal
-) -> Awaitable[Page[Plan]]:
+) -> Awaitable[rpc.Page[Plan]]:
     return subscription_queries.list_plans(
         deps.lagging_reads, request.show_archived, request.page_size, request.page_token
     )
@@ -102,21 +91,23 @@ def _as_sent(request: pb.ArchivePlanRequest, _: Principal) -> pb.ArchivePlanRequ
     return request
 
 
-_PLAN = resource(plan_to_proto)
-_SUBSCRIPTION = resource(subscription_to_proto)
-_OWN = owner_only(require_own_subscription)
+_PLAN = rpc.resource(plan_to_proto)
+_SUBSCRIPTION = rpc.resource(subscription_to_proto)
+_OWN = rpc.owner_only(require_own_subscription)
 
 
-class SubscriptionServicer(Servicer, subscriptions_pb2_grpc.SubscriptionServiceServicer):
-    CreatePlan = command(_create_plan, create_plan, _PLAN)
-    GetPlan = read(_get_plan, plan_to_proto)
-    ListPlans = read(_list_plans, page(pb.ListPlansResponse, "plans", plan_to_proto))
-    ArchivePlan = command(_as_sent, _archive_plan, _PLAN)
-    CreateSubscription = command(_create, create_subscription, _SUBSCRIPTION)
-    GetSubscription = read(by_id(subscription_queries.get_subscription), subscription_to_proto)
-    ListSubscriptions = read(
-        users_page(subscription_queries.list_subscriptions),
-        page(pb.ListSubscriptionsResponse, "subscriptions", subscription_to_proto),
+class SubscriptionServicer(rpc.Servicer, subscriptions_pb2_grpc.SubscriptionServiceServicer):
+    CreatePlan = rpc.command(_create_plan, create_plan, _PLAN)
+    GetPlan = rpc.read(_get_plan, plan_to_proto)
+    ListPlans = rpc.read(_list_plans, rpc.page(pb.ListPlansResponse, "plans", plan_to_proto))
+    ArchivePlan = rpc.command(_as_sent, _archive_plan, _PLAN)
+    CreateSubscription = rpc.command(_create, create_subscription, _SUBSCRIPTION)
+    GetSubscription = rpc.read(
+        rpc.by_id(subscription_queries.get_subscription), subscription_to_proto
     )
-    UpdateSubscription = command(_update, update_subscription, _SUBSCRIPTION, _OWN)
-    CancelSubscription = command(_cancel, cancel_subscription, _SUBSCRIPTION, _OWN)
+    ListSubscriptions = rpc.read(
+        rpc.users_page(subscription_queries.list_subscriptions),
+        rpc.page(pb.ListSubscriptionsResponse, "subscriptions", subscription_to_proto),
+    )
+    UpdateSubscription = rpc.command(_update, update_subscription, _SUBSCRIPTION, _OWN)
+    CancelSubscription = rpc.command(_cancel, cancel_subscription, _SUBSCRIPTION, _OWN)
