@@ -57,7 +57,6 @@ def _create(request: payments_pb2.CreatePaymentRequest, principal: Principal) ->
 async def _get(
     deps: Dependencies, request: payments_pb2.GetPaymentRequest, principal: Principal
 ) -> payments_pb2.Payment:
-    payment_commands.require_payment_id(request.id)
     payment = await payment_queries.get_payment(deps.uow, request.id, principal.owner)
     message = payment_to_proto(payment)
     if principal.may_see_client_secret_of(payment.user_id):

@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.adapters.db.keyset import time_page
 from server.adapters.db.tables import outbox, subscriptions
 from server.adapters.subscription_codec import subscription_event_envelope
 from server.domain.subscription import ENDED_STATES, Subscription, SubscriptionState
-from server.service.subscriptions.pages import SubscriptionPage, SubscriptionQuery
+from server.service.paging import TimePage, UserPage
 
 _INSERT = subscriptions.insert()
 _INSERT_EVENT = outbox.insert()
@@ -109,20 +110,9 @@ class SqlSubscriptionRepository:
         )
         return list(result.scalars())
 
-    async def list(self, query: SubscriptionQuery) -> SubscriptionPage:
-        table = subscriptions
-        statement = table.select().where(table.c.user_id == query.user_id)
-        if query.after is not None:
-            key = sa.tuple_(table.c.create_time, table.c.id)
-            after = sa.tuple_(
-                sa.literal(query.after.create_time, table.c.create_time.type),
-                sa.literal(query.after.id),
-            )
-            statement = statement.where(key > after)
-        statement = statement.order_by(table.c.create_time, table.c.id).limit(query.page_size + 1)
-        rows = (await self._connection.execute(statement)).all()
-        found = [_from_row(r) for r in rows[: query.page_size]]
-        return SubscriptionPage(found, len(rows) > query.page_size)
+    async def list(self, query: UserPage) -> TimePage[Subscription]:
+        statement = subscriptions.select().where(subscriptions.c.user_id == query.user_id)
+        return await time_page(self._connection, statement, query, _from_row)
 
     async def _write_events(self, subscription: Subscription) -> None:
         events = subscription.take_events()
