@@ -65,7 +65,7 @@ class PaymentRepository(Protocol):
 
     async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None: ...
 
-    async def find_by_provider_payment_id(
+    async def find_by_provider_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> Payment | None:
         """The payment the provider knows by `provider_payment_id`, if any."""
@@ -117,7 +117,7 @@ class SubscriptionRepository(Protocol):
     async def save(self, subscription: Subscription) -> None:
         """Write every change and the pending events; the caller holds the row lock."""
 
-    async def find_by_provider_subscription_id(
+    async def find_by_provider_id(
         self, provider: str, provider_subscription_id: str, *, for_update: bool = False
     ) -> Subscription | None: ...
 

@@ -189,7 +189,7 @@ class SqlPaymentRepository:
         row = (await self._connection.execute(statement)).first()
         return _from_row(row) if row else None
 
-    async def find_by_provider_payment_id(
+    async def find_by_provider_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> Payment | None:
         if not provider_payment_id:

@@ -86,7 +86,7 @@ class SqlSubscriptionRepository:
         await self._connection.execute(_SAVE, values)
         await self._write_events(subscription)
 
-    async def find_by_provider_subscription_id(
+    async def find_by_provider_id(
         self, provider: str, provider_subscription_id: str, *, for_update: bool = False
     ) -> Subscription | None:
         if not provider_subscription_id:
