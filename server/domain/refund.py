@@ -39,9 +39,11 @@ RESERVING_STATES = frozenset({R.PENDING, R.SUCCEEDED})
 
 
 REFUND_STATES = StateTable(
-    REFUND_TRANSITIONS,
-    "INVALID_REFUND_STATE",
-    lambda state, op: f"operation {op.value} is not allowed for a refund in state {state.value}",
+    moves=REFUND_TRANSITIONS,
+    reason="INVALID_REFUND_STATE",
+    refusal=lambda state, op: (
+        f"operation {op.value} is not allowed for a refund in state {state.value}"
+    ),
 )
 next_refund_state = REFUND_STATES.next
 

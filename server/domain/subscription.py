@@ -73,9 +73,9 @@ SUBSCRIPTION_CANCELED = "subscription.canceled"
 
 
 SUBSCRIPTION_STATES = StateTable(
-    SUBSCRIPTION_TRANSITIONS,
-    "INVALID_SUBSCRIPTION_STATE",
-    lambda state, op: (
+    moves=SUBSCRIPTION_TRANSITIONS,
+    reason="INVALID_SUBSCRIPTION_STATE",
+    refusal=lambda state, op: (
         f"operation {op.value} is not allowed for a subscription in state {state.value}"
     ),
 )
