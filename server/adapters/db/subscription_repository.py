@@ -8,17 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.adapters.db.by_id import ById
 from server.adapters.db.keyset import time_page
-from server.adapters.db.tables import outbox, subscriptions
+from server.adapters.db.outbox_rows import append_events
+from server.adapters.db.tables import subscriptions
 from server.adapters.subscription_codec import subscription_event_envelope
 from server.domain.subscription import ENDED_STATES, Subscription, SubscriptionState
 from server.service.paging import TimePage, UserPage
 
 _INSERT = subscriptions.insert()
-_INSERT_EVENT = outbox.insert()
-_SELECT = subscriptions.select().where(subscriptions.c.id == sa.bindparam("b_id"))
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
-_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
 _SAVE = (
     subscriptions.update()
     .where(subscriptions.c.id == sa.bindparam("b_id"))
@@ -61,6 +59,9 @@ def _from_row(row: sa.Row[Any]) -> Subscription:
     return Subscription(state=SubscriptionState(row.state), **values)
 
 
+_BY_ID = ById(subscriptions, _from_row)
+
+
 class SqlSubscriptionRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -72,11 +73,7 @@ class SqlSubscriptionRepository:
     async def get(
         self, subscription_id: str, *, for_update: bool = False, skip_locked: bool = False
     ) -> Subscription | None:
-        statement = _SELECT
-        if for_update:
-            statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
-        row = (await self._connection.execute(statement, {"b_id": subscription_id})).first()
-        return _from_row(row) if row else None
+        return await _BY_ID.get(self._connection, subscription_id, for_update, skip_locked)
 
     async def save(self, subscription: Subscription) -> None:
         """Callers hold the row lock (get with for_update), so no compare-and-set is needed."""
@@ -118,18 +115,9 @@ class SqlSubscriptionRepository:
         events = subscription.take_events()
         if not events:
             return
-        rows = []
-        for event in events:
-            envelope = subscription_event_envelope(event, subscription)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "event_type": event.type,
-                    "aggregate_type": envelope.aggregate_type,
-                    "aggregate_id": subscription.id,
-                    "sequence": event.sequence,
-                    "payload": envelope.SerializeToString(deterministic=True),
-                    "occurred_at": event.occurred_at,
-                }
-            )
-        await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        await append_events(
+            self._connection,
+            subscription.id,
+            events,
+            lambda event: subscription_event_envelope(event, subscription),
+        )
