@@ -107,8 +107,8 @@ _ASKED = MappingProxyType(
 
 
 PAYMENT_STATES = StateTable(
-    moves=TRANSITIONS,
+    TRANSITIONS,
+    lambda state, op: f"a payment in state {state.value} cannot be {_ASKED[op]}",
     reason="INVALID_PAYMENT_STATE",
-    refusal=lambda state, op: f"a payment in state {state.value} cannot be {_ASKED[op]}",
 )
 next_state = PAYMENT_STATES.next

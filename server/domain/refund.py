@@ -9,7 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from server.domain.money import Money
-from server.domain.state_table import StateTable
+from server.domain.state_table import StateTable, not_allowed
 
 
 class RefundState(StrEnum):
@@ -38,13 +38,7 @@ REFUND_TRANSITIONS: Mapping[RefundOp, Mapping[RefundState, RefundState]] = Mappi
 RESERVING_STATES = frozenset({R.PENDING, R.SUCCEEDED})
 
 
-REFUND_STATES = StateTable(
-    moves=REFUND_TRANSITIONS,
-    reason="INVALID_REFUND_STATE",
-    refusal=lambda state, op: (
-        f"operation {op.value} is not allowed for a refund in state {state.value}"
-    ),
-)
+REFUND_STATES = StateTable(REFUND_TRANSITIONS, not_allowed("refund"), reason="INVALID_REFUND_STATE")
 next_refund_state = REFUND_STATES.next
 
 

@@ -17,13 +17,20 @@ S = TypeVar("S", bound=StrEnum)
 Op = TypeVar("Op", bound=StrEnum)
 
 
+def not_allowed(noun: str) -> Callable[[StrEnum, StrEnum], str]:
+    """The plain refusal: which operation, on which kind of resource, in which state."""
+    return lambda state, op: (
+        f"operation {op.value} is not allowed for a {noun} in state {state.value}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StateTable(Generic[S, Op]):
     # A pair that is absent is not allowed.
     moves: Mapping[Op, Mapping[S, S]]
-    reason: str
     # The refusal's message, for the caller.
     refusal: Callable[[S, Op], str]
+    reason: str
 
     def next(self, state: S, op: Op) -> S:
         """Where `op` takes a resource in `state`; FailedPrecondition if it may not."""

@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from server.domain.plan import Plan
-from server.domain.state_table import StateTable
+from server.domain.state_table import StateTable, not_allowed
 
 
 class SubscriptionState(StrEnum):
@@ -73,11 +73,7 @@ SUBSCRIPTION_CANCELED = "subscription.canceled"
 
 
 SUBSCRIPTION_STATES = StateTable(
-    moves=SUBSCRIPTION_TRANSITIONS,
-    reason="INVALID_SUBSCRIPTION_STATE",
-    refusal=lambda state, op: (
-        f"operation {op.value} is not allowed for a subscription in state {state.value}"
-    ),
+    SUBSCRIPTION_TRANSITIONS, not_allowed("subscription"), reason="INVALID_SUBSCRIPTION_STATE"
 )
 next_subscription_state = SUBSCRIPTION_STATES.next
 
