@@ -41,6 +41,19 @@ class ResiliencePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class MockSettings:
+    """The mock provider's knobs (PAYMENTS_MOCK_*), for tests and local runs."""
+
+    latency_s: float = 0.0
+    # Every charge appended to this file (tests read it).
+    ledger: Path | None = None
+    # Its SQLite memory, shared by serve and worker and kept through SIGKILL; None: in memory.
+    store: Path | None = None
+    # The JSON fault plan, read again whenever it changes.
+    faults: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CommandQueueSettings:
     """The command queue `payments worker` consumes (see adapters/broker/command_consumer)."""
 
@@ -131,6 +144,7 @@ class Settings:
     command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
     # A streaming replica for the reads that tolerate its lag (lists, analytics).
     database_replica_url: str | None = field(default=None, repr=False)
+    mock: MockSettings = field(default_factory=MockSettings)
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -243,6 +257,12 @@ class Settings:
                 retry_delay_s=_number(env, "PAYMENTS_COMMAND_RETRY_SECONDS", 1, minimum=0.01),
             ),
             database_replica_url=secret(env, "PAYMENTS_DATABASE_REPLICA_URL") or None,
+            mock=MockSettings(
+                latency_s=_number(env, "PAYMENTS_MOCK_LATENCY_MS", 0, minimum=0) / 1000,
+                ledger=_path(env, "PAYMENTS_MOCK_LEDGER"),
+                store=_path(env, "PAYMENTS_MOCK_STORE"),
+                faults=_path(env, "PAYMENTS_MOCK_FAULTS"),
+            ),
         )
 
 
@@ -356,6 +376,11 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _path(env: os._Environ[str] | dict[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
 
 
 def _provider_log_keys(env: os._Environ[str] | dict[str, str]) -> str:

@@ -143,3 +143,24 @@ def test_a_bad_reconcile_schedule_is_refused(monkeypatch: pytest.MonkeyPatch, ra
     monkeypatch.setenv("PAYMENTS_RECONCILE_SCHEDULE_SECONDS", raw)
     with pytest.raises(ConfigError, match="PAYMENTS_RECONCILE_SCHEDULE_SECONDS"):
         Settings.from_env()
+
+
+def test_the_mock_provider_is_configured_through_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PAYMENTS_MOCK_LATENCY_MS", "250")
+    monkeypatch.setenv("PAYMENTS_MOCK_STORE", str(tmp_path / "mock.sqlite"))
+    monkeypatch.setenv("PAYMENTS_MOCK_FAULTS", str(tmp_path / "faults.json"))
+    monkeypatch.delenv("PAYMENTS_MOCK_LEDGER", raising=False)
+    mock = Settings.from_env().mock
+    assert mock.latency_s == 0.25
+    assert mock.store == tmp_path / "mock.sqlite"
+    assert mock.faults == tmp_path / "faults.json"
+    assert mock.ledger is None
+
+
+@pytest.mark.parametrize("raw", ["slow", "-5"])
+def test_a_bad_mock_latency_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("PAYMENTS_MOCK_LATENCY_MS", raw)
+    with pytest.raises(ConfigError, match="PAYMENTS_MOCK_LATENCY_MS"):
+        Settings.from_env()
