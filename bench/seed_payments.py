@@ -122,7 +122,8 @@ async def _seeded_count(url: URL) -> int:
     return int(count or 0)
 
 
-async def _seed(url: URL, payments: int) -> None:
+async def seed(url: URL, payments: int) -> None:
+    """Replaces the payments and refunds with `payments` seeded ones (see above)."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
@@ -171,7 +172,7 @@ def ensure_seeded(database_url: str, payments: int) -> URL:
         return url
     print(f"{url.database}: seeding {payments} payments ...", file=sys.stderr)
     began = time.monotonic()
-    asyncio.run(_seed(url, payments))
+    asyncio.run(seed(url, payments))
     print(f"{url.database}: seeded in {time.monotonic() - began:.0f} s", file=sys.stderr)
     return url
 
