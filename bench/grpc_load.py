@@ -857,7 +857,10 @@ def seed_table(database: Database, payments: int) -> None:
 
     print(f"seeding {payments} payments ...", file=sys.stderr)
     began = time.monotonic()
-    asyncio.run(seed(database.url, payments))
+    try:
+        asyncio.run(seed(database.url, payments))
+    except Exception as error:
+        raise BenchError(f"cannot seed the payments: {error!r}") from error
     print(f"seeded in {time.monotonic() - began:.0f} s", file=sys.stderr)
 
 

@@ -127,7 +127,8 @@ async def seed(url: URL, payments: int) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text("TRUNCATE refunds, payments"))
+            # CASCADE: receipts (and whatever else comes to reference payments) go too.
+            await connection.execute(text("TRUNCATE refunds, payments CASCADE"))
             await connection.execute(text("SELECT setseed(0.42)"))
             await connection.execute(
                 text(_SEED_PAYMENTS),
