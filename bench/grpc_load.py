@@ -1042,16 +1042,20 @@ def print_cpu(rows: Sequence[Row], database: Database) -> None:
 def print_statements(rows: Sequence[Row], idle: Activity | None, database: Database) -> None:
     """Each RPC's statements per call, its windows pooled, the background subtracted."""
     reader = database.reader
-    if idle is None or reader is None or idle.statements is None:
-        why = reader.statements_missing if reader else "the counters could not be read"
-        print(f"\nround trips per call: n/a ({why})")
+    if idle is None or reader is None:
+        print("\nround trips and transactions per call: n/a (the counters could not be read)")
         return
+    statements = "?"
+    if idle.statements is not None:
+        statements = f"{sum(idle.statements.values()) / idle.seconds:.1f}"
     print(
         f"\nbackground (the jobs and the readiness probe, measured in the Health/Check "
-        f"windows and subtracted from every figure above and below): "
-        f"{sum(idle.statements.values()) / idle.seconds:.1f} statements/s, "
-        f"{idle.transactions / idle.seconds:.1f} transactions/s"
+        f"windows and subtracted from every figure above and below): {statements} "
+        f"statements/s, {idle.transactions / idle.seconds:.1f} transactions/s"
     )
+    if idle.statements is None:
+        print(f"round trips per call: n/a ({reader.statements_missing})")
+        return
     labels = dict.fromkeys(row.label for row in rows if row.label != "Health/Check")
     for label in labels:
         pooled = Activity()
@@ -1179,7 +1183,7 @@ def report(run: Run, database: Database, args: argparse.Namespace) -> bool:
     print(
         "  (transactions and round trips: all the database ran per payment in the windows, "
         "the jobs' work per payment\n   included, such as numbering its receipt; the "
-        "statement list above tells them apart)"
+        "statements per call above tell them apart)"
     )
     if database.cluster is None:
         print("  (PostgreSQL CPU here is every postgres process on the machine, ours or not)")
