@@ -1021,7 +1021,7 @@ def print_cpu(rows: Sequence[Row], database: Database) -> None:
     )
     print(
         f"{'RPC':<14} {'in flight':>9} {'server':>7} {'clients':>8} {'postgres':>9} "
-        f"{'other':>7} {'steal':>7}  server processes"
+        f"{'other':>7} {'steal':>7}  each server process (the supervisor first)"
     )
     for row in rows:
         if (cpu := row.cpu) is None:
