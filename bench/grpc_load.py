@@ -115,6 +115,8 @@ SERVER_STOP_SECONDS = 15.0
 _MAX_ERROR_KINDS = 20
 # More CPU than this (% of one core) used by processes outside the benchmark: warn.
 NOISE_WARNING_PERCENT = 15.0
+# Seconds with no call in flight, before the first phase: the idle CPU.
+IDLE_SECONDS = 4.0
 # Statements below this many per call are left out of the statement lists.
 SHOWN_PER_CALL = 0.02
 
@@ -889,6 +891,7 @@ class Run:
     rows: list[Row] = field(default_factory=list)
     states: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    idle: CpuUse | None = None  # before the first phase, no call in flight
 
 
 def drive(
@@ -947,6 +950,11 @@ def drive(
                 return False
         return True
 
+    # What the server and PostgreSQL spend with no call at all (the jobs' polls, the
+    # readiness probe): per call it weighs most when few calls get through.
+    before = cpu_sample()
+    time.sleep(IDLE_SECONDS)
+    run.idle = cpu_use(before, cpu_sample(), server.pid, clients.pids, database.postmaster)
     if not measure("Health/Check", HEALTH_CHECK, "cycle", health_payloads()):
         return run
     if not measure("CreatePayment", CREATE_PAYMENT, "create", (), service):
@@ -1013,7 +1021,7 @@ def print_table(rows: Sequence[Row], idle: Activity | None) -> None:
         )
 
 
-def print_cpu(rows: Sequence[Row], database: Database) -> None:
+def print_cpu(rows: Sequence[Row], idle: CpuUse | None, database: Database) -> None:
     postgres = "the cluster's processes" if database.cluster else "every postgres process"
     print(
         f"\nCPU in the measured windows, % of one core ({os.cpu_count()} cores; postgres: "
@@ -1023,13 +1031,19 @@ def print_cpu(rows: Sequence[Row], database: Database) -> None:
         f"{'RPC':<14} {'in flight':>9} {'server':>7} {'clients':>8} {'postgres':>9} "
         f"{'other':>7} {'steal':>7}  each server process (the supervisor first)"
     )
-    for row in rows:
-        if (cpu := row.cpu) is None:
+    lines = [("(idle)", 0, idle)] + [(row.label, row.in_flight, row.cpu) for row in rows]
+    for label, in_flight, cpu in lines:
+        if cpu is None:
             continue
         each = " ".join(f"{one:.0f}" for one in cpu.server_processes)
         print(
-            f"{row.label:<14} {row.in_flight:>9} {cpu.server:>7.0f} {cpu.clients:>8.0f} "
+            f"{label:<14} {in_flight:>9} {cpu.server:>7.0f} {cpu.clients:>8.0f} "
             f"{cpu.postgres:>9.0f} {cpu.other:>7.0f} {cpu.steal:>7.0f}  {each}"
+        )
+    if idle is not None:
+        print(
+            f"(idle: {IDLE_SECONDS:g} s with no call before the first phase; it is not "
+            "subtracted from the CPU per call)"
         )
     busiest = max(rows, key=lambda row: row.cpu.other if row.cpu else 0.0)
     if busiest.cpu is not None and busiest.cpu.other > NOISE_WARNING_PERCENT:
@@ -1175,7 +1189,7 @@ def report(run: Run, database: Database, args: argparse.Namespace) -> bool:
         "functions and triggers, per call)"
     )
     if all(row.cpu is not None for row in rows):
-        print_cpu(rows, database)
+        print_cpu(rows, run.idle, database)
     print_statements(rows, idle, database)
     print("\nissue 17 targets:")
     for target in targets(rows, idle, args.levels):
