@@ -198,13 +198,13 @@ async def serve_group(settings: Settings, *, jobs: bool, metrics_port: int | Non
     the exit code (server/process_group.py says when it is 1)."""
     await _check_schema(settings)
     check_port_free(settings.grpc_address)
+    built = build_dependencies(settings) if jobs else None
     stopping = StopSignal()
     group = ProcessGroup(settings.server_processes, _member_command, _member_env(settings))
     address = metrics_address(settings.telemetry)
     if address is not None:
         serve_group_metrics(address, group.metrics_ports)
     group.start()
-    built = build_dependencies(settings) if jobs else None
     tasks = []
     if built is not None:
         deps, engine = built
@@ -234,7 +234,7 @@ async def serve_group(settings: Settings, *, jobs: bool, metrics_port: int | Non
 async def _announce(group: ProcessGroup, settings: Settings, jobs: bool) -> None:
     await group.serving.wait()
     _log.info(
-        "serving gRPC on %s with %d processes (env=%s, provider=%s, jobs=%s, in this one)",
+        "serving gRPC on %s with %d processes (env=%s, provider=%s, jobs=%s in the supervisor)",
         settings.grpc_address,
         settings.server_processes,
         settings.environment,

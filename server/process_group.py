@@ -79,7 +79,13 @@ def check_port_free(address: str) -> None:
 
 
 def describe_exit(code: int) -> str:
-    return f"signal {signal.Signals(-code).name}" if code < 0 else f"code {code}"
+    """`code 3`, `signal SIGKILL`: how a process ended, from its return code."""
+    if code >= 0:
+        return f"code {code}"
+    try:
+        return f"signal {signal.Signals(-code).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"signal {-code}"
 
 
 @dataclass
@@ -131,7 +137,11 @@ class ProcessGroup:
     async def _keep(self, member: _Member) -> int:
         """Run the member, again each time it dies, until the group stops; its last code."""
         while True:
-            code = await self._run(member)
+            try:
+                code = await self._run(member)
+            except OSError as error:  # no process at all (out of memory, of pids, ...)
+                self._fail(f"cannot start server process {member.index}: {error.strerror}")
+                return 1
             if self._stop_signal is not None:
                 return code
             if not member.served:
@@ -170,7 +180,13 @@ class ProcessGroup:
         elif self._events is not None:
             self._tell(member, f"{EVENTS} {int(self._events)}")
         assert process.stdout is not None
-        async for line in process.stdout:
+        while True:
+            try:
+                line = await process.stdout.readline()
+            except ValueError:  # a line past the reader's limit: not ours, and dropped
+                continue
+            if not line:
+                break
             self._heard(member, line.decode(errors="replace"))
         code = await process.wait()
         member.process, member.metrics_port = None, 0
