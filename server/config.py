@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -145,6 +147,10 @@ class Settings:
     # A streaming replica for the reads that tolerate its lag (lists, analytics).
     database_replica_url: str | None = field(default=None, repr=False)
     mock: MockSettings = field(default_factory=MockSettings)
+    # How many processes `payments serve` runs on its one port (server/process_group.py),
+    # and why one is the default here, when it is ("" when nothing argues against more).
+    server_processes: int = 1
+    one_process_reason: str = ""
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -176,8 +182,10 @@ class Settings:
         stripe_api_key = secret(env, "STRIPE_API_KEY")
         if provider == "stripe" and not stripe_api_key:
             raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY")
+        url = database_url()
+        one_process_reason = _one_process_reason(env, url, provider)
         return cls(
-            database_url=database_url(),
+            database_url=url,
             environment=environment,
             provider=provider,
             grpc_address=env.get("PAYMENTS_GRPC_ADDRESS", "[::]:50051"),
@@ -263,6 +271,8 @@ class Settings:
                 store=_path(env, "PAYMENTS_MOCK_STORE"),
                 faults=_path(env, "PAYMENTS_MOCK_FAULTS"),
             ),
+            server_processes=_server_processes(env, one_process_reason),
+            one_process_reason=one_process_reason,
         )
 
 
@@ -381,6 +391,55 @@ def _number(
 def _path(env: os._Environ[str] | dict[str, str], name: str) -> Path | None:
     raw = env.get(name)
     return Path(raw) if raw else None
+
+
+def _one_process_reason(env: Mapping[str, str], url: str, provider: str) -> str:
+    """Why several server processes would do no good here; "" when nothing argues against."""
+    if url.partition(":")[0].partition("+")[0] == "sqlite":
+        return "the embedded SQLite database takes one writer at a time"
+    if provider == "mock" and not env.get("PAYMENTS_MOCK_STORE"):
+        # Each process would have its own mock: a payment made through one would be
+        # unknown to the others (capture, refund, the reconciler).
+        return "the mock provider keeps its payments in one process's memory"
+    return ""
+
+
+def _server_processes(env: Mapping[str, str], one_process_reason: str) -> int:
+    """PAYMENTS_SERVER_PROCESSES: a number, or `auto` (the default): one where a reason
+    says so, else the CPUs this process may use."""
+    raw = (env.get("PAYMENTS_SERVER_PROCESSES") or "auto").strip().lower()
+    linux = sys.platform == "linux"  # SO_REUSEPORT spreading and PR_SET_PDEATHSIG are Linux's
+    if raw == "auto":
+        return 1 if one_process_reason or not linux else available_cpus()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"PAYMENTS_SERVER_PROCESSES must be auto or at least 1, got {raw!r}")
+    if int(raw) > 1 and not linux:
+        raise ConfigError("PAYMENTS_SERVER_PROCESSES above 1 needs Linux")
+    return int(raw)
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may run on, capped by its cgroup's CPU quota (a container's
+    CPU limit, which the affinity mask does not show), rounded up."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = _cgroup_cpu_quota(cgroup)
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
+def _cgroup_cpu_quota(root: Path) -> float | None:
+    """CPUs' worth of time per period the cgroup allows (v2 cpu.max, else v1); None: no limit."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        return int(quota) / int(period) if int(quota) > 0 and int(period) > 0 else None
+    except ValueError:  # "max": no limit
+        return None
 
 
 def _provider_log_keys(env: os._Environ[str] | dict[str, str]) -> str:
