@@ -23,19 +23,31 @@ async def append_events(
     context: Mapping[str, str | None] | None = None,
 ) -> None:
     """One outbox row per event; `context` (the call's trace and correlation id) on each."""
-    rows = []
-    for event in events:
-        envelope = envelope_of(event)
-        rows.append(
-            {
-                "event_id": envelope.event_id,
-                "event_type": event.type,
-                "aggregate_type": envelope.aggregate_type,
-                "aggregate_id": aggregate_id,
-                "sequence": event.sequence,
-                "payload": envelope.SerializeToString(deterministic=True),
-                "occurred_at": event.occurred_at,
-                **(context or {}),
-            }
-        )
-    await connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    envelopes = [envelope_of(event) for event in events]
+    await append_rows(connection, event_rows(aggregate_id, events, envelopes, context))
+
+
+async def append_rows(connection: AsyncConnection, rows: Sequence[Mapping[str, object]]) -> None:
+    await connection.execute(_INSERT, rows[0] if len(rows) == 1 else list(rows))
+
+
+def event_rows(
+    aggregate_id: str,
+    events: Sequence[Event],
+    envelopes: Sequence[events_pb2.EventEnvelope],
+    context: Mapping[str, str | None] | None = None,
+) -> list[dict[str, object]]:
+    """The outbox rows of `events`, whose envelopes are `envelopes`, in the same order."""
+    return [
+        {
+            "event_id": envelope.event_id,
+            "event_type": event.type,
+            "aggregate_type": envelope.aggregate_type,
+            "aggregate_id": aggregate_id,
+            "sequence": event.sequence,
+            "payload": envelope.SerializeToString(deterministic=True),
+            "occurred_at": event.occurred_at,
+            **(context or {}),
+        }
+        for event, envelope in zip(events, envelopes, strict=True)
+    ]
