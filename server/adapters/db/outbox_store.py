@@ -1,12 +1,15 @@
 """The outbox as the relay sees it: claim unpublished rows, mark them sent, prune them.
 
-PostgreSQL (several relays): one short transaction per batch. The batch is
-claimed with `SELECT ... ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`, so relays
+PostgreSQL (several relays): one short transaction per batch, of two statements.
+The claim takes `... ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`, so relays
 never claim the same row. Per-payment order: a claimed row is published only if
 no older unpublished row of its aggregate lies outside the batch (another relay
-holds it, or it was skipped); such rows are left for a later pass. An
-aggregate's rows get ids in sequence order (its writes are serialised on the
-payment row), so "older" is "smaller id".
+holds it, or it was skipped); such rows are left for a later pass. Both are one
+statement (a CTE), and the mark is one `UPDATE ... WHERE id = ANY(array)`: one
+plan for every batch, where a list of ids as separate parameters made a new
+statement text (and plan) for each length, and cost PostgreSQL three times the
+CPU per row (docs/benchmarks.md). An aggregate's rows get ids in sequence order
+(its writes are serialised on the payment row), so "older" is "smaller id".
 
 SQLite (one process, one relay): a plain select, then a separate short write to
 mark, so the single connection is never held while the broker confirms.
@@ -21,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.adapters.db.tables import outbox
@@ -32,21 +36,33 @@ _UNPUBLISHED = (
     .order_by(outbox.c.id)
     .limit(sa.bindparam("b_limit"))
 )
-_CLAIM = _UNPUBLISHED.with_for_update(skip_locked=True)
+_claimed = _UNPUBLISHED.with_for_update(skip_locked=True).cte("claimed")
+_older = outbox.alias("older")
+# The claimed rows that no older unpublished row of their aggregate outside the claim
+# must precede (ix on aggregate_type, aggregate_id, sequence finds an aggregate's rows).
+_CLAIM_IN_ORDER = (
+    sa.select(_claimed)
+    .where(
+        ~sa.exists().where(
+            _older.c.aggregate_type == _claimed.c.aggregate_type,
+            _older.c.aggregate_id == _claimed.c.aggregate_id,
+            _older.c.published_at.is_(None),
+            _older.c.id < _claimed.c.id,
+            _older.c.id.not_in(sa.select(_claimed.c.id)),
+        )
+    )
+    .order_by(_claimed.c.id)
+)
+_NOW = sa.bindparam("b_now", type_=outbox.c.published_at.type)
 _MARK = (
     outbox.update()
     .where(outbox.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-    .values(published_at=sa.bindparam("b_now", type_=outbox.c.published_at.type))
+    .values(published_at=_NOW)
 )
-# Oldest unpublished row of each aggregate that is not in the batch.
-_BLOCKERS = (
-    sa.select(outbox.c.aggregate_type, outbox.c.aggregate_id, sa.func.min(outbox.c.id))
-    .where(
-        outbox.c.published_at.is_(None),
-        outbox.c.aggregate_id.in_(sa.bindparam("b_aggregates", expanding=True)),
-        outbox.c.id.not_in(sa.bindparam("b_ids", expanding=True)),
-    )
-    .group_by(outbox.c.aggregate_type, outbox.c.aggregate_id)
+_MARK_ARRAY = (
+    outbox.update()
+    .where(outbox.c.id == sa.any_(sa.bindparam("b_ids", type_=postgresql.ARRAY(sa.BigInteger))))
+    .values(published_at=_NOW)
 )
 _PRUNE = outbox.delete().where(
     outbox.c.id.in_(
@@ -78,21 +94,6 @@ def _record(row: sa.Row[Any]) -> OutboxRecord:
     )
 
 
-async def _in_order(connection: AsyncConnection, records: list[OutboxRecord]) -> list[OutboxRecord]:
-    """The records no older unpublished row outside the batch must precede."""
-    if not records:
-        return records
-    parameters = {
-        "b_aggregates": sorted({r.aggregate_id for r in records}),
-        "b_ids": [r.id for r in records],
-    }
-    blockers = {
-        (kind, aggregate): first
-        for kind, aggregate, first in (await connection.execute(_BLOCKERS, parameters)).all()
-    }
-    return [r for r in records if r.id < blockers.get((r.aggregate_type, r.aggregate_id), r.id + 1)]
-
-
 @dataclass(slots=True)
 class _Batch:
     engine: AsyncEngine
@@ -103,7 +104,7 @@ class _Batch:
         parameters = {"b_ids": list(ids), "b_now": now}
         if self.connection is not None:
             if ids:
-                await self.connection.execute(_MARK, parameters)
+                await self.connection.execute(_MARK_ARRAY, parameters)
             await self.connection.commit()
         elif ids:
             async with self.engine.begin() as connection:
@@ -124,9 +125,8 @@ class SqlOutboxStore:
             return
         async with self._engine.connect() as connection:
             # Closing the connection rolls back an unmarked claim, releasing its rows.
-            rows = (await connection.execute(_CLAIM, {"b_limit": limit})).all()
-            records = await _in_order(connection, [_record(row) for row in rows])
-            yield _Batch(self._engine, connection, records)
+            rows = (await connection.execute(_CLAIM_IN_ORDER, {"b_limit": limit})).all()
+            yield _Batch(self._engine, connection, [_record(row) for row in rows])
 
     async def prune_published(self, before: datetime, limit: int) -> int:
         async with self._engine.begin() as connection:

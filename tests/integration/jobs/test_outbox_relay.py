@@ -314,3 +314,26 @@ async def test_readme_consumer_decodes_relayed_events(
         async with connection:
             channel = await connection.channel()
             await channel.queue_delete(queue)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_claim_leaves_rows_whose_older_sibling_another_relay_holds(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    await scripted_run(deps, 0, 5)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(sa.select(outbox).order_by(outbox.c.id))).all()
+    held = rows[0]
+    siblings = {r.id for r in rows if r.aggregate_id == held.aggregate_id} - {held.id}
+    assert siblings
+    store = SqlOutboxStore(engine)
+    async with engine.connect() as other_relay:
+        # Another relay's claim of the aggregate's first row, still in flight.
+        await other_relay.execute(
+            sa.select(outbox.c.id).where(outbox.c.id == held.id).with_for_update()
+        )
+        async with store.claim(len(rows)) as batch:
+            claimed = [r.id for r in batch.records]
+        await other_relay.rollback()
+    assert claimed == sorted({r.id for r in rows} - {held.id} - siblings)
