@@ -47,6 +47,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.grpc_load import cpu_sample, cpu_use  # noqa: E402
 from gateway.signature import sign  # noqa: E402
 from server.adapters.db.engine import create_engine  # noqa: E402
 from server.adapters.db.tables import payments, webhook_events  # noqa: E402
@@ -223,23 +224,6 @@ def event_payload(n: int, created: int) -> bytes:
 
 # --- CPU (Linux /proc) ----------------------------------------------------------------
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU seconds used so far by `pid`, or by the whole machine (not idle, not steal)."""
-    try:
-        if pid is None:
-            with open("/proc/stat") as stat:
-                ticks = [int(f) for f in stat.readline().split()[1:8]]
-            user, nice, system, _idle, _iowait, irq, softirq = ticks
-            return (user + nice + system + irq + softirq) / _TICKS
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
-    except (OSError, ValueError, IndexError):
-        return math.nan
-
 
 @dataclass(frozen=True, slots=True)
 class CpuWindow:
@@ -247,17 +231,21 @@ class CpuWindow:
 
     server: float
     client: float
+    postgres: float  # every postgres process, ours or not
     machine: float
 
 
 async def measure_cpu(server_pid: int, warmup: float, seconds: float) -> CpuWindow:
     await asyncio.sleep(warmup)
-    begin = (cpu_seconds(server_pid), cpu_seconds(os.getpid()), cpu_seconds(), time.monotonic())
+    begin = cpu_sample()
     await asyncio.sleep(seconds)
-    end = (cpu_seconds(server_pid), cpu_seconds(os.getpid()), cpu_seconds(), time.monotonic())
-    elapsed = end[3] - begin[3]
-    server, client, machine = ((end[i] - begin[i]) / elapsed * 100 for i in range(3))
-    return CpuWindow(server, client, machine)
+    end = cpu_sample()
+    if begin is None or end is None:
+        return CpuWindow(math.nan, math.nan, math.nan, math.nan)
+    use = cpu_use(begin, end, server_pid, [os.getpid()])
+    assert use is not None
+    machine = (end.busy - begin.busy) * 100 / (end.at - begin.at)
+    return CpuWindow(use.server, use.clients, use.postgres, machine)
 
 
 # --- load ---------------------------------------------------------------------------------
@@ -418,11 +406,21 @@ async def run(args: argparse.Namespace) -> int:
             )
         (bare, bare_cpu), (webhook, webhook_cpu) = measured
         sent = next(counter)
-        for label, cpu in (("bare 200", bare_cpu), ("webhook", webhook_cpu)):
+        for (label, cpu), result in zip(
+            (("bare 200", bare_cpu), ("webhook", webhook_cpu)), (bare, webhook), strict=True
+        ):
             print(
                 f"CPU during {label}: server {cpu.server:.0f} %, client {cpu.client:.0f} %, "
-                f"whole machine {cpu.machine:.0f} % (of {100 * (os.cpu_count() or 1)} %)"
+                f"postgres {cpu.postgres:.0f} %, whole machine {cpu.machine:.0f} % "
+                f"(of {100 * (os.cpu_count() or 1)} %)"
             )
+            ok_per_second = result.rps(args.seconds)
+            if ok_per_second:
+                print(
+                    f"  per call: server {cpu.server * 10 / ok_per_second:.2f} ms CPU, "
+                    f"postgres {cpu.postgres * 10 / ok_per_second:.2f} ms CPU"
+                )
+        print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         return await report(url, args.seconds, bare, webhook, sent)
     finally:
         if server is not None and server.poll() is None:
