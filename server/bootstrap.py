@@ -11,6 +11,7 @@ from server import faults
 from server.adapters.broker.rabbitmq import RabbitPublisher
 from server.adapters.db.engine import create_engine
 from server.adapters.db.outbox_store import SqlOutboxStore
+from server.adapters.db.payment_webhooks import PgPaymentWebhooks
 from server.adapters.db.provider_exchange_log import SqlExchangeLog
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
@@ -88,6 +89,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         billing=billing,
         refund_window=settings.refund_window,
         merchant_name=settings.merchant_name,
+        payment_webhooks=PgPaymentWebhooks(engine) if engine.dialect.name == "postgresql" else None,
         exchange_log=exchange_log,
         replica=build_replica(settings),
     )

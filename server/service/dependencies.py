@@ -13,7 +13,7 @@ from server.service.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.pipeline.recorder import Recorder
 from server.service.provider import PaymentProvider, SubscriptionBilling
-from server.service.unit_of_work import UnitOfWorkFactory
+from server.service.unit_of_work import PaymentWebhookWrites, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class Dependencies:
     refund_window: timedelta = DEFAULT_REFUND_WINDOW
     # The seller named on receipts.
     merchant_name: str = "Payments"
+    # Payment webhooks in one transaction of two statements, where the database offers it.
+    payment_webhooks: PaymentWebhookWrites | None = None
     # Keeps the provider's requests and answers, sealed; None: not kept.
     exchange_log: ExchangeLog | None = None
     # Units of work on a read replica, when one is configured (PAYMENTS_DATABASE_REPLICA_URL).

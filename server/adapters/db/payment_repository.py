@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.adapters.codec import payment_event_envelope
 from server.adapters.db.receipt_repository import record_receipts
 from server.adapters.db.tables import outbox, payments
+from server.domain.events import PaymentEvent
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
@@ -69,7 +71,7 @@ _SAVE = (
 )
 
 
-def _row_values(payment: Payment) -> dict[str, Any]:
+def row_values(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.id,
         "order_id": payment.order_id,
@@ -96,7 +98,8 @@ def _row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _from_row(row: sa.Row[Any]) -> Payment:
+def from_row(row: Any) -> Payment:
+    """`row` has the table's columns as attributes: a SQLAlchemy row, or a namespace."""
     return Payment(
         id=row.id,
         order_id=row.order_id,
@@ -130,7 +133,7 @@ class SqlPaymentRepository:
         # No savepoint: on a conflict the whole transaction is given up, and the
         # service looks up the live payment in a fresh one.
         try:
-            await self._connection.execute(_INSERT, _row_values(payment))
+            await self._connection.execute(_INSERT, row_values(payment))
         except IntegrityError as error:
             if "order_id" in str(error.orig):
                 raise LiveOrderConflict(payment.order_id) from None
@@ -145,10 +148,10 @@ class SqlPaymentRepository:
         if for_update:
             statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
         row = (await self._connection.execute(statement, {"b_id": payment_id})).first()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     async def save(self, payment: Payment, expected_sequence: int) -> None:
-        values = _row_values(payment)
+        values = row_values(payment)
         values["b_id"] = values.pop("id")
         values["b_expected"] = expected_sequence
         del values["create_time"]
@@ -187,7 +190,7 @@ class SqlPaymentRepository:
             payments.c.state.not_in([s.value for s in DEAD_STATES]),
         )
         row = (await self._connection.execute(statement)).first()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     async def find_by_provider_payment_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
@@ -197,7 +200,7 @@ class SqlPaymentRepository:
         statement = _SELECT_BY_PROVIDER_ID_FOR_UPDATE if for_update else _SELECT_BY_PROVIDER_ID
         parameters = {"b_provider": provider, "b_provider_payment_id": provider_payment_id}
         row = (await self._connection.execute(statement, parameters)).first()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     async def list(self, query: PaymentQuery) -> PaymentPage:
         sort_column = payments.c.amount if query.sort is SortKey.AMOUNT else payments.c.create_time
@@ -231,7 +234,7 @@ class SqlPaymentRepository:
         )
         statement = statement.order_by(*order).limit(query.page_size + 1)
         rows = (await self._connection.execute(statement)).all()
-        found = [_from_row(row) for row in rows[: query.page_size]]
+        found = [from_row(row) for row in rows[: query.page_size]]
         more = len(rows) > query.page_size
         cursor = Cursor(sort_value(found[-1], query.sort), found[-1].id) if more else None
         return PaymentPage(found, cursor)
@@ -240,26 +243,32 @@ class SqlPaymentRepository:
         events = payment.take_events()
         if not events:
             return
-        rows = []
-        trace_headers = current_trace_headers()
-        traceparent = trace_headers.get("traceparent")
-        tracestate = trace_headers.get("tracestate")
-        correlation_id = current_correlation_id()
-        for event in events:
-            envelope = payment_event_envelope(event, payment)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "event_type": event.type,
-                    "aggregate_type": envelope.aggregate_type,
-                    "aggregate_id": payment.id,
-                    "sequence": event.sequence,
-                    "payload": envelope.SerializeToString(deterministic=True),
-                    "occurred_at": event.occurred_at,
-                    "traceparent": traceparent,
-                    "tracestate": tracestate,
-                    "correlation_id": correlation_id,
-                }
-            )
+        rows = outbox_rows(payment, events)
         await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
         await record_receipts(self._connection, payment, events)
+
+
+def outbox_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
+    """The outbox rows of `payment`'s new events, with the current trace and correlation."""
+    rows = []
+    trace_headers = current_trace_headers()
+    traceparent = trace_headers.get("traceparent")
+    tracestate = trace_headers.get("tracestate")
+    correlation_id = current_correlation_id()
+    for event in events:
+        envelope = payment_event_envelope(event, payment)
+        rows.append(
+            {
+                "event_id": envelope.event_id,
+                "event_type": event.type,
+                "aggregate_type": envelope.aggregate_type,
+                "aggregate_id": payment.id,
+                "sequence": event.sequence,
+                "payload": envelope.SerializeToString(deterministic=True),
+                "occurred_at": event.occurred_at,
+                "traceparent": traceparent,
+                "tracestate": tracestate,
+                "correlation_id": correlation_id,
+            }
+        )
+    return rows
