@@ -8,12 +8,12 @@ locks the stored event and the payment, and one writes the payment, its outbox
 rows, its receipts and the event's row (data-modifying CTEs); asyncpg prepares each
 once per connection. The locks are the unit of work's, so deliveries and writers
 of the same payment wait for each other exactly as before; what is written is what
-the repositories write. The connections are the engine's pool's (closed with it),
-with the JSON codec its dialect sets on them.
+the repositories write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -22,9 +22,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_
 
 from server.adapters.db.outages import refused_value, translate
 from server.adapters.db.payment_repository import from_row, outbox_rows, row_values
@@ -38,6 +38,8 @@ from server.domain.webhook_events import WebhookEvent
 from server.service.unit_of_work import DuplicateWebhookEvent, StaleWrite
 
 _AWAY = "the database is not reachable right now; retry"
+# As many connections as the engine's pool keeps (create_engine's pool_size).
+POOL_SIZE = 20
 _EVENT_ID_UNIQUE = "uq_webhook_events_event_id"
 _PAYMENT = [column.name for column in payments.c]
 _EVENT = [column.name for column in webhook_events.c if column.name != "id"]
@@ -148,7 +150,7 @@ _FINISH = {
 
 def _payment_arguments(payment: Payment, expected_sequence: int) -> list[Any]:
     values = row_values(payment)
-    values["metadata"] = json.dumps(values["metadata"])  # the dialect's codec takes text
+    values["metadata"] = json.dumps(values["metadata"])  # asyncpg's JSON is text
     events = payment.take_events()
     outbox = outbox_rows(payment, events)
     receipts = receipt_rows(payment, events)
@@ -209,7 +211,10 @@ class _Transaction:
             if name.startswith(_STORED_PREFIX)
         }
         event = event_from_row(SimpleNamespace(**stored)) if stored["event_id"] else None
-        payment = from_row(SimpleNamespace(**found)) if found.get("id") is not None else None
+        payment = None
+        if found.get("id") is not None:
+            found["metadata"] = json.loads(found["metadata"])
+            payment = from_row(SimpleNamespace(**found))
         return event, payment
 
     async def finish(
@@ -233,35 +238,68 @@ class _Transaction:
 
 
 class PgPaymentWebhooks:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    """Its own small asyncpg pool, opened on first use and closed with the engine.
+
+    Through the engine's pool a checkout and check-in cost 36-88 us of CPU, against
+    24 us here (pool without the reset round trip: every transaction here ends itself).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, pool_size: int = POOL_SIZE) -> None:
+        url = engine.url.set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        event.listen(engine.sync_engine, "engine_disposed", self._disposed)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Transaction]:
-        # The pool's connection itself: a Connection around it cost 50 us more each time.
         try:
-            pooled = await self._engine.raw_connection()
+            pool = self._pool or await self._opened()
+            raw: asyncpg.Connection = await pool.acquire()
         except Exception as error:
-            raise (translate(error, connecting=True) or error) from error
-        raw: asyncpg.Connection = pooled.driver_connection
-        assert raw is not None
+            raise (_away(error) or error) from error
         try:
-            await raw.execute("BEGIN")
-        except Exception as error:
-            await _release(pooled, broken=True)
-            raise (translate(error, connecting=True) or error) from error
-        transaction = _Transaction(raw)
-        try:
-            yield transaction
+            try:
+                await raw.execute("BEGIN")
+            except Exception as error:
+                raise _translated(error) from error
+            transaction = _Transaction(raw)
+            try:
+                yield transaction
+            finally:
+                if not transaction.committed:
+                    with contextlib.suppress(Exception):  # a broken connection ends below
+                        await raw.execute("ROLLBACK")
         finally:
-            if not transaction.committed:
-                with contextlib.suppress(Exception):  # a dead connection is dropped below
-                    await raw.execute("ROLLBACK")
-            await _release(pooled, broken=raw.is_in_transaction())
+            if raw.is_in_transaction():
+                raw.terminate()  # the rollback did not get through: not back into the pool
+            with contextlib.suppress(Exception):
+                await pool.release(raw)
+
+    async def _opened(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn, min_size=1, max_size=self._pool_size, reset=_nothing_to_reset
+                )
+        return self._pool
+
+    def _disposed(self, _engine: object) -> None:
+        """With the engine's pool: Engine.dispose runs this in its greenlet."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await_(pool.close())
 
 
-async def _release(pooled: PoolProxiedConnection, *, broken: bool) -> None:
-    """Back to the pool, or out of it if a transaction is still open: the pool does not know
-    of the one begun here. In a greenlet, as SQLAlchemy's own close: closing may await."""
-    with contextlib.suppress(Exception):
-        await greenlet_spawn(pooled.invalidate if broken else pooled.close)
+def _away(error: BaseException) -> Exception | None:
+    """DatabaseUnavailable for a pool that cannot connect, or is closing."""
+    if isinstance(error, asyncpg.InterfaceError):
+        return DatabaseUnavailable(_AWAY)
+    return translate(error, connecting=True)
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, a round trip each time, has nothing to undo: each
+    transaction commits or rolls back, and a connection left inside one is terminated."""
+    del connection
