@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aio_pika
 import asyncpg
+import sqlalchemy as sa
 import uvloop
 from payments.v1 import events_pb2
 from sqlalchemy.engine import make_url
@@ -35,6 +36,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import postgres_cpu  # noqa: E402
 from bench.grpc_load import CpuSample, cpu_sample  # noqa: E402
 from server.adapters.broker.rabbitmq import RabbitPublisher  # noqa: E402
 from server.adapters.clock import SystemClock  # noqa: E402
@@ -112,11 +114,16 @@ def _rows(events: int) -> list[dict[str, object]]:
 
 
 async def _measure(args: argparse.Namespace) -> float:
+    name = make_url(args.database_url).database or ""
     engine = create_engine(args.database_url)
     rows = _rows(args.events)
     async with engine.begin() as connection:
         for start in range(0, len(rows), 5000):
             await connection.execute(outbox.insert(), rows[start : start + 5000])
+    # Now, not as autovacuum would, in the middle of the measured run.
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(sa.text("VACUUM ANALYZE outbox"))
     print(f"prefilled {len(rows)} outbox rows ({len(rows[0]['payload'])} B payloads)")  # type: ignore[arg-type]
     exchange_name = f"payments.events.bench-{uuid.uuid4().hex[:8]}"
     broker = await aio_pika.connect(args.broker_url)
@@ -140,7 +147,7 @@ async def _measure(args: argparse.Namespace) -> float:
     ]
     store = SqlOutboxStore(engine)
     try:
-        before = cpu_sample()
+        before, pg_before = cpu_sample(), postgres_cpu.sample(name)
         started = time.perf_counter()
         tasks = [asyncio.create_task(r.run()) for r in relays]
         # Counted in memory while the relays run, so that the polling costs next to nothing;
@@ -150,7 +157,7 @@ async def _measure(args: argparse.Namespace) -> float:
         while await store.unpublished_count():  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - started
-        after = cpu_sample()
+        after, pg_after = cpu_sample(), postgres_cpu.sample(name)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -170,16 +177,22 @@ async def _measure(args: argparse.Namespace) -> float:
         f"{args.loop}: "
         f"{elapsed:.2f} s, {rate:,.0f} events/s (queue holds {queued})"
     )
-    print_cpu(before, after, args.events)
+    print_cpu(before, after, postgres_cpu.used(pg_before, pg_after), args.events)
     return rate
 
 
 # Process names in /proc/PID/stat: RabbitMQ runs in the Erlang VM.
-_GROUPS = {"relay": None, "postgres": ("postgres",), "rabbitmq": ("beam.smp", "erl_child_setup")}
+_RABBITMQ = ("beam.smp", "erl_child_setup")
 
 
-def print_cpu(before: CpuSample | None, after: CpuSample | None, events: int) -> None:
-    """CPU per event of the relay's process, PostgreSQL and RabbitMQ, and the machine's load."""
+def print_cpu(
+    before: CpuSample | None, after: CpuSample | None, postgres: tuple[float, float], events: int
+) -> None:
+    """CPU per event of the relay's process, PostgreSQL and RabbitMQ, and the machine's load.
+
+    PostgreSQL is its backends on the benchmark's database, and apart the server-wide
+    processes (WAL writer, checkpointer...); other databases' work is in "other".
+    """
     if before is None or after is None:
         print("no CPU figures: /proc is not readable")
         return
@@ -189,17 +202,17 @@ def print_cpu(before: CpuSample | None, after: CpuSample | None, events: int) ->
             return 0.0
         return after.processes[pid][1] - before.processes[pid][1]
 
-    me = os.getpid()
+    every_postgres = sum(used(p) for p, (name, _) in after.processes.items() if name == "postgres")
+    rabbitmq = sum(used(p) for p, (name, _) in after.processes.items() if name in _RABBITMQ)
     seconds = {
-        group: sum(
-            used(pid)
-            for pid, (name, _) in after.processes.items()
-            if (pid == me if names is None else name in names)
-        )
-        for group, names in _GROUPS.items()
+        "relay": used(os.getpid()),
+        "postgres": postgres[0],
+        "pg shared": postgres[1],
+        "rabbitmq": rabbitmq,
     }
     window = after.at - before.at
-    other = max(0.0, after.busy - before.busy - sum(seconds.values()))
+    other = max(0.0, after.busy - before.busy - seconds["relay"] - rabbitmq - every_postgres)
+    other += max(0.0, every_postgres - postgres[0] - postgres[1])
     print(f"{'CPU':<10} {'% of a core':>12} {'us/event':>9}")
     for group, used_s in (*seconds.items(), ("other", other)):
         print(f"{group:<10} {used_s / window * 100:>12.0f} {used_s / events * 1e6:>9.0f}")

@@ -16,8 +16,10 @@
    store the event, move the payment, write its outbox event: one transaction each).
    Each gets a warm-up, then a measured window; a call belongs to the window in which it
    completes.
-4. Prints RPS, p50, p99 for both and the ratio, and checks that every acknowledged
-   webhook left an applied event row and a SUCCEEDED payment. Exit code 0 unless the
+4. Prints RPS, p50, p99 for both and the ratio, the CPU per call of the server and of
+   PostgreSQL (its backends on this database; apart, its server-wide processes), and
+   checks that every acknowledged webhook left an applied event row and a SUCCEEDED
+   payment. Exit code 0 unless the
    benchmark itself failed (server did not start, > 1 % errors, counts disagree).
 5. Stops the server (SIGTERM) and drops the database.
 """
@@ -47,6 +49,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import postgres_cpu  # noqa: E402
 from bench.grpc_load import cpu_sample, cpu_use  # noqa: E402
 from gateway.signature import sign  # noqa: E402
 from server.adapters.db.engine import create_engine  # noqa: E402
@@ -180,6 +183,10 @@ async def seed(url: str, count: int) -> None:
         async with engine.begin() as connection:
             for start in range(0, count, 5000):
                 await connection.execute(payments.insert(), rows[start : start + 5000])
+        # Now, not as autovacuum would, in the middle of a measured window.
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(sa.text("VACUUM ANALYZE payments"))
     finally:
         await engine.dispose()
 
@@ -231,21 +238,24 @@ class CpuWindow:
 
     server: float
     client: float
-    postgres: float  # every postgres process, ours or not
+    postgres: float  # the backends on the benchmark's database
+    postgres_shared: float  # WAL writer, checkpointer and the other server-wide processes
     machine: float
 
 
-async def measure_cpu(server_pid: int, warmup: float, seconds: float) -> CpuWindow:
+async def measure_cpu(server_pid: int, database: str, warmup: float, seconds: float) -> CpuWindow:
     await asyncio.sleep(warmup)
-    begin = cpu_sample()
+    begin, pg_begin = cpu_sample(), postgres_cpu.sample(database)
     await asyncio.sleep(seconds)
-    end = cpu_sample()
+    end, pg_end = cpu_sample(), postgres_cpu.sample(database)
     if begin is None or end is None:
-        return CpuWindow(math.nan, math.nan, math.nan, math.nan)
+        return CpuWindow(math.nan, math.nan, math.nan, math.nan, math.nan)
     use = cpu_use(begin, end, server_pid, [os.getpid()])
     assert use is not None
-    machine = (end.busy - begin.busy) * 100 / (end.at - begin.at)
-    return CpuWindow(use.server, use.clients, use.postgres, machine)
+    scale = 100 / (end.at - begin.at)
+    ours, shared = postgres_cpu.used(pg_begin, pg_end)
+    machine = (end.busy - begin.busy) * scale
+    return CpuWindow(use.server, use.clients, ours * scale, shared * scale, machine)
 
 
 # --- load ---------------------------------------------------------------------------------
@@ -354,6 +364,7 @@ async def wait_healthy(base: str, process: subprocess.Popen[bytes], limit_s: flo
 
 async def run(args: argparse.Namespace) -> int:
     url = args.database_url
+    database = make_url(url).database or ""
     await recreate(url)
     server: subprocess.Popen[bytes] | None = None
     try:
@@ -401,7 +412,7 @@ async def run(args: argparse.Namespace) -> int:
             measured.append(
                 await asyncio.gather(
                     drive(port, label, next_request, args.concurrency, args.warmup, args.seconds),
-                    measure_cpu(server.pid, args.warmup, args.seconds),
+                    measure_cpu(server.pid, database, args.warmup, args.seconds),
                 )
             )
         (bare, bare_cpu), (webhook, webhook_cpu) = measured
@@ -411,14 +422,16 @@ async def run(args: argparse.Namespace) -> int:
         ):
             print(
                 f"CPU during {label}: server {cpu.server:.0f} %, client {cpu.client:.0f} %, "
-                f"postgres {cpu.postgres:.0f} %, whole machine {cpu.machine:.0f} % "
+                f"postgres {cpu.postgres:.0f} % (+ {cpu.postgres_shared:.0f} % shared), "
+                f"whole machine {cpu.machine:.0f} % "
                 f"(of {100 * (os.cpu_count() or 1)} %)"
             )
             ok_per_second = result.rps(args.seconds)
             if ok_per_second:
                 print(
                     f"  per call: server {cpu.server * 10 / ok_per_second:.2f} ms CPU, "
-                    f"postgres {cpu.postgres * 10 / ok_per_second:.2f} ms CPU"
+                    f"postgres {cpu.postgres * 10 / ok_per_second:.2f} ms CPU "
+                    f"(+ {cpu.postgres_shared * 10 / ok_per_second:.2f} ms shared)"
                 )
         print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         return await report(url, args.seconds, bare, webhook, sent)
