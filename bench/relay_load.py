@@ -1,7 +1,7 @@
 """Outbox relay benchmark: events/s from a prefilled PostgreSQL outbox to a real RabbitMQ.
 
     .venv/bin/python bench/relay_load.py [--events 20000] [--relays 1] [--batch-size 200]
-                                         [--loop uvloop|asyncio]
+                                         [--in-flight 2] [--loop uvloop|asyncio]
 
 Drops and recreates the database named in --database-url (its name must contain
 "bench"), migrates it, inserts --events outbox rows (4 events per payment, real
@@ -45,6 +45,7 @@ from server.adapters.db.engine import create_engine  # noqa: E402
 from server.adapters.db.migrations import upgrade  # noqa: E402
 from server.adapters.db.outbox_store import SqlOutboxStore  # noqa: E402
 from server.adapters.db.tables import outbox  # noqa: E402
+from server.bootstrap import RELAY_BATCHES_IN_FLIGHT  # noqa: E402
 from server.domain.money import Money  # noqa: E402
 from server.domain.payment import CaptureMethod, Payment  # noqa: E402
 from server.domain.payment_states import PaymentState  # noqa: E402
@@ -142,6 +143,7 @@ async def _measure(args: argparse.Namespace) -> float:
             SystemClock(),
             batch_size=args.batch_size,
             poll_s=0.05,
+            concurrency=args.in_flight,
         )
         for e, publisher in zip(engines, publishers, strict=True)
     ]
@@ -174,6 +176,7 @@ async def _measure(args: argparse.Namespace) -> float:
     rate = float(args.events / elapsed)
     print(
         f"relayed {args.events} events with {args.relays} relay(s), batch {args.batch_size}, "
+        f"{args.in_flight} in flight, "
         f"{args.loop}: "
         f"{elapsed:.2f} s, {rate:,.0f} events/s (queue holds {queued})"
     )
@@ -229,6 +232,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--database-url", default=DEFAULT_DB)
     parser.add_argument("--broker-url", default=DEFAULT_BROKER)
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=RELAY_BATCHES_IN_FLIGHT,
+        help="batches each relay has in flight at once (as payments serve and worker run it)",
+    )
     parser.add_argument(
         "--loop",
         choices=("uvloop", "asyncio"),

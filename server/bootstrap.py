@@ -109,13 +109,23 @@ def build_replica(settings: Settings) -> UnitOfWorkFactory | None:
     return partial(SqlUnitOfWork, engine, read_only=True)
 
 
+# One batch is claimed and sent while the one before waits for its confirms: the relay
+# then uses more than one core (bench/relay_load.py; docs/benchmarks.md).
+RELAY_BATCHES_IN_FLIGHT = 2
+
+
 def build_outbox_relay(
     settings: Settings, deps: Dependencies, engine: AsyncEngine
 ) -> OutboxRelay | None:
     """The relay to the broker when PAYMENTS_BROKER_URL is set; None otherwise."""
     if settings.broker_url is None:
         return None
-    return OutboxRelay(SqlOutboxStore(engine), RabbitPublisher(settings.broker_url), deps.clock)
+    return OutboxRelay(
+        SqlOutboxStore(engine),
+        RabbitPublisher(settings.broker_url),
+        deps.clock,
+        concurrency=RELAY_BATCHES_IN_FLIGHT,
+    )
 
 
 SIMULATE_PAYMENT = "/payments.v1.PaymentService/SimulatePayment"

@@ -120,18 +120,24 @@ class RabbitPublisher:
         self._timeout_s = timeout_s
         self._connection: AbstractConnection | None = None
         self._channel: aiormq.abc.AbstractChannel | None = None
+        # Batches in flight at once share one connection: only one of them opens it.
+        self._opening = asyncio.Lock()
 
     async def _ready(self) -> aiormq.abc.AbstractChannel:
         if self._connection is not None and self._connection.is_closed:
             await self.close()
-        if self._channel is None:
-            self._connection = await _connect(self._url, self._timeout_s)
-            channel: AbstractChannel = await self._connection.channel(publisher_confirms=True)
-            await channel.declare_exchange(
-                self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            self._channel = await channel.get_underlay_channel()
-        return self._channel
+        if self._channel is not None:
+            return self._channel
+        async with self._opening:
+            if self._channel is None:
+                connection = await _connect(self._url, self._timeout_s)
+                self._connection = connection
+                channel: AbstractChannel = await connection.channel(publisher_confirms=True)
+                await channel.declare_exchange(
+                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                self._channel = await channel.get_underlay_channel()
+            return self._channel
 
     async def connect(self) -> None:
         try:

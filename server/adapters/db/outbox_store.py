@@ -41,7 +41,10 @@ _older = outbox.alias("older")
 # The claimed rows that no older unpublished row of their aggregate outside the claim
 # must precede (ix on aggregate_type, aggregate_id, sequence finds an aggregate's rows).
 _CLAIM_IN_ORDER = (
-    sa.select(_claimed)
+    sa.select(
+        _claimed,
+        sa.select(sa.func.count()).select_from(_claimed).scalar_subquery().label("claimed"),
+    )
     .where(
         ~sa.exists().where(
             _older.c.aggregate_type == _claimed.c.aggregate_type,
@@ -99,6 +102,7 @@ class _Batch:
     engine: AsyncEngine
     connection: AsyncConnection | None
     records: Sequence[OutboxRecord] = field(default_factory=list)
+    full: bool = False
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         parameters = {"b_ids": list(ids), "b_now": now}
@@ -121,12 +125,18 @@ class SqlOutboxStore:
         if not self._locking:
             async with self._engine.connect() as connection:
                 rows = (await connection.execute(_UNPUBLISHED, {"b_limit": limit})).all()
-            yield _Batch(self._engine, None, [_record(row) for row in rows])
+            yield _Batch(self._engine, None, [_record(row) for row in rows], len(rows) >= limit)
             return
         async with self._engine.connect() as connection:
             # Closing the connection rolls back an unmarked claim, releasing its rows.
             rows = (await connection.execute(_CLAIM_IN_ORDER, {"b_limit": limit})).all()
-            yield _Batch(self._engine, connection, [_record(row) for row in rows])
+            full = bool(rows) and rows[0].claimed >= limit
+            yield _Batch(self._engine, connection, [_record(row) for row in rows], full)
+
+    @property
+    def parallel_claims(self) -> bool:
+        """On PostgreSQL (FOR UPDATE SKIP LOCKED); SQLite's claim is a plain read."""
+        return self._locking
 
     async def prune_published(self, before: datetime, limit: int) -> int:
         async with self._engine.begin() as connection:
