@@ -203,10 +203,10 @@ def print_cpu(
     def used(pid: int) -> float:
         if pid not in before.processes or pid not in after.processes:
             return 0.0
-        return after.processes[pid][1] - before.processes[pid][1]
+        return after.processes[pid].cpu - before.processes[pid].cpu
 
-    every_postgres = sum(used(p) for p, (name, _) in after.processes.items() if name == "postgres")
-    rabbitmq = sum(used(p) for p, (name, _) in after.processes.items() if name in _RABBITMQ)
+    every_postgres = sum(used(p) for p, t in after.processes.items() if t.name == "postgres")
+    rabbitmq = sum(used(p) for p, t in after.processes.items() if t.name in _RABBITMQ)
     seconds = {
         "relay": used(os.getpid()),
         "postgres": postgres[0],

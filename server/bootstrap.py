@@ -28,8 +28,8 @@ from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
 from server.service import page_tokens
+from server.service.audit.exchange_log import ExchangeLog
 from server.service.dependencies import Dependencies
-from server.service.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.provider import PaymentProvider
 from server.service.unit_of_work import UnitOfWorkFactory
@@ -55,7 +55,7 @@ def build_provider(
             http_client=recording,
         )
     else:
-        inner = mock = MockProvider.from_env()
+        inner = mock = MockProvider.configured(settings.mock)
     breaker = CircuitBreaker(policy.breaker_threshold, policy.breaker_reset_s)
     return ResilientProvider(inner, policy, breaker), mock
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from payments.v1 import events_pb2, money_pb2, payments_pb2, refunds_pb2
 
@@ -13,6 +16,9 @@ from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import PaymentState
 from server.domain.refund import Refund, RefundState
+
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
 
 _CAPTURE_TO_PROTO = {
     CaptureMethod.AUTOMATIC: payments_pb2.CAPTURE_METHOD_AUTOMATIC,
@@ -50,6 +56,42 @@ def timestamp(moment: datetime) -> Timestamp:
         moment = moment.astimezone(UTC)
     seconds, micros = divmod((moment - _EPOCH) // _MICROSECOND, 1_000_000)
     return Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+def encoder(to_proto: Callable[[R], Message]) -> Callable[[R], bytes]:
+    """Deterministic bytes, so a stored response replays byte for byte."""
+    return lambda resource: to_proto(resource).SerializeToString(deterministic=True)
+
+
+def decoder(parse: Callable[[bytes], M], from_proto: Callable[[M], R]) -> Callable[[bytes], R]:
+    """A stored response back, for replaying it."""
+    return lambda data: from_proto(parse(data))
+
+
+class Event(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def sequence(self) -> int: ...
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+def new_envelope(
+    event: Event, aggregate_type: str, aggregate_id: str, bodies: Mapping[str, str]
+) -> tuple[events_pb2.EventEnvelope, Any]:
+    """A new envelope for one event of an aggregate, and the body its type selects."""
+    envelope = events_pb2.EventEnvelope(
+        event_id=str(uuid.uuid4()),
+        type=event.type,
+        occurred_at=timestamp(event.occurred_at),
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        sequence=event.sequence,
+    )
+    return envelope, getattr(envelope, bodies[event.type])
 
 
 def money_to_proto(money: Money) -> money_pb2.Money:
@@ -104,13 +146,8 @@ def payment_from_proto(message: payments_pb2.Payment) -> Payment:
     )
 
 
-def encode_payment(payment: Payment) -> bytes:
-    """Deterministic bytes, so a stored response replays byte for byte."""
-    return payment_to_proto(payment).SerializeToString(deterministic=True)
-
-
-def decode_payment(data: bytes) -> Payment:
-    return payment_from_proto(payments_pb2.Payment.FromString(data))
+encode_payment = encoder(payment_to_proto)
+decode_payment = decoder(payments_pb2.Payment.FromString, payment_from_proto)
 
 
 _REFUND_STATE_TO_PROTO = {
@@ -152,13 +189,8 @@ def refund_from_proto(message: refunds_pb2.Refund, provider: str = "") -> Refund
     )
 
 
-def encode_refund(refund: Refund) -> bytes:
-    """Deterministic bytes, so a stored response replays byte for byte."""
-    return refund_to_proto(refund).SerializeToString(deterministic=True)
-
-
-def decode_refund(data: bytes) -> Refund:
-    return refund_from_proto(refunds_pb2.Refund.FromString(data))
+encode_refund = encoder(refund_to_proto)
+decode_refund = decoder(refunds_pb2.Refund.FromString, refund_from_proto)
 
 
 _PAYMENT_EVENT_FIELDS = {
@@ -177,15 +209,7 @@ _PAYMENT_EVENT_FIELDS = {
 
 def payment_event_envelope(event: PaymentEvent, payment: Payment) -> events_pb2.EventEnvelope:
     """The envelope for `event`, carrying `payment` as it is after the change."""
-    envelope = events_pb2.EventEnvelope(
-        event_id=str(uuid.uuid4()),
-        type=event.type,
-        occurred_at=timestamp(event.occurred_at),
-        aggregate_type="payment",
-        aggregate_id=event.payment_id,
-        sequence=event.sequence,
-    )
-    body = getattr(envelope, _PAYMENT_EVENT_FIELDS[event.type])
+    envelope, body = new_envelope(event, "payment", event.payment_id, _PAYMENT_EVENT_FIELDS)
     body.payment.CopyFrom(payment_to_proto(payment))
     if event.refund is not None:
         body.refund.CopyFrom(refund_to_proto(event.refund))

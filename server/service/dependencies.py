@@ -9,7 +9,7 @@ from server.adapters.clock import Clock, SystemClock
 from server.adapters.providers.mock import MockProvider
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
-from server.service.exchange_log import ExchangeLog
+from server.service.audit.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.pipeline.recorder import Recorder
 from server.service.provider import PaymentProvider, SubscriptionBilling

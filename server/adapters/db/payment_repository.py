@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,15 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.adapters.codec import payment_event_envelope
+from server.adapters.db.by_id import ById
+from server.adapters.db.outbox_rows import append_events, call_context
 from server.adapters.db.receipt_repository import record_receipts
-from server.adapters.db.tables import outbox, payments
-from server.domain.events import PaymentEvent
+from server.adapters.db.tables import payments
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
 from server.domain.reconciliation import UNSETTLED_STATES
-from server.observability.correlation import current_correlation_id
-from server.observability.tracing import current_trace_headers
 from server.service.audit.context import note_effect
 from server.service.payments.pages import (
     Cursor,
@@ -40,10 +38,6 @@ _TIME_OPS = {
 
 # Built once: a statement made per call costs its cache key every time.
 _INSERT = payments.insert()
-_INSERT_EVENT = outbox.insert()
-_SELECT = payments.select().where(payments.c.id == sa.bindparam("b_id"))
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
-_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
 # ix_payments_provider_payment_id; the newest first, should a provider id ever repeat.
 _SELECT_BY_PROVIDER_ID = (
     payments.select()
@@ -125,6 +119,9 @@ def from_row(row: Any) -> Payment:
     )
 
 
+_BY_ID = ById(payments, from_row)
+
+
 class SqlPaymentRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -144,11 +141,7 @@ class SqlPaymentRepository:
     async def get(
         self, payment_id: str, *, for_update: bool = False, skip_locked: bool = False
     ) -> Payment | None:
-        statement = _SELECT
-        if for_update:
-            statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
-        row = (await self._connection.execute(statement, {"b_id": payment_id})).first()
-        return from_row(row) if row else None
+        return await _BY_ID.get(self._connection, payment_id, for_update, skip_locked)
 
     async def save(self, payment: Payment, expected_sequence: int) -> None:
         values = row_values(payment)
@@ -192,7 +185,7 @@ class SqlPaymentRepository:
         row = (await self._connection.execute(statement)).first()
         return from_row(row) if row else None
 
-    async def find_by_provider_payment_id(
+    async def find_by_provider_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> Payment | None:
         if not provider_payment_id:
@@ -243,32 +236,11 @@ class SqlPaymentRepository:
         events = payment.take_events()
         if not events:
             return
-        rows = outbox_rows(payment, events)
-        await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
-        await record_receipts(self._connection, payment, events)
-
-
-def outbox_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
-    """The outbox rows of `payment`'s new events, with the current trace and correlation."""
-    rows = []
-    trace_headers = current_trace_headers()
-    traceparent = trace_headers.get("traceparent")
-    tracestate = trace_headers.get("tracestate")
-    correlation_id = current_correlation_id()
-    for event in events:
-        envelope = payment_event_envelope(event, payment)
-        rows.append(
-            {
-                "event_id": envelope.event_id,
-                "event_type": event.type,
-                "aggregate_type": envelope.aggregate_type,
-                "aggregate_id": payment.id,
-                "sequence": event.sequence,
-                "payload": envelope.SerializeToString(deterministic=True),
-                "occurred_at": event.occurred_at,
-                "traceparent": traceparent,
-                "tracestate": tracestate,
-                "correlation_id": correlation_id,
-            }
+        await append_events(
+            self._connection,
+            payment.id,
+            events,
+            lambda event: payment_event_envelope(event, payment),
+            call_context(),
         )
-    return rows
+        await record_receipts(self._connection, payment, events)

@@ -26,8 +26,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_
 
+from server.adapters.codec import payment_event_envelope
 from server.adapters.db.outages import refused_value, translate
-from server.adapters.db.payment_repository import from_row, outbox_rows, row_values
+from server.adapters.db.outbox_rows import call_context, event_rows
+from server.adapters.db.payment_repository import from_row, row_values
 from server.adapters.db.receipt_repository import receipt_rows
 from server.adapters.db.tables import payments, webhook_events
 from server.adapters.db.webhook_event_repository import from_row as event_from_row
@@ -152,7 +154,9 @@ def _payment_arguments(payment: Payment, expected_sequence: int) -> list[Any]:
     values = row_values(payment)
     values["metadata"] = json.dumps(values["metadata"])  # asyncpg's JSON is text
     events = payment.take_events()
-    outbox = outbox_rows(payment, events)
+    outbox = event_rows(
+        payment.id, events, lambda event: payment_event_envelope(event, payment), call_context()
+    )
     receipts = receipt_rows(payment, events)
     return [
         *(values[name] for name in _PAYMENT),

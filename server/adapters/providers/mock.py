@@ -25,7 +25,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 
 from server.adapters.providers.mock_faults import Fault, FaultPlan
 from server.adapters.providers.mock_store import MockStore
+from server.config import MockSettings
 from server.domain.errors import ProviderUnavailable
 from server.domain.payment import CaptureMethod, Failure
 from server.domain.payment_method import BillingDetails
@@ -213,16 +213,13 @@ class MockProvider:
         self._faults = faults or FaultPlan()
 
     @classmethod
-    def from_env(cls) -> MockProvider:
-        env = os.environ
-        latency_ms = float(env.get("PAYMENTS_MOCK_LATENCY_MS", "0"))
-        ledger, store = env.get("PAYMENTS_MOCK_LEDGER"), env.get("PAYMENTS_MOCK_STORE")
-        faults = env.get("PAYMENTS_MOCK_FAULTS")
+    def configured(cls, settings: MockSettings) -> MockProvider:
+        """The mock as PAYMENTS_MOCK_* (read by Settings) describe it."""
         return cls(
-            latency_s=latency_ms / 1000,
-            ledger=Path(ledger) if ledger else None,
-            store=MockStore(Path(store)) if store else None,
-            faults=FaultPlan(Path(faults) if faults else None),
+            latency_s=settings.latency_s,
+            ledger=settings.ledger,
+            store=MockStore(settings.store) if settings.store else None,
+            faults=FaultPlan(settings.faults),
         )
 
     def ensure_available(self) -> None:

@@ -20,7 +20,7 @@ from server.domain.errors import (
     Unimplemented,
     Validator,
 )
-from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
+from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID, require_id
 from server.domain.money import check_amount
 from server.domain.payment import Failure, Payment, new_payment
 from server.domain.payment_states import PaymentOp, PaymentState, next_state
@@ -37,10 +37,9 @@ from server.service.payments.requests import (
     ConfirmPayment,
     CreatePayment,
     SimulatePayment,
-    check_payment_id,
     check_payment_method,
-    check_request_id,
     check_text,
+    targeted,
     validate_create,
 )
 from server.service.pipeline.command import Command, Kind, Outcome, Refusal, run
@@ -279,9 +278,7 @@ async def create_payment(
 async def confirm_payment(
     deps: Dependencies, caller: str, command: ConfirmPayment
 ) -> Outcome[Payment]:
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     check_payment_method(validator, command.payment_method_id)
     validator.raise_if_any()
     scope = optional_scope(
@@ -317,9 +314,7 @@ async def confirm_payment(
 async def capture_payment(
     deps: Dependencies, caller: str, command: CapturePayment
 ) -> Outcome[Payment]:
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     requested = command.amount_to_capture
     if requested is not None:
         check_amount(validator, "amount_to_capture", requested.currency_code, requested.minor_units)
@@ -393,9 +388,7 @@ def _refused_by_truth(deps: Dependencies) -> Refused:
 async def cancel_payment(
     deps: Dependencies, caller: str, command: CancelPayment
 ) -> Outcome[Payment]:
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     check_text(validator, "reason", command.reason, MAX_REASON)
     validator.raise_if_any()
     scope = optional_scope(
@@ -431,9 +424,7 @@ async def simulate_payment(
             "SimulatePayment exists only when PAYMENTS_ENV is development or test",
             reason="SIMULATION_DISABLED",
         )
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     validator.check(command.succeed is not None, "outcome", "is required")
     validator.raise_if_any()
     provider = deps.simulator
@@ -459,6 +450,4 @@ async def simulate_payment(
 
 
 def require_payment_id(payment_id: str) -> None:
-    validator = Validator()
-    check_payment_id(validator, payment_id)
-    validator.raise_if_any()
+    require_id(PAYMENT_ID, payment_id)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from server.observability.metrics import idempotent_replays
 from server.service.unit_of_work import KeyRecord, UnitOfWork
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,13 @@ def optional_scope(
 ) -> Scope | None:
     """The scope of an optional request_id: None when the caller sent none."""
     return scope_of(caller, request_id, method, parameters) if request_id else None
+
+
+def parameters_of(request: DataclassInstance) -> dict[str, Any]:
+    """What a request_id is bound to: every field of the request but the request_id."""
+    parameters = asdict(request)
+    del parameters["request_id"]
+    return parameters
 
 
 def fingerprint(method: str, parameters: dict[str, Any]) -> str:
