@@ -37,23 +37,40 @@ _UNPUBLISHED = (
     .limit(sa.bindparam("b_limit"))
 )
 _claimed = _UNPUBLISHED.with_for_update(skip_locked=True).cte("claimed")
+_aggregates = sa.select(_claimed.c.aggregate_type, _claimed.c.aggregate_id).distinct().subquery()
 _older = outbox.alias("older")
-# The claimed rows that no older unpublished row of their aggregate outside the claim
-# must precede (ix on aggregate_type, aggregate_id, sequence finds an aggregate's rows).
+# Per aggregate of the claim (ix on aggregate_type, aggregate_id, sequence finds its rows),
+# its oldest unpublished row outside the claim: the claim's rows from there on must wait.
+_blockers = (
+    sa.select(
+        _older.c.aggregate_type, _older.c.aggregate_id, sa.func.min(_older.c.id).label("first")
+    )
+    .join(
+        _aggregates,
+        sa.and_(
+            _older.c.aggregate_type == _aggregates.c.aggregate_type,
+            _older.c.aggregate_id == _aggregates.c.aggregate_id,
+        ),
+    )
+    .where(_older.c.published_at.is_(None), _older.c.id.not_in(sa.select(_claimed.c.id)))
+    .group_by(_older.c.aggregate_type, _older.c.aggregate_id)
+    .cte("blockers")
+)
 _CLAIM_IN_ORDER = (
     sa.select(
         _claimed,
         sa.select(sa.func.count()).select_from(_claimed).scalar_subquery().label("claimed"),
     )
-    .where(
-        ~sa.exists().where(
-            _older.c.aggregate_type == _claimed.c.aggregate_type,
-            _older.c.aggregate_id == _claimed.c.aggregate_id,
-            _older.c.published_at.is_(None),
-            _older.c.id < _claimed.c.id,
-            _older.c.id.not_in(sa.select(_claimed.c.id)),
+    .select_from(
+        _claimed.outerjoin(
+            _blockers,
+            sa.and_(
+                _blockers.c.aggregate_type == _claimed.c.aggregate_type,
+                _blockers.c.aggregate_id == _claimed.c.aggregate_id,
+            ),
         )
     )
+    .where(sa.or_(_blockers.c.first.is_(None), _claimed.c.id < _blockers.c.first))
     .order_by(_claimed.c.id)
 )
 _NOW = sa.bindparam("b_now", type_=outbox.c.published_at.type)
