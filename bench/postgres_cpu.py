@@ -9,52 +9,35 @@ serve every database and are counted apart, as `shared`.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
-_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+from bench.grpc_load import CpuSample
 
 
-@dataclass(frozen=True, slots=True)
-class PostgresCpu:
-    """CPU seconds so far of the postgres processes alive at the sample."""
+def _title(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().decode(errors="replace").split()
+    except OSError:
+        return []  # gone meanwhile
 
-    ours: dict[int, float]
-    shared: dict[int, float]
 
-
-def sample(database: str) -> PostgresCpu:
-    ours: dict[int, float] = {}
-    shared: dict[int, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+def used(before: CpuSample, after: CpuSample, database: str) -> tuple[float, float]:
+    """CPU seconds between the samples of the postgres processes on `database`, and of
+    the server-wide ones. A process that began in between counts whole; call it while
+    the benchmark's connections are open, as their titles say which database."""
+    ours = shared = 0.0
+    for pid, times in after.processes.items():
+        if times.name != "postgres":
             continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                raw = stat.read()
-            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                title = cmdline.read().decode(errors="replace").split()
-        except OSError:
-            continue  # gone meanwhile
-        if raw[raw.index("(") + 1 : raw.rindex(")")] != "postgres":
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        cpu = (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime + stime
+        then = before.processes.get(pid)
+        cpu = times.cpu - (then.cpu if then is not None and then.started == times.started else 0)
+        title = _title(pid)
+        if not title:
+            continue  # ended since the sample: nothing says whose it was
         if database in title:
-            ours[int(entry.name)] = cpu
+            ours += cpu
         elif not any("(" in word or word == "[local]" for word in title) and not (
             "autovacuum" in title and "worker" in title
         ):
             # No client address, no database: the postmaster or a server-wide process.
-            shared[int(entry.name)] = cpu
-    return PostgresCpu(ours, shared)
-
-
-def used(before: PostgresCpu, after: PostgresCpu) -> tuple[float, float]:
-    """CPU seconds (ours, shared) between the samples; a process that started meanwhile
-    counts from zero, one that ended is lost."""
-
-    def delta(old: dict[int, float], new: dict[int, float]) -> float:
-        return sum(cpu - old.get(pid, 0.0) for pid, cpu in new.items())
-
-    return delta(before.ours, after.ours), delta(before.shared, after.shared)
+            shared += cpu
+    return ours, shared

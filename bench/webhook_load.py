@@ -245,15 +245,15 @@ class CpuWindow:
 
 async def measure_cpu(server_pid: int, database: str, warmup: float, seconds: float) -> CpuWindow:
     await asyncio.sleep(warmup)
-    begin, pg_begin = cpu_sample(), postgres_cpu.sample(database)
+    begin = cpu_sample()
     await asyncio.sleep(seconds)
-    end, pg_end = cpu_sample(), postgres_cpu.sample(database)
+    end = cpu_sample()
     if begin is None or end is None:
         return CpuWindow(math.nan, math.nan, math.nan, math.nan, math.nan)
     use = cpu_use(begin, end, server_pid, [os.getpid()])
     assert use is not None
     scale = 100 / (end.at - begin.at)
-    ours, shared = postgres_cpu.used(pg_begin, pg_end)
+    ours, shared = postgres_cpu.used(begin, end, database)
     machine = (end.busy - begin.busy) * scale
     return CpuWindow(use.server, use.clients, ours * scale, shared * scale, machine)
 
