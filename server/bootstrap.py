@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import faults
 from server.adapters.broker.rabbitmq import RabbitPublisher
-from server.adapters.db.engine import create_engine
+from server.adapters.db.engine import create_engine, is_sqlite
 from server.adapters.db.outbox_store import SqlOutboxStore
+from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.payment_webhooks import PgPaymentWebhooks
 from server.adapters.db.provider_exchange_log import SqlExchangeLog
 from server.adapters.db.unit_of_work import SqlUnitOfWork
@@ -92,6 +93,9 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         payment_webhooks=PgPaymentWebhooks(engine) if engine.dialect.name == "postgresql" else None,
         exchange_log=exchange_log,
         replica=build_replica(settings),
+        payment_statements=None
+        if is_sqlite(settings.database_url)
+        else PgPaymentStatements(settings.database_url),
     )
     return deps, engine
 

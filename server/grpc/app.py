@@ -42,6 +42,7 @@ from server.grpc.refund_servicer import RefundServicer
 from server.grpc.request_parsing import RequestParsingInterceptor
 from server.grpc.subscription_servicer import SubscriptionServicer
 from server.grpc.telemetry import TelemetryInterceptor
+from server.grpc.unary import Chain
 from server.observability.metrics import BREAKER_VALUES, gauges
 from server.service.dependencies import Dependencies
 
@@ -98,11 +99,15 @@ class GrpcServer:
         # request parsing inside auth, so that a caller without a token learns nothing more.
         self.server = aio.server(
             interceptors=[
-                TelemetryInterceptor(),
-                ErrorMappingInterceptor(),
-                AuditInterceptor(deps),
-                auth or AuthInterceptor(None),
-                RequestParsingInterceptor(),
+                Chain(
+                    [
+                        TelemetryInterceptor(),
+                        ErrorMappingInterceptor(),
+                        AuditInterceptor(deps),
+                        auth or AuthInterceptor(None),
+                        RequestParsingInterceptor(),
+                    ]
+                )
             ],
             options=[("grpc.so_reuseport", int(reuse_port))],
         )

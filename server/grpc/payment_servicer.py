@@ -57,7 +57,9 @@ def _create(request: payments_pb2.CreatePaymentRequest, principal: Principal) ->
 async def _get(
     deps: Dependencies, request: payments_pb2.GetPaymentRequest, principal: Principal
 ) -> payments_pb2.Payment:
-    payment = await payment_queries.get_payment(deps.uow, request.id, principal.owner)
+    payment = await payment_queries.get_payment(
+        deps.uow, request.id, principal.owner, deps.payment_statements
+    )
     message = payment_to_proto(payment)
     if principal.may_see_client_secret_of(payment.user_id):
         message.client_secret = await client_secret_while_awaiting_customer(deps, payment)

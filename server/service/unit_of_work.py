@@ -170,6 +170,36 @@ class KeyRecord:
     locked_until: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A request_id's stored response, set with the write that finishes its command."""
+
+    caller: str
+    request_id: str
+    response: bytes
+
+
+class PaymentStatements(Protocol):
+    """The payment pipeline's two writes, each one statement, and GetPayment's read
+    (PostgreSQL only)."""
+
+    async def start(
+        self, key: KeyRecord, now: datetime, expire_time: datetime, payment: Payment
+    ) -> bool:
+        """Claim `key` and insert the payment with its events; False: the key is taken.
+
+        LiveOrderConflict when the order has a live payment (nothing is written).
+        """
+
+    async def save(
+        self, payment: Payment, expected_sequence: int, completion: Completion | None = None
+    ) -> bool:
+        """Write the payment's changes, its events and `completion`; False: it moved meanwhile."""
+
+    async def get(self, payment_id: str) -> Payment | None:
+        """The payment as committed, read outside any transaction."""
+
+
 class IdempotencyKeyRepository(Protocol):
     async def insert_if_absent(
         self, record: KeyRecord, now: datetime, expire_time: datetime

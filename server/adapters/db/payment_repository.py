@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,15 +10,18 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.codec import payment_event_envelope
+from server.adapters.codec import payment_event_envelopes
 from server.adapters.db.by_id import ById
-from server.adapters.db.outbox_rows import append_events, call_context
+from server.adapters.db.outbox_rows import append_rows, event_rows
 from server.adapters.db.receipt_repository import record_receipts
 from server.adapters.db.tables import payments
+from server.domain.events import PaymentEvent
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
 from server.domain.reconciliation import UNSETTLED_STATES
+from server.observability.correlation import current_correlation_id
+from server.observability.tracing import current_trace_headers
 from server.service.audit.context import note_effect
 from server.service.payments.pages import (
     Cursor,
@@ -92,34 +96,38 @@ def row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def from_row(row: Any) -> Payment:
-    """`row` has the table's columns as attributes: a SQLAlchemy row, or a namespace."""
+def payment_from(row: Mapping[Any, Any]) -> Payment:
+    """The payment in a row, from SQLAlchemy (its `_mapping`) or asyncpg."""
     return Payment(
-        id=row.id,
-        order_id=row.order_id,
-        user_id=row.user_id,
-        amount=Money(row.currency_code, row.amount),
-        state=PaymentState(row.state),
-        provider=row.provider,
-        capture_method=CaptureMethod(row.capture_method),
-        create_time=row.create_time,
-        update_time=row.update_time,
-        provider_payment_id=row.provider_payment_id,
-        payment_method_id=row.payment_method_id,
-        amount_captured=row.amount_captured,
-        amount_refunded=row.amount_refunded,
-        failure_code=row.failure_code,
-        failure_message=row.failure_message,
-        description=row.description,
-        metadata=dict(row.metadata),
-        event_sequence=row.event_sequence,
-        reconcile_attempts=row.reconcile_attempts,
-        next_reconcile_time=row.next_reconcile_time,
-        capture_time=row.capture_time,
+        id=row["id"],
+        order_id=row["order_id"],
+        user_id=row["user_id"],
+        amount=Money(row["currency_code"], row["amount"]),
+        state=PaymentState(row["state"]),
+        provider=row["provider"],
+        capture_method=CaptureMethod(row["capture_method"]),
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        provider_payment_id=row["provider_payment_id"],
+        payment_method_id=row["payment_method_id"],
+        amount_captured=row["amount_captured"],
+        amount_refunded=row["amount_refunded"],
+        failure_code=row["failure_code"],
+        failure_message=row["failure_message"],
+        description=row["description"],
+        metadata=dict(row["metadata"]),
+        event_sequence=row["event_sequence"],
+        reconcile_attempts=row["reconcile_attempts"],
+        next_reconcile_time=row["next_reconcile_time"],
+        capture_time=row["capture_time"],
     )
 
 
-_BY_ID = ById(payments, from_row)
+def _from_row(row: sa.Row[Any]) -> Payment:
+    return payment_from(row._mapping)
+
+
+_BY_ID = ById(payments, _from_row)
 
 
 class SqlPaymentRepository:
@@ -183,7 +191,7 @@ class SqlPaymentRepository:
             payments.c.state.not_in([s.value for s in DEAD_STATES]),
         )
         row = (await self._connection.execute(statement)).first()
-        return from_row(row) if row else None
+        return _from_row(row) if row else None
 
     async def find_by_provider_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
@@ -193,7 +201,7 @@ class SqlPaymentRepository:
         statement = _SELECT_BY_PROVIDER_ID_FOR_UPDATE if for_update else _SELECT_BY_PROVIDER_ID
         parameters = {"b_provider": provider, "b_provider_payment_id": provider_payment_id}
         row = (await self._connection.execute(statement, parameters)).first()
-        return from_row(row) if row else None
+        return _from_row(row) if row else None
 
     async def list(self, query: PaymentQuery) -> PaymentPage:
         sort_column = payments.c.amount if query.sort is SortKey.AMOUNT else payments.c.create_time
@@ -227,7 +235,7 @@ class SqlPaymentRepository:
         )
         statement = statement.order_by(*order).limit(query.page_size + 1)
         rows = (await self._connection.execute(statement)).all()
-        found = [from_row(row) for row in rows[: query.page_size]]
+        found = [_from_row(row) for row in rows[: query.page_size]]
         more = len(rows) > query.page_size
         cursor = Cursor(sort_value(found[-1], query.sort), found[-1].id) if more else None
         return PaymentPage(found, cursor)
@@ -236,11 +244,16 @@ class SqlPaymentRepository:
         events = payment.take_events()
         if not events:
             return
-        await append_events(
-            self._connection,
-            payment.id,
-            events,
-            lambda event: payment_event_envelope(event, payment),
-            call_context(),
-        )
+        await append_rows(self._connection, outbox_rows(payment, events))
         await record_receipts(self._connection, payment, events)
+
+
+def outbox_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
+    """The outbox rows of the payment's events, with the trace and correlation of the call."""
+    trace_headers = current_trace_headers()
+    context = {
+        "traceparent": trace_headers.get("traceparent"),
+        "tracestate": trace_headers.get("tracestate"),
+        "correlation_id": current_correlation_id(),
+    }
+    return event_rows(payment.id, events, payment_event_envelopes(events, payment), context)

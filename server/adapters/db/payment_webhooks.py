@@ -26,10 +26,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_
 
-from server.adapters.codec import payment_event_envelope
 from server.adapters.db.outages import refused_value, translate
-from server.adapters.db.outbox_rows import call_context, event_rows
-from server.adapters.db.payment_repository import from_row, row_values
+from server.adapters.db.payment_repository import outbox_rows, payment_from, row_values
 from server.adapters.db.receipt_repository import receipt_rows
 from server.adapters.db.tables import payments, webhook_events
 from server.adapters.db.webhook_event_repository import from_row as event_from_row
@@ -154,9 +152,7 @@ def _payment_arguments(payment: Payment, expected_sequence: int) -> list[Any]:
     values = row_values(payment)
     values["metadata"] = json.dumps(values["metadata"])  # asyncpg's JSON is text
     events = payment.take_events()
-    outbox = event_rows(
-        payment.id, events, lambda event: payment_event_envelope(event, payment), call_context()
-    )
+    outbox = outbox_rows(payment, events)
     receipts = receipt_rows(payment, events)
     return [
         *(values[name] for name in _PAYMENT),
@@ -218,7 +214,7 @@ class _Transaction:
         payment = None
         if found.get("id") is not None:
             found["metadata"] = json.loads(found["metadata"])
-            payment = from_row(SimpleNamespace(**found))
+            payment = payment_from(found)
         return event, payment
 
     async def finish(

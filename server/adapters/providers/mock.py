@@ -229,7 +229,7 @@ class MockProvider:
         self, request: CreateAtProvider, idempotency_key: str
     ) -> ProviderPayment:
         def create() -> ProviderPayment:
-            self._check_method(request.payment_method_id, required=False)
+            self._check_method(request.payment_method_id, required=request.confirm)
             intent = _Intent(
                 provider_payment_id=f"mock_pi_{_token(idempotency_key)}",
                 payment_id=request.payment_id,
@@ -240,10 +240,15 @@ class MockProvider:
                 if request.payment_method_id
                 else ProviderStatus.REQUIRES_PAYMENT_METHOD,
             )
-            self._save(intent)
+            if request.confirm:
+                self._confirm(intent, idempotency_key)
+            else:
+                self._save(intent)
             return intent.view()
 
-        # pm_mock_timeout's timeout is on the charge (confirm), where it hurts.
+        if request.confirm:  # the charge: faults and pm_mock_timeout are a confirm's
+            method = request.payment_method_id
+            return await self._idempotent("confirm", idempotency_key, create, method)
         return await self._idempotent("create", idempotency_key, create, "")
 
     async def confirm_payment(

@@ -69,6 +69,21 @@ def fingerprint(method: str, parameters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def fresh_key(
+    scope: Scope, now: datetime, policy: IdempotencyPolicy, resource_id: str | None
+) -> KeyRecord:
+    """The key as a first call claims it: leased, no response yet."""
+    return KeyRecord(
+        caller=scope.caller,
+        request_id=scope.request_id,
+        method=scope.method,
+        fingerprint=scope.fingerprint,
+        resource_id=resource_id,
+        response=None,
+        locked_until=now + policy.lease,
+    )
+
+
 async def claim(
     uow: UnitOfWork,
     scope: Scope,
@@ -81,15 +96,7 @@ async def claim(
     `resource_id`, when known up front, is stored with the claim, so a resumed
     attempt finds what the first one was working on.
     """
-    fresh = KeyRecord(
-        caller=scope.caller,
-        request_id=scope.request_id,
-        method=scope.method,
-        fingerprint=scope.fingerprint,
-        resource_id=resource_id,
-        response=None,
-        locked_until=now + policy.lease,
-    )
+    fresh = fresh_key(scope, now, policy, resource_id)
     if await uow.idempotency_keys.insert_if_absent(fresh, now, now + policy.retention):
         return Claim()
     existing = await uow.idempotency_keys.get(scope.caller, scope.request_id)

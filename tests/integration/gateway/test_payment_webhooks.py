@@ -98,7 +98,7 @@ async def test_failing_write_answers_500_and_replay_applies_it(
         raise RuntimeError(f"secret detail {SECRET} {body.decode()}")
 
     with monkeypatch.context() as patch:
-        patch.setattr(payment_webhooks, "event_rows", broken_rows)
+        patch.setattr(payment_webhooks, "outbox_rows", broken_rows)
         reply = await deliver(client, body)
         assert reply.status_code == 500
         assert SECRET not in reply.text
