@@ -804,8 +804,9 @@ class Database:
     reader: ActivityReader | None = None
 
     @classmethod
-    def private(cls) -> Database:
-        cluster = PostgresCluster(CLUSTER_SETTINGS)
+    def private(cls, extra_settings: Sequence[str] = ()) -> Database:
+        chosen = dict(setting.split("=", 1) for setting in extra_settings)
+        cluster = PostgresCluster({**CLUSTER_SETTINGS, **chosen})
         try:
             cluster.init().start()
             url = make_url(cluster.url).set(database=BENCH_DATABASE)
@@ -1271,6 +1272,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="serve from this PostgreSQL database instead of a private cluster: it is "
         "DROPPED and recreated (its name must contain 'bench')",
     )
+    parser.add_argument(
+        "--postgres-setting",
+        dest="postgres_settings",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the private cluster, e.g. commit_delay=100 (repeatable)",
+    )
     parser.add_argument("--processes", type=int, default=1, help="client processes")
     parser.add_argument(
         "--channels",
@@ -1286,6 +1295,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--server-processes must be at least 1")
     if args.seed_payments < 0:
         parser.error("--seed-payments must not be negative")
+    if any("=" not in setting for setting in args.postgres_settings):
+        parser.error("--postgres-setting takes NAME=VALUE")
     if args.channels is None:
         servers = args.server_processes or 1
         args.channels = 2 if servers == 1 else 4 * servers
@@ -1343,7 +1354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_create_payload()
         print("preparing the database ...", file=sys.stderr)
         existing = args.database_url
-        database = Database.existing(existing) if existing else Database.private()
+        database = (
+            Database.existing(existing) if existing else Database.private(args.postgres_settings)
+        )
     except BenchError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ from server.observability.context import about_payment
 from server.observability.metrics import payment_outcomes
 from server.service.dependencies import Dependencies
 from server.service.payment_methods.queries import not_found, usable_method
+from server.service.payments.at_provider import charge_key, registration
 from server.service.payments.client_secrets import fetch_client_secret
 from server.service.payments.provider_outcomes import apply_provider_outcome
 from server.service.payments.requests import (
@@ -42,11 +43,9 @@ from server.service.payments.requests import (
     targeted,
     validate_create,
 )
-from server.service.payments.waiting import charge_key
 from server.service.pipeline.command import Command, Finishing, Kind, Outcome, Refusal, run
 from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
 from server.service.provider import (
-    CreateAtProvider,
     ProviderPayment,
     ProviderRejected,
     ProviderStatus,
@@ -219,16 +218,7 @@ async def _charge_at_provider(
         # own: a key is only ever used with the same parameters.
         charge = confirm and payment.state is PaymentState.PROCESSING
         created = await deps.provider.create_payment(
-            CreateAtProvider(
-                payment_id=payment.id,
-                order_id=payment.order_id,
-                amount=payment.amount,
-                capture_method=payment.capture_method,
-                payment_method_id=method_id,
-                description=payment.description,
-                customer_id=customer_id,
-                confirm=charge,
-            ),
+            registration(payment, method_id, customer_id, confirm=charge),
             idempotency_key=charge_key(payment) if charge else f"{payment.id}:create",
         )
         if charge and created.status is not ProviderStatus.REQUIRES_CONFIRMATION:

@@ -19,13 +19,13 @@ from server.domain.payment import Failure, Payment
 from server.domain.payment_states import PaymentOp, PaymentState
 from server.domain.reconciliation import WAITING_ON_CUSTOMER, WAITING_ON_PROVIDER, policy
 from server.service.dependencies import Dependencies
+from server.service.payments.at_provider import charge_key, registration
 from server.service.payments.provider_outcomes import (
     BEFORE_CONFIRMATION,
     CONFIRMED_AT_PROVIDER,
     apply_provider_outcome,
 )
 from server.service.provider import (
-    CreateAtProvider,
     ProviderPayment,
     ProviderRejected,
     ProviderStatus,
@@ -37,11 +37,6 @@ UNCONFIRMED = frozenset(
     {ProviderStatus.REQUIRES_CONFIRMATION, ProviderStatus.REQUIRES_PAYMENT_METHOD}
 )
 EXPIRED_REASON = "expired: the customer did not complete the payment in time"
-
-
-def charge_key(payment: Payment) -> str:
-    """The key a payment is created and charged with, in one call."""
-    return f"{payment.id}:create-confirm"
 
 
 def is_stranded(payment: Payment, now: datetime) -> bool:
@@ -138,15 +133,7 @@ async def _probe_charge_key(deps: Dependencies, payment: Payment) -> ProviderPay
     and the key can never charge it: it is canceled and failed, and no money moved.
     """
     return await deps.provider.create_payment(
-        CreateAtProvider(
-            payment_id=payment.id,
-            order_id=payment.order_id,
-            amount=payment.amount,
-            capture_method=payment.capture_method,
-            payment_method_id="",
-            description=payment.description,
-        ),
-        idempotency_key=charge_key(payment),
+        registration(payment), idempotency_key=charge_key(payment)
     )
 
 

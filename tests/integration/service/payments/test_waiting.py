@@ -22,12 +22,12 @@ from server.domain.reconciliation import WaitingPolicy, policy, use_policy
 from server.jobs.waiting_gauges import measure_waiting_payments
 from server.observability.metrics import gauges
 from server.service.dependencies import Dependencies
+from server.service.payments.at_provider import charge_key
 from server.service.payments.commands import capture_payment, create_payment
 from server.service.payments.pages import PaymentQuery
 from server.service.payments.queries import get_payment, list_payments
 from server.service.payments.reconcile import reconcile_payments
 from server.service.payments.requests import AmountInput, CapturePayment, CreatePayment
-from server.service.payments.waiting import charge_key
 from server.service.provider import CreateAtProvider, ProviderPayment, ProviderStatus
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
