@@ -12,6 +12,7 @@ from server.adapters.broker.rabbitmq import RabbitPublisher
 from server.adapters.db.engine import create_engine, is_sqlite
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.db.payment_statements import PgPaymentStatements
+from server.adapters.db.payment_webhooks import PgPaymentWebhooks
 from server.adapters.db.provider_exchange_log import SqlExchangeLog
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
@@ -89,6 +90,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         billing=billing,
         refund_window=settings.refund_window,
         merchant_name=settings.merchant_name,
+        payment_webhooks=PgPaymentWebhooks(engine) if engine.dialect.name == "postgresql" else None,
         exchange_log=exchange_log,
         replica=build_replica(settings),
         payment_statements=None
@@ -111,13 +113,23 @@ def build_replica(settings: Settings) -> UnitOfWorkFactory | None:
     return partial(SqlUnitOfWork, engine, read_only=True)
 
 
+# One batch is claimed and sent while the one before waits for its confirms: the relay
+# then uses more than one core (bench/relay_load.py; docs/benchmarks.md).
+RELAY_BATCHES_IN_FLIGHT = 2
+
+
 def build_outbox_relay(
     settings: Settings, deps: Dependencies, engine: AsyncEngine
 ) -> OutboxRelay | None:
     """The relay to the broker when PAYMENTS_BROKER_URL is set; None otherwise."""
     if settings.broker_url is None:
         return None
-    return OutboxRelay(SqlOutboxStore(engine), RabbitPublisher(settings.broker_url), deps.clock)
+    return OutboxRelay(
+        SqlOutboxStore(engine),
+        RabbitPublisher(settings.broker_url),
+        deps.clock,
+        concurrency=RELAY_BATCHES_IN_FLIGHT,
+    )
 
 
 SIMULATE_PAYMENT = "/payments.v1.PaymentService/SimulatePayment"
