@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import faults
 from server.adapters.broker.rabbitmq import RabbitPublisher
+from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine, is_sqlite
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.db.payment_statements import PgPaymentStatements
@@ -70,6 +71,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     keys = KeyRing.parse(settings.provider_log_keys)
     exchange_log = SqlExchangeLog(engine, keys) if keys is not None else None
     provider, mock = build_provider(settings, exchange_log)
+    direct = None if is_sqlite(settings.database_url) else DirectPool(engine)
     billing = None
     if settings.provider == "stripe":
         billing = StripeBilling(
@@ -90,12 +92,11 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         billing=billing,
         refund_window=settings.refund_window,
         merchant_name=settings.merchant_name,
-        payment_webhooks=PgPaymentWebhooks(engine) if engine.dialect.name == "postgresql" else None,
         exchange_log=exchange_log,
         replica=build_replica(settings),
-        payment_statements=None
-        if is_sqlite(settings.database_url)
-        else PgPaymentStatements(settings.database_url),
+        # PostgreSQL's hot paths skip SQLAlchemy: one small asyncpg pool serves both.
+        payment_statements=PgPaymentStatements(direct) if direct else None,
+        payment_webhooks=PgPaymentWebhooks(direct) if direct else None,
     )
     return deps, engine
 

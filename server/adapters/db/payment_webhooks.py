@@ -13,26 +13,20 @@ the repositories write.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util import await_
 
-from server.adapters.db.outages import refused_value, translate
+from server.adapters.db.direct_pool import DirectPool, driver_error
 from server.adapters.db.payment_repository import outbox_rows, payment_from, row_values
 from server.adapters.db.receipt_repository import receipt_rows
 from server.adapters.db.tables import payments, webhook_events
 from server.adapters.db.webhook_event_repository import from_row as event_from_row
 from server.adapters.db.webhook_event_repository import row_values as event_row_values
-from server.domain.errors import DatabaseUnavailable
 from server.domain.payment import Payment
 from server.domain.webhook_events import WebhookEvent
 from server.service.unit_of_work import DuplicateWebhookEvent, StaleWrite
@@ -150,7 +144,6 @@ _FINISH = {
 
 def _payment_arguments(payment: Payment, expected_sequence: int) -> list[Any]:
     values = row_values(payment)
-    values["metadata"] = json.dumps(values["metadata"])  # asyncpg's JSON is text
     events = payment.take_events()
     outbox = outbox_rows(payment, events)
     receipts = receipt_rows(payment, events)
@@ -179,10 +172,7 @@ def _translated(error: Exception) -> Exception:
         error.constraint_name == _EVENT_ID_UNIQUE
     ):
         return DuplicateWebhookEvent(_EVENT_ID_UNIQUE)
-    found = translate(error) or refused_value(error)
-    if found is None and isinstance(error, asyncpg.InterfaceError | OSError | TimeoutError):
-        found = DatabaseUnavailable(_AWAY)  # the connection broke mid-statement
-    return found or error
+    return driver_error(error)
 
 
 class _Transaction:
@@ -213,7 +203,6 @@ class _Transaction:
         event = event_from_row(SimpleNamespace(**stored)) if stored["event_id"] else None
         payment = None
         if found.get("id") is not None:
-            found["metadata"] = json.loads(found["metadata"])
             payment = payment_from(found)
         return event, payment
 
@@ -238,28 +227,14 @@ class _Transaction:
 
 
 class PgPaymentWebhooks:
-    """Its own small asyncpg pool, opened on first use and closed with the engine.
+    """Payment webhooks in two statements, on the engine's direct pool."""
 
-    Through the engine's pool a checkout and check-in cost 36-88 us of CPU, against
-    24 us here (pool without the reset round trip: every transaction here ends itself).
-    """
-
-    def __init__(self, engine: AsyncEngine, *, pool_size: int = POOL_SIZE) -> None:
-        url = engine.url.set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
-        self._pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-        event.listen(engine.sync_engine, "engine_disposed", self._disposed)
+    def __init__(self, pool: DirectPool) -> None:
+        self._pool = pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Transaction]:
-        try:
-            pool = self._pool or await self._opened()
-            raw: asyncpg.Connection = await pool.acquire()
-        except Exception as error:
-            raise (_away(error) or error) from error
-        try:
+        async with self._pool.connection() as raw:
             try:
                 await raw.execute("BEGIN")
             except Exception as error:
@@ -271,35 +246,3 @@ class PgPaymentWebhooks:
                 if not transaction.committed:
                     with contextlib.suppress(Exception):  # a broken connection ends below
                         await raw.execute("ROLLBACK")
-        finally:
-            if raw.is_in_transaction():
-                raw.terminate()  # the rollback did not get through: not back into the pool
-            with contextlib.suppress(Exception):
-                await pool.release(raw)
-
-    async def _opened(self) -> asyncpg.Pool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=self._pool_size, reset=_nothing_to_reset
-                )
-        return self._pool
-
-    def _disposed(self, _engine: object) -> None:
-        """With the engine's pool: Engine.dispose runs this in its greenlet."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await_(pool.close())
-
-
-def _away(error: BaseException) -> Exception | None:
-    """DatabaseUnavailable for a pool that cannot connect, or is closing."""
-    if isinstance(error, asyncpg.InterfaceError):
-        return DatabaseUnavailable(_AWAY)
-    return translate(error, connecting=True)
-
-
-async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
-    """The pool's reset on release, a round trip each time, has nothing to undo: each
-    transaction commits or rolls back, and a connection left inside one is terminated."""
-    del connection

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db import payment_webhooks
+from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.payment_webhooks import PgPaymentWebhooks
 from server.cli import main
 from server.domain.payment_states import PaymentState
@@ -79,7 +80,10 @@ def stripe_deps(deps: Dependencies, truth: TruthProvider, engine: AsyncEngine) -
     """test_webhooks.py's, with the two-statement path as the gateway builds it."""
     provider = cast(PaymentProvider, truth)
     return replace(
-        deps, provider=provider, simulator=None, payment_webhooks=PgPaymentWebhooks(engine)
+        deps,
+        provider=provider,
+        simulator=None,
+        payment_webhooks=PgPaymentWebhooks(DirectPool(engine)),
     )
 
 
