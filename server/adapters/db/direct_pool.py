@@ -49,6 +49,13 @@ class DirectPool:
             raise DatabaseUnavailable(_AWAY) from error
         try:
             yield raw
+        except asyncpg.PostgresError:
+            raise  # the server answered: the connection is as good as before
+        except BaseException:
+            # Cut off mid-operation (the database went away, the call was cancelled): its
+            # protocol state is unknown, and the pool keeps no reset to find out.
+            raw.terminate()
+            raise
         finally:
             # A broken connection is closed (and may be detached already), not kept; one
             # whose rollback did not get through is terminated, not put back.
@@ -81,7 +88,9 @@ def driver_error(error: Exception) -> Exception:
     """The domain error an asyncpg error stands for, as the unit of work translates it;
     the error itself when it stands for none (a bug: INTERNAL)."""
     found: Exception | None = translate(error) or refused_value(error)
-    if found is None and isinstance(error, asyncpg.InterfaceError | OSError | TimeoutError):
+    if found is None and isinstance(
+        error, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError | TimeoutError
+    ):
         found = DatabaseUnavailable(_AWAY)  # the connection broke mid-statement
     return found or error
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -166,3 +167,38 @@ async def test_a_value_too_long_is_refused_as_in_a_unit_of_work(
     made.failure_code = "x" * 65  # the column holds 64
     with pytest.raises(ValueRefused):
         await start(statements, 1, made)
+
+
+async def test_a_call_cancelled_mid_statement_leaves_no_broken_connection(
+    engine: AsyncEngine,
+) -> None:
+    pool = DirectPool(engine, size=1)  # one connection: the next call gets the same one
+    statements = PgPaymentStatements(pool)
+    await start(statements, 1, payment(1))
+
+    async def hangs() -> None:
+        async with pool.connection() as connection:
+            await connection.fetchval("SELECT pg_sleep(30)")
+
+    hanging = asyncio.create_task(hangs())
+    await until_running(engine, "SELECT pg_sleep(30)")
+    hanging.cancel()  # as when the caller hangs up
+    with pytest.raises(asyncio.CancelledError):
+        await hanging
+
+    assert await statements.get(payment(1).id) == await statements.get(payment(1).id)
+    assert await start(statements, 2, payment(2))
+
+
+async def until_running(engine: AsyncEngine, query: str, seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        async with engine.connect() as connection:
+            running = await connection.scalar(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE query = :query"),
+                {"query": query},
+            )
+        if running:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{query!r} never ran")
