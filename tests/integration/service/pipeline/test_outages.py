@@ -40,8 +40,7 @@ from server.service.payments.requests import AmountInput, CapturePayment, Create
 from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
 from tests.support.databases import (
     TABLES,
-    create_postgres_database,
-    drop_postgres_database,
+    postgres_database,
     set_postgres_database_reachable,
 )
 
@@ -62,9 +61,8 @@ def pay(request_id: str, order_id: str = "order-1", *, manual: bool = False) -> 
 
 @pytest.fixture(scope="module")
 def outage_url() -> Iterator[str]:
-    url = create_postgres_database("payments_pipeline_outage")
-    yield url
-    drop_postgres_database(url)
+    with postgres_database("payments_pipeline_outage") as url:
+        yield url
 
 
 @pytest.fixture
