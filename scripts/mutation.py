@@ -23,6 +23,7 @@ listed as equivalent in docs/testing.md are left out of the score. Exits 1 below
 from __future__ import annotations
 
 import argparse
+import fcntl
 import fnmatch
 import json
 import os
@@ -267,6 +268,12 @@ def serve() -> Iterator[None]:
         return server.url, server.process.pid
 
     WORK.mkdir(exist_ok=True)
+    # One run at a time: a second would restart the first one's slots under it.
+    lock = os.open(WORK / "run.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another mutation run is going on in this folder") from None
     signal.signal(signal.SIGCONT, note_continued)
     slots = serve_slots(
         WORK / "slots", MAX_CHILDREN + 1, start_localstripe, drop_postgres_databases_ending

@@ -169,3 +169,18 @@ def test_a_refused_move_says_which_in_words() -> None:
         next_refund_state(RefundState.SUCCEEDED, RefundOp.CANCEL)
     assert str(refused.value) == "operation cancel is not allowed for a refund in state SUCCEEDED"
     assert dict(refused.value.metadata) == {"state": "SUCCEEDED", "operation": "cancel"}
+
+
+def test_a_new_refund_is_pending_with_its_reason_and_no_override_unless_given() -> None:
+    refund = new_refund(
+        refund_id="ref_01JD0000000000000000000000",
+        payment_id="pay_01JD0000000000000000000000",
+        amount=Money("USD", 10),
+        provider="mock",
+        reason="requested_by_customer",
+        now=T0,
+    )
+    assert refund.state is RefundState.PENDING
+    assert refund.reason == "requested_by_customer"
+    assert refund.window_override_reason == ""
+    assert (refund.create_time, refund.update_time) == (T0, T0)

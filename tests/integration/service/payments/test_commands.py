@@ -13,6 +13,7 @@ from server.adapters.db.tables import outbox, payments
 from server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
+    IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
     ProviderUnavailable,
@@ -240,6 +241,44 @@ async def test_simulate_is_unimplemented_when_disabled(deps: Dependencies) -> No
     closed = Dependencies(uow=deps.uow, provider=deps.provider, simulation_enabled=False)
     with pytest.raises(Unimplemented):
         await simulate_payment(closed, CALLER, SimulatePayment("pay_01JD0000000000000000000000"))
+
+
+async def test_simulate_refusals_say_why(deps: Dependencies) -> None:
+    payment_id = "pay_01JD0000000000000000000000"
+    closed = Dependencies(uow=deps.uow, provider=deps.provider, simulation_enabled=False)
+    with pytest.raises(Unimplemented) as disabled:
+        await simulate_payment(closed, CALLER, SimulatePayment(payment_id, "", True))
+    assert disabled.value.reason == "SIMULATION_DISABLED"
+    assert str(disabled.value) == (
+        "SimulatePayment exists only when PAYMENTS_ENV is development or test"
+    )
+    no_mock = Dependencies(uow=deps.uow, provider=deps.provider, simulation_enabled=True)
+    with pytest.raises(Unimplemented) as without_mock:
+        await simulate_payment(no_mock, CALLER, SimulatePayment(payment_id, "", True))
+    assert without_mock.value.reason == "SIMULATION_DISABLED"
+    assert str(without_mock.value) == "SimulatePayment needs the mock provider"
+    with pytest.raises(InvalidArgument) as invalid:
+        await simulate_payment(deps, CALLER, SimulatePayment(payment_id, "bad id!", None))
+    assert [(v.field, v.description) for v in invalid.value.violations] == [
+        ("request_id", "must be 1 to 255 printable ASCII characters without spaces"),
+        ("outcome", "is required"),
+    ]
+
+
+async def test_simulate_with_a_request_id_replays_and_refuses_other_outcomes(
+    deps: Dependencies,
+) -> None:
+    pending = (await create_payment(deps, CALLER, create(method="pm_mock_processing"))).resource
+    first = await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "sim-1", True))
+    again = await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "sim-1", True))
+    assert not first.replayed
+    assert again.replayed
+    assert again.resource == first.resource
+    with pytest.raises(IdempotencyKeyReused):
+        await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "sim-1", False))
+    # From another caller the same request_id is a key of its own: no replay, a real try.
+    with pytest.raises(FailedPrecondition):
+        await simulate_payment(deps, "billing-service", SimulatePayment(pending.id, "sim-1", True))
 
 
 async def test_missing_payment_is_not_found(deps: Dependencies) -> None:
