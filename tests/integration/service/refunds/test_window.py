@@ -105,3 +105,4 @@ def test_only_an_admin_may_override() -> None:
     with pytest.raises(PermissionDenied) as denied:
         window_override_of(service, True, "why")
     assert denied.value.reason == "REFUND_WINDOW_OVERRIDE_DENIED"
+    assert str(denied.value) == "only an admin may refund past the refund window"
