@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.tables import outbox, payments
+from server.adapters.providers.mock import MockProvider
 from server.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
@@ -38,6 +41,7 @@ from server.service.payments.requests import (
     CreatePayment,
     SimulatePayment,
 )
+from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
 
 CALLER = "orders-service"
 
@@ -310,3 +314,49 @@ async def test_invalid_request_stores_nothing(deps: Dependencies, engine: AsyncE
         for table in ("payments", "idempotency_keys", "outbox"):
             count = (await connection.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar()
             assert count == 0, table
+
+
+class RefusesWithoutDetail(MockProvider):
+    """A provider that refuses every new payment and names neither a field nor a code."""
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        raise ProviderRejected("Your request was invalid.")
+
+
+async def test_a_refusal_without_detail_fails_the_payment_as_an_invalid_request(
+    deps: Dependencies, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    refusing = replace(deps, provider=RefusesWithoutDetail(ledger=tmp_path / "refusing.jsonl"))
+    with pytest.raises(InvalidArgument) as refused:
+        await create_payment(refusing, CALLER, create("req-refused"))
+    assert refused.value.reason == "PROVIDER_REJECTED"
+    assert refused.value.violations == (
+        FieldViolation("payment_method_id", "Your request was invalid."),
+    )
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(payments.c.state, payments.c.failure_code, payments.c.failure_message)
+            )
+        ).one()
+    assert tuple(row) == ("FAILED", "invalid_request", "Your request was invalid.")
+
+
+@pytest.mark.parametrize("command", ["confirm", "capture", "cancel", "simulate"])
+async def test_an_optional_request_id_is_still_checked(deps: Dependencies, command: str) -> None:
+    payment_id, request_id = "pay_01JD0000000000000000000000", "has spaces"
+    calls = {
+        "confirm": lambda: confirm_payment(deps, CALLER, ConfirmPayment(payment_id, request_id)),
+        "capture": lambda: capture_payment(deps, CALLER, CapturePayment(payment_id, request_id)),
+        "cancel": lambda: cancel_payment(deps, CALLER, CancelPayment(payment_id, request_id)),
+        "simulate": lambda: simulate_payment(
+            deps, CALLER, SimulatePayment(payment_id, request_id, True)
+        ),
+    }
+    with pytest.raises(InvalidArgument) as invalid:
+        await calls[command]()
+    assert invalid.value.violations == (
+        FieldViolation("request_id", "must be 1 to 255 printable ASCII characters without spaces"),
+    )
