@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,7 +205,9 @@ async def test_second_live_payment_for_an_order_is_refused(deps: Dependencies) -
     first = (await create_payment(deps, CALLER, create(confirm=False))).resource
     with pytest.raises(AlreadyExists) as error:
         await create_payment(deps, CALLER, create("req-2"))
-    assert error.value.metadata["payment_id"] == first.id
+    assert error.value.reason == "ORDER_HAS_LIVE_PAYMENT"
+    assert str(error.value) == "order order-1 already has a live payment"
+    assert dict(error.value.metadata) == {"payment_id": first.id, "order_id": "order-1"}
     # The refused request stored nothing: its key is free for a corrected retry.
     other = await create_payment(deps, CALLER, create("req-2", order_id="order-2"))
     assert not other.replayed
@@ -360,3 +363,23 @@ async def test_an_optional_request_id_is_still_checked(deps: Dependencies, comma
     assert invalid.value.violations == (
         FieldViolation("request_id", "must be 1 to 255 printable ASCII characters without spaces"),
     )
+
+
+async def test_a_payment_s_outcome_is_one_log_line_and_a_replay_none(
+    deps: Dependencies, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.service.payments.commands")
+    first = (await create_payment(deps, CALLER, create("req-logged"))).resource
+    await create_payment(deps, CALLER, create("req-logged"))
+    declined = (
+        await create_payment(
+            deps,
+            CALLER,
+            create("req-declined", order_id="order-2", method="pm_card_chargeDeclined"),
+        )
+    ).resource
+    lines = [r.getMessage() for r in caplog.records if r.name == "server.service.payments.commands"]
+    assert lines == [
+        f"payment {first.id}: SUCCEEDED at mock",
+        f"payment {declined.id}: FAILED at mock",
+    ]
