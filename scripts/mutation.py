@@ -149,6 +149,19 @@ def verdicts(group: Group) -> dict[str, int | None]:
     return found
 
 
+def forget_interrupted(group: Group) -> None:
+    """A mutant whose tests were interrupted (exit code 2) has no verdict: judge it again."""
+    for module in group.modules:
+        meta = group.root / "mutants" / (module + ".meta")
+        if not meta.exists():
+            continue
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        if 2 in codes.values():
+            data["exit_code_by_key"] = {k: None if v == 2 else v for k, v in codes.items()}
+            meta.write_text(json.dumps(data, indent=4))
+
+
 def status(code: int | None) -> str:
     return STATUS.get(code, "suspicious")
 
@@ -210,7 +223,17 @@ def mutmut_in(group: Group, names: list[str]) -> None:
         arguments += ["--names", str(names_file)]
     if group.name == "ci":
         arguments.append("--ci")
-    subprocess.run(arguments, cwd=group.root, check=True)
+    # Its own session: Ctrl-C reaches the driver alone, which stops the whole group
+    # (mutmut and its mutants, no verdict recorded) before it takes the slots away.
+    worker = subprocess.Popen(arguments, cwd=group.root, start_new_session=True)
+    try:
+        code = worker.wait()
+    except BaseException:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        raise
+    if code:
+        raise subprocess.CalledProcessError(code, arguments)
 
 
 def suspects(group: Group, retested: set[str]) -> list[str]:
@@ -234,6 +257,7 @@ def run_full(chosen: list[Group], fresh: bool) -> None:
     with serve():
         for group in chosen:
             prepare(group, fresh)
+            forget_interrupted(group)
             began = time.monotonic()
             if None in verdicts(group).values() or not verdicts(group):
                 mutmut_in(group, [])
@@ -325,6 +349,10 @@ def report(chosen: list[Group], floor: float) -> int:
     return 0 if score >= floor and not partial else 1
 
 
+def stop_on_term(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ci", action="store_true", help="the fast subset only")
@@ -343,6 +371,7 @@ def main() -> int:
         names = options.names.read_text().split() if options.names else []
         run_group(group, names)
         return 0
+    signal.signal(signal.SIGTERM, stop_on_term)
     sys.path.insert(0, str(ROOT))  # the driver uses tests/support; mutmut's processes must not
     if options.show:
         group = next(g for g in chosen if module_of(options.show) in g.modules)

@@ -103,6 +103,8 @@ def serve_slots(
     """
     stop_leftovers(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "token").exists():  # a run that was killed before it cleaned up
+        drop_databases((folder / "token").read_text().strip())
     for old in folder.glob("slot-*"):
         for path in old.iterdir():
             path.unlink()
