@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import replace
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.adapters.db.tables import outbox, payments
+from server.adapters.db.tables import idempotency_keys, outbox, payments
 from server.adapters.providers.mock import MockProvider
 from server.domain.errors import (
     AlreadyExists,
@@ -383,3 +384,108 @@ async def test_a_payment_s_outcome_is_one_log_line_and_a_replay_none(
         f"payment {first.id}: SUCCEEDED at mock",
         f"payment {declined.id}: FAILED at mock",
     ]
+
+
+def canonical(method: str, parameters: str) -> str:
+    """The fingerprint of a request_id's key, from the canonical JSON written out by hand."""
+    return hashlib.sha256(f'["{method}",{parameters}]'.encode()).hexdigest()
+
+
+async def stored_key(engine: AsyncEngine, request_id: str) -> tuple[str, str, str | None]:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(
+                    idempotency_keys.c.method,
+                    idempotency_keys.c.fingerprint,
+                    idempotency_keys.c.resource_id,
+                ).where(idempotency_keys.c.request_id == request_id)
+            )
+        ).one()
+    return row.method, row.fingerprint, row.resource_id
+
+
+async def test_each_command_keys_its_request_id_by_its_own_canonical_parameters(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    # Keys outlive a deploy (24 h): a retry must find the fingerprint an earlier version stored.
+    held = (await create_payment(deps, CALLER, create("k-0", confirm=False))).resource
+    await confirm_payment(deps, CALLER, ConfirmPayment(held.id, "k-confirm"))
+    manual = (
+        await create_payment(
+            deps, CALLER, create("k-1", order_id="order-2", capture=CaptureMethod.MANUAL)
+        )
+    ).resource
+    await capture_payment(deps, CALLER, CapturePayment(manual.id, "k-capture"))
+    waiting = (
+        await create_payment(deps, CALLER, create("k-2", order_id="order-3", confirm=False))
+    ).resource
+    await cancel_payment(deps, CALLER, CancelPayment(waiting.id, "k-cancel", "duplicate"))
+    pending = (
+        await create_payment(
+            deps, CALLER, create("k-3", order_id="order-4", method="pm_mock_processing")
+        )
+    ).resource
+    await simulate_payment(deps, CALLER, SimulatePayment(pending.id, "k-simulate", True))
+
+    assert await stored_key(engine, "k-confirm") == (
+        "ConfirmPayment",
+        canonical("ConfirmPayment", f'{{"id":"{held.id}","payment_method_id":""}}'),
+        held.id,
+    )
+    assert await stored_key(engine, "k-capture") == (
+        "CapturePayment",
+        canonical("CapturePayment", f'{{"amount":null,"id":"{manual.id}"}}'),
+        manual.id,
+    )
+    assert await stored_key(engine, "k-cancel") == (
+        "CancelPayment",
+        canonical("CancelPayment", f'{{"id":"{waiting.id}","r":"duplicate"}}'),
+        waiting.id,
+    )
+    assert await stored_key(engine, "k-simulate") == (
+        "SimulatePayment",
+        canonical("SimulatePayment", f'{{"id":"{pending.id}","s":true}}'),
+        pending.id,
+    )
+
+
+async def test_a_capture_takes_at_most_the_authorized_amount_in_its_currency(
+    deps: Dependencies,
+) -> None:
+    manual = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).resource
+    with pytest.raises(InvalidArgument) as wrong:
+        await capture_payment(deps, CALLER, CapturePayment(manual.id, "", AmountInput("EUR", 1051)))
+    assert wrong.value.reason == "AMOUNT_NOT_CAPTURABLE"
+    assert wrong.value.violations == (
+        FieldViolation("amount_to_capture.currency_code", "must be the payment's currency, USD"),
+        FieldViolation("amount_to_capture.minor_units", "must be at most the authorized 1050"),
+    )
+    captured = await capture_payment(
+        deps, CALLER, CapturePayment(manual.id, "", AmountInput("USD", 1050))
+    )
+    assert captured.resource.amount_captured == 1050
+
+
+async def test_confirming_a_payment_without_a_method_asks_for_one(deps: Dependencies) -> None:
+    bare = (await create_payment(deps, CALLER, create(method="", confirm=False))).resource
+    with pytest.raises(InvalidArgument) as invalid:
+        await confirm_payment(deps, CALLER, ConfirmPayment(bare.id))
+    assert invalid.value.violations == (
+        FieldViolation("payment_method_id", "is required: the payment has none yet"),
+    )
+
+
+async def test_a_cancel_reason_is_checked_by_its_name(deps: Dependencies) -> None:
+    with pytest.raises(InvalidArgument) as invalid:
+        await cancel_payment(
+            deps, CALLER, CancelPayment("pay_01JD0000000000000000000000", "", "x" * 10_000)
+        )
+    assert [v.field for v in invalid.value.violations] == ["reason"]
+
+
+async def test_a_refusal_without_a_request_id_is_recorded_too(deps: Dependencies) -> None:
+    bare = (await create_payment(deps, CALLER, create(method="", confirm=False))).resource
+    with pytest.raises(InvalidArgument):
+        await confirm_payment(deps, CALLER, ConfirmPayment(bare.id, "", "pm_card_doesNotExist"))
+    assert (await get_payment(deps.uow, bare.id)).state is PaymentState.FAILED
