@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from payments.v1 import events_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.tables import idempotency_keys, outbox, payments
@@ -489,3 +490,19 @@ async def test_a_refusal_without_a_request_id_is_recorded_too(deps: Dependencies
     with pytest.raises(InvalidArgument):
         await confirm_payment(deps, CALLER, ConfirmPayment(bare.id, "", "pm_card_doesNotExist"))
     assert (await get_payment(deps.uow, bare.id)).state is PaymentState.FAILED
+
+
+async def test_the_cancel_reason_reaches_the_canceled_event(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    waiting = (await create_payment(deps, CALLER, create(confirm=False))).resource
+    await cancel_payment(deps, CALLER, CancelPayment(waiting.id, "", "duplicate order"))
+    async with engine.connect() as connection:
+        payload = (
+            await connection.execute(
+                sa.select(outbox.c.payload).where(
+                    outbox.c.aggregate_id == waiting.id, outbox.c.event_type == "payment.canceled"
+                )
+            )
+        ).scalar_one()
+    assert events_pb2.EventEnvelope.FromString(payload).payment_canceled.reason == "duplicate order"
