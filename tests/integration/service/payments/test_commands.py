@@ -439,6 +439,19 @@ async def test_each_command_keys_its_request_id_by_its_own_canonical_parameters(
         canonical("CapturePayment", f'{{"amount":null,"id":"{manual.id}"}}'),
         manual.id,
     )
+    partly = (
+        await create_payment(
+            deps, CALLER, create("k-4", order_id="order-5", capture=CaptureMethod.MANUAL)
+        )
+    ).resource
+    await capture_payment(
+        deps, CALLER, CapturePayment(partly.id, "k-part", AmountInput("USD", 700))
+    )
+    assert await stored_key(engine, "k-part") == (
+        "CapturePayment",
+        canonical("CapturePayment", f'{{"amount":["USD",700],"id":"{partly.id}"}}'),
+        partly.id,
+    )
     assert await stored_key(engine, "k-cancel") == (
         "CancelPayment",
         canonical("CancelPayment", f'{{"id":"{waiting.id}","r":"duplicate"}}'),
@@ -462,6 +475,12 @@ async def test_a_capture_takes_at_most_the_authorized_amount_in_its_currency(
         FieldViolation("amount_to_capture.currency_code", "must be the payment's currency, USD"),
         FieldViolation("amount_to_capture.minor_units", "must be at most the authorized 1050"),
     )
+    with pytest.raises(InvalidArgument) as malformed:
+        await capture_payment(deps, CALLER, CapturePayment(manual.id, "", AmountInput("usd", 0)))
+    assert [v.field for v in malformed.value.violations] == [
+        "amount_to_capture.currency_code",
+        "amount_to_capture.minor_units",
+    ]
     captured = await capture_payment(
         deps, CALLER, CapturePayment(manual.id, "", AmountInput("USD", 1050))
     )
@@ -506,3 +525,14 @@ async def test_the_cancel_reason_reaches_the_canceled_event(
             )
         ).scalar_one()
     assert events_pb2.EventEnvelope.FromString(payload).payment_canceled.reason == "duplicate order"
+
+
+async def test_a_refusal_is_one_log_line(
+    deps: Dependencies, caplog: pytest.LogCaptureFixture
+) -> None:
+    bare = (await create_payment(deps, CALLER, create(method="", confirm=False))).resource
+    caplog.set_level(logging.INFO, logger="server.service.payments.commands")
+    with pytest.raises(InvalidArgument):
+        await confirm_payment(deps, CALLER, ConfirmPayment(bare.id, "", "pm_card_doesNotExist"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "server.service.payments.commands"]
+    assert lines == [f"payment {bare.id}: rejected at mock"]

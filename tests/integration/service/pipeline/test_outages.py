@@ -193,3 +193,13 @@ async def test_a_refused_capture_whose_lookup_fails_answers_and_frees_the_key(
     assert stored is not None
     assert stored.state is PaymentState.PROCESSING  # where the reconciler looks
     assert stored.next_reconcile_time is not None
+
+
+async def test_a_refusal_whose_handling_fails_raises_that_and_frees_the_key(
+    deps: Dependencies,
+) -> None:
+    held = (await create_payment(deps, CALLER, pay("held", manual=True))).resource
+    refusing = replace(deps, provider=RefusesCaptureAndLookup(ValueError("a bug")))
+    for _ in range(2):  # the retry runs again: the key was not left locked
+        with pytest.raises(ValueError, match="^a bug$"):
+            await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))
