@@ -181,6 +181,13 @@ async def test_a_refused_capture_whose_lookup_fails_answers_and_frees_the_key(
     with pytest.raises(FailedPrecondition) as refused:
         await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))
     assert refused.value.reason == "PROVIDER_REJECTED"
+    assert str(refused.value) == "the provider refused: this PaymentIntent could not be captured"
+    # Released, not forgotten: the key stays, unlocked, so a retry resumes the same capture.
+    async with deps.uow() as uow:
+        key = await uow.idempotency_keys.get(CALLER, "capture-1")
+    assert key is not None
+    assert key.locked_until is None
+    assert key.resource_id == held.id
     try:  # the key is free at once: a retry runs again instead of waiting out the lease
         await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))
     except IdempotencyKeyInUse:
