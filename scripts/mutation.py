@@ -113,7 +113,8 @@ def groups(ci: bool) -> list[Group]:
 def equivalent_mutants() -> set[str]:
     """Mutant names in the `Equivalent mutants` table of docs/testing.md."""
     text = DOCS.read_text(encoding="utf-8")
-    section = text.split("### Equivalent mutants", 1)[-1].split("\n## ", 1)[0]
+    section = text.split("### Equivalent mutants", 1)[-1]
+    section = re.split(r"\n##+ ", section, maxsplit=1)[0]
     return set(re.findall(r"^\| `([\w.ǁ]+__mutmut_\d+)`", section, re.M))
 
 
