@@ -122,6 +122,10 @@ async def test_refund_refused_by_the_provider_is_recorded_failed_and_frees_its_k
 
     stored, _ = await list_refunds(deps.uow, refund_query(payment_id, 10))
     assert [r.state for r in stored] == [RefundState.FAILED, RefundState.FAILED]
+    # The provider's refusal, as it gave it: no failure of the refund's own.
+    assert {(r.failure_code, r.failure_message) for r in stored} == {
+        ("provider_rejected", "amount exceeds what the payment can still refund")
+    }
     payment = await get_payment(deps.uow, payment_id)
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.amount_refunded == 0

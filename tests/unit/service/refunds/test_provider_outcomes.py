@@ -107,7 +107,8 @@ def test_a_canceled_refund_frees_its_amount() -> None:
     )
     assert (refund.state, refund.provider_refund_id) == (RefundState.CANCELED, "re_1")
     assert payment.amount_refunded == 0
-    assert [event.type for event in payment.take_events()] == ["refund.failed"]
+    (event,) = payment.take_events()
+    assert (event.type, event.refund) == ("refund.failed", refund)
 
 
 @pytest.mark.parametrize(
