@@ -293,8 +293,10 @@ async def test_simulate_with_a_request_id_replays_and_refuses_other_outcomes(
 async def test_missing_payment_is_not_found(deps: Dependencies) -> None:
     with pytest.raises(NotFound):
         await get_payment(deps.uow, "pay_01JD0000000000000000000000")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing:
         await confirm_payment(deps, CALLER, ConfirmPayment("pay_01JD0000000000000000000000"))
+    assert missing.value.reason == "PAYMENT_NOT_FOUND"
+    assert str(missing.value) == "payment pay_01JD0000000000000000000000 not found"
 
 
 async def test_invalid_request_stores_nothing(deps: Dependencies, engine: AsyncEngine) -> None:
