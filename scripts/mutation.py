@@ -269,14 +269,7 @@ def run_full(chosen: list[Group], fresh: bool) -> None:
                     break
                 print(f"{group.name}: judging {len(again)} mutants again (timeouts, stops)")
                 retested |= set(again)
-                # The suspects' journal entries give way to those of their new run.
-                keep = [
-                    line
-                    for line in group.journal.read_text().splitlines()
-                    if json.loads(line)["name"] not in again
-                ]
-                group.journal.write_text("".join(line + "\n" for line in keep))
-                mutmut_in(group, again)
+                judge_again(group, again)
             print(f"{group.name}: {time.monotonic() - began:.0f} s of wall time")
 
 
@@ -308,12 +301,24 @@ def serve() -> Iterator[None]:
         yield
 
 
+def judge_again(group: Group, names: list[str]) -> None:
+    """Run these mutants again; their journal entries give way to those of the new run."""
+    if group.journal.exists():
+        keep = [
+            line
+            for line in group.journal.read_text().splitlines()
+            if json.loads(line)["name"] not in names
+        ]
+        group.journal.write_text("".join(line + "\n" for line in keep))
+    mutmut_in(group, names)
+
+
 def retest(chosen: list[Group], names: list[str]) -> None:
     """Judge these mutants again (with the tests added since), group by group."""
     for group in chosen:
-        mine = [name for name in names if module_of(name) in group.modules]
+        mine = sorted({name for name in names if module_of(name) in group.modules})
         if mine:
-            mutmut_in(group, mine)
+            judge_again(group, mine)
 
 
 def report(chosen: list[Group], floor: float) -> int:
@@ -360,7 +365,9 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="forget the last run's verdicts")
     parser.add_argument("--floor", type=float, default=90.0, help="minimum score, percent")
     parser.add_argument("--report-only", action="store_true", help="score the last run")
-    parser.add_argument("--retest-survivors", action="store_true", help="judge survivors again")
+    parser.add_argument(
+        "--retest-survivors", action="store_true", help="judge survivors (and suspects) again"
+    )
     parser.add_argument("--show", metavar="NAME", help="one mutant's diff and verdict")
     parser.add_argument("--group", help=argparse.SUPPRESS)
     parser.add_argument("--names", type=Path, help=argparse.SUPPRESS)
@@ -390,6 +397,8 @@ def main() -> int:
             if status(code) not in DETECTED and status(code) != "not checked"
         ]
         names = sorted(set(names) - equivalent_mutants())
+        # And the verdicts a stop may have caused, with the timeouts, as the full run does.
+        names += [name for group in chosen for name in suspects(group, set())]
         with serve():
             retest(chosen, names)
     elif not options.report_only:
