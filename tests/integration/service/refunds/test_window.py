@@ -94,7 +94,9 @@ async def test_an_override_needs_a_reason(windowed: Dependencies) -> None:
         await create_refund(
             windowed, CALLER, replace(refund(payment_id, "r-1", 1), window_override_reason=" ")
         )
-    assert [v.field for v in invalid.value.violations] == ["window_override.reason"]
+    assert [(v.field, v.description) for v in invalid.value.violations] == [
+        ("window_override.reason", "must say why the refund window is overridden")
+    ]
 
 
 def test_only_an_admin_may_override() -> None:
