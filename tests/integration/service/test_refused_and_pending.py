@@ -152,6 +152,10 @@ async def test_refund_while_a_pending_one_holds_the_amount_never_reaches_the_pro
             await create_refund(deps, CALLER, refund(payment_id, "r-more", 500))
         assert refused.value.reason == "REFUND_EXCEEDS_REFUNDABLE"
         assert refused.value.metadata["refundable"] == "0"
+        assert str(refused.value) == "only 0 of the payment can still be refunded"
+        with pytest.raises(FailedPrecondition) as the_rest:  # "the rest" is nothing
+            await create_refund(deps, CALLER, refund(payment_id, "r-rest", None))
+        assert the_rest.value.reason == "REFUND_EXCEEDS_REFUNDABLE"
         assert await at.ledger.refunds(at_provider) == 0
     finally:
         held.release.set()

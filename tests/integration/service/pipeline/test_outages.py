@@ -208,5 +208,5 @@ async def test_a_refusal_whose_handling_fails_raises_that_and_frees_the_key(
     held = (await create_payment(deps, CALLER, pay("held", manual=True))).resource
     refusing = replace(deps, provider=RefusesCaptureAndLookup(ValueError("a bug")))
     for _ in range(2):  # the retry runs again: the key was not left locked
-        with pytest.raises(ValueError, match="^a bug$"):
+        with pytest.raises(ValueError, match=r"^a bug$"):
             await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))

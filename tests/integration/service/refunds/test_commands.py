@@ -320,3 +320,17 @@ async def test_a_refund_is_recorded_as_asked_and_keyed_by_its_parameters(
             )
         ).one()
     assert tuple(row) == (CALLER, "CreateRefund", hashlib.sha256(canonical.encode()).hexdigest())
+
+
+async def test_the_last_unit_refunds(deps: Dependencies) -> None:
+    payment_id = await paid(deps, amount=1000)
+    await create_refund(deps, CALLER, refund(payment_id, "r-most", 999))
+    last = (await create_refund(deps, CALLER, refund(payment_id, "r-last", None))).resource
+    assert last.amount.minor_units == 1
+
+
+async def test_a_refund_reason_is_checked_by_its_name(deps: Dependencies) -> None:
+    too_long = replace(refund("pay_01JD0000000000000000000000", "r-1", 1), reason="x" * 10_000)
+    with pytest.raises(InvalidArgument) as invalid:
+        await create_refund(deps, CALLER, too_long)
+    assert [v.field for v in invalid.value.violations] == ["reason"]
