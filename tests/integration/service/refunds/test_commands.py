@@ -183,7 +183,7 @@ async def test_same_request_id_replays_byte_identical(deps: Dependencies) -> Non
     assert again.replayed
     assert not first.replayed
     assert encode_refund(again.resource) == encode_refund(first.resource)
-    assert again.client_secret == ""  # only a payment has one, for its owner
+    assert first.client_secret == again.client_secret == ""  # only a payment has one
     payment = await get_payment(deps.uow, payment_id)
     assert payment.amount_refunded == 250
     with pytest.raises(IdempotencyKeyReused):

@@ -97,6 +97,13 @@ async def test_an_override_needs_a_reason(windowed: Dependencies) -> None:
     assert [(v.field, v.description) for v in invalid.value.violations] == [
         ("window_override.reason", "must say why the refund window is overridden")
     ]
+    with pytest.raises(InvalidArgument) as too_long:
+        await create_refund(
+            windowed,
+            CALLER,
+            replace(refund(payment_id, "r-2", 1), window_override_reason="x" * 10_000),
+        )
+    assert [v.field for v in too_long.value.violations] == ["window_override.reason"]
 
 
 def test_only_an_admin_may_override() -> None:
