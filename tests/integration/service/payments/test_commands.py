@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from server.domain.errors import (
     ProviderUnavailable,
     Unimplemented,
 )
-from server.domain.payment import CaptureMethod
+from server.domain.payment import CaptureMethod, Failure
 from server.domain.payment_states import PaymentState
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import (
@@ -45,6 +46,7 @@ from server.service.payments.requests import (
     SimulatePayment,
 )
 from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
+from tests.support.held_calls import WITHIN_S, HeldFirstCall
 
 CALLER = "orders-service"
 
@@ -538,3 +540,29 @@ async def test_a_refusal_is_one_log_line(
         await confirm_payment(deps, CALLER, ConfirmPayment(bare.id, "", "pm_card_doesNotExist"))
     lines = [r.getMessage() for r in caplog.records if r.name == "server.service.payments.commands"]
     assert lines == [f"payment {bare.id}: rejected at mock"]
+
+
+async def test_a_payment_moved_while_the_provider_answered_keeps_the_other_writer_s_state(
+    deps: Dependencies, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    held = HeldFirstCall(MockProvider(ledger=tmp_path / "held.jsonl"), "confirm_payment")
+    slow = replace(deps, provider=held.as_provider())
+    charging = asyncio.ensure_future(create_payment(slow, CALLER, create("req-raced")))
+    try:
+        await asyncio.wait_for(held.reached.wait(), WITHIN_S)
+        # Meanwhile another writer (a webhook, the reconciler) moves the payment on.
+        async with engine.connect() as connection:
+            payment_id = (await connection.execute(sa.select(payments.c.id))).scalar_one()
+        async with deps.uow() as uow:
+            other = await uow.payments.get(payment_id, for_update=True)
+            assert other is not None
+            expected = other.event_sequence
+            other.fail(deps.clock.now(), Failure("card_declined", "Your card was declined."))
+            await uow.payments.save(other, expected)
+            await uow.commit()
+    finally:
+        held.release.set()
+    answered = await asyncio.wait_for(charging, WITHIN_S)
+    # Its write found the row moved on: the other writer's state stands, and is the answer.
+    assert answered.resource.state is PaymentState.FAILED
+    assert (await get_payment(deps.uow, payment_id)).state is PaymentState.FAILED
