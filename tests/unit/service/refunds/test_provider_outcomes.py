@@ -101,9 +101,9 @@ def test_a_succeeded_refund_counts_against_the_payment() -> None:
 
 
 def test_a_canceled_refund_frees_its_amount() -> None:
-    payment, refund = charged(), pending("re_1")
+    payment, refund = charged(), pending()
     assert apply_refund_outcome(
-        payment, refund, ProviderRefund("", ProviderRefundStatus.CANCELED), T1
+        payment, refund, ProviderRefund("re_1", ProviderRefundStatus.CANCELED), T1
     )
     assert (refund.state, refund.provider_refund_id) == (RefundState.CANCELED, "re_1")
     assert payment.amount_refunded == 0
