@@ -566,3 +566,36 @@ async def test_a_payment_moved_while_the_provider_answered_keeps_the_other_write
     # Its write found the row moved on: the other writer's state stands, and is the answer.
     assert answered.resource.state is PaymentState.FAILED
     assert (await get_payment(deps.uow, payment_id)).state is PaymentState.FAILED
+
+
+async def test_a_malformed_method_is_refused_before_the_provider_hears_of_it(
+    deps: Dependencies,
+) -> None:
+    waiting = (await create_payment(deps, CALLER, create(method="", confirm=False))).resource
+    with pytest.raises(InvalidArgument) as invalid:
+        await confirm_payment(deps, CALLER, ConfirmPayment(waiting.id, "", "not a method"))
+    assert invalid.value.reason == "INVALID_ARGUMENT"
+    assert [v.field for v in invalid.value.violations] == ["payment_method_id"]
+
+
+@pytest.mark.parametrize("command", ["confirm", "cancel"])
+async def test_a_key_names_its_payment_while_the_provider_works(
+    deps: Dependencies, engine: AsyncEngine, tmp_path: Path, command: str
+) -> None:
+    # What a resumed attempt reads after a crash in mid-call.
+    waiting = (await create_payment(deps, CALLER, create(confirm=False))).resource
+    method = {"confirm": "confirm_payment", "cancel": "cancel_payment"}[command]
+    held = HeldFirstCall(deps.provider, method)
+    slow = replace(deps, provider=held.as_provider())
+    call = (
+        confirm_payment(slow, CALLER, ConfirmPayment(waiting.id, "k-held"))
+        if command == "confirm"
+        else cancel_payment(slow, CALLER, CancelPayment(waiting.id, "k-held"))
+    )
+    running = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait_for(held.reached.wait(), WITHIN_S)
+        assert (await stored_key(engine, "k-held"))[2] == waiting.id
+    finally:
+        held.release.set()
+    await asyncio.wait_for(running, WITHIN_S)
