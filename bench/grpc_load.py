@@ -1,30 +1,45 @@
-"""gRPC load benchmark: a real `payments serve` on a fresh PostgreSQL database.
+"""gRPC load benchmark: `payments serve` as production starts it, on a PostgreSQL of its own.
 
-    .venv/bin/python bench/grpc_load.py [--seconds N] [--concurrency 32] [--database-url URL]
+    .venv/bin/python bench/grpc_load.py [--seconds 8] [--concurrency 4,32]
+        [--server-processes N] [--seed-payments N] [--database-url URL]
 
 What it does, in order:
 
-1. Drops and recreates the database named in --database-url (its name must contain
-   "bench": this tool deletes it), and runs `payments migrate` on it.
-2. Starts `payments serve --no-jobs` on a free 127.0.0.1 port with the mock provider and
-   waits until grpc.health.v1 reports SERVING.
-3. Drives, one after the other, a closed loop of exactly --concurrency unary calls in
-   flight: Health/Check (the baseline), CreatePayment (confirm, pm_card_visa, USD 10.50,
-   unique request_id and order_id, 100 users), GetPayment (ids created just before) and
-   ListPayments (one user's payments, page_size 20). Each gets a warm-up, then a measured
-   window; a call belongs to the window in which it completes.
-4. Prints a table and judges CreatePayment against its target (>= 35 % of the Health/Check
-   RPS and p99 <= 50 ms). Missing the target is a finding, not a failure: the exit code is
-   0 unless the benchmark itself failed (the server did not start, a client died, or more
-   than 1 % of the calls did not return OK).
-5. Always stops the server (SIGTERM, then SIGKILL) and drops the database.
+1. Starts a private PostgreSQL cluster (initdb in /tmp, a free port, the stock settings
+   with fsync on, pg_stat_statements counting every statement) and creates the database
+   payments_bench in it; or, with --database-url, drops and recreates that database on an
+   existing server (its name must contain "bench": this tool deletes it). Runs
+   `payments migrate`, and with --seed-payments fills the table first (bench/seed_payments.py).
+2. Starts `payments serve` as production does: PAYMENTS_ENV=production with an HS256 token
+   secret and a page-token key (so the auth interceptor checks every call), JSON logs,
+   the background jobs on, no trace exporter, the mock provider; PAYMENTS_SERVER_PROCESSES
+   from --server-processes. Waits until grpc.health.v1 reports SERVING.
+3. Drives, one after the other, a closed loop of exactly N unary calls in flight, for each
+   N of --concurrency: Health/Check (the baseline; no token, as probes call it),
+   CreatePayment (confirm, pm_card_visa, USD 10.50, unique request_id and order_id, 100
+   users; a service's token), GetPayment (ids created just before; the service's token)
+   and ListPayments (one user's payments, page_size 20; that customer's own token).
+   Each window gets a warm-up, then is measured; a call belongs to the window in which it
+   completes. Around each measured window it reads the CPU time of the server's processes
+   (the server and its children), of the cluster's (the postmaster and its children), and
+   PostgreSQL's counters: statements (pg_stat_statements) and transactions
+   (pg_stat_database) of the benchmark's database.
+4. Prints, per RPC and level: RPS, p50/p99, server and PostgreSQL CPU per call, round
+   trips and transactions per call; the statements behind them; and judges the figures
+   against the targets of issue 17. The background jobs make statements of their own:
+   their rate during the Health/Check windows (which make no SQL) is subtracted.
+   Missing a target is a finding, not a failure: the exit code is 0 unless the benchmark
+   itself failed (the database or server did not start, a client died, or more than 1 %
+   of an RPC's calls did not return OK).
+5. Always stops the server (SIGTERM, then SIGKILL) and removes the cluster (or drops the
+   database).
 
 The load generator shares the machine with the server, so it is kept light: request
 messages are serialized once (CreatePayment from a byte template with the unique part
-spliced in), calls go through the channel as raw bytes (no protobuf work per call), and
-the in-flight calls are asyncio tasks looping in --processes client processes with
---channels channels (connections) each. Every RPC, the baseline included, is measured
-with the same client processes and channels in the same run.
+spliced in), tokens are minted once, calls go through the channel as raw bytes (no
+protobuf work per call), and the in-flight calls are asyncio tasks looping in --processes
+client processes with --channels channels (connections) each. Every RPC, the baseline
+included, is measured with the same client processes and channels in the same run.
 """
 
 from __future__ import annotations
@@ -39,6 +54,7 @@ import multiprocessing.queues
 import os
 import queue
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -46,7 +62,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -60,7 +76,19 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/payments_bench"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.postgres_activity import (  # noqa: E402
+    CLUSTER_SETTINGS,
+    Activity,
+    ActivityReader,
+    PerCall,
+    Reading,
+)
+from tests.support.postgres_cluster import PostgresCluster  # noqa: E402
+
+BENCH_DATABASE = "payments_bench"
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 CREATE_PAYMENT = "/payments.v1.PaymentService/CreatePayment"
@@ -73,19 +101,27 @@ CURRENCY, MINOR_UNITS = "USD", 1050
 # CreatePayment's request_id and order_id end in this many bytes that differ per call.
 _KEY_BYTES = 12
 _KEY_MARK = b"#" * _KEY_BYTES
+# The caller that takes payments: another service, which may act for any user.
+SERVICE_SUBJECT = "bench-checkout"
+TOKEN_TTL_SECONDS = 6 * 3600
 
 WARMUP_SECONDS = 2.0
+WINDOW_SECONDS = 8.0
+LEVELS = (4, 32)
 CALL_TIMEOUT_SECONDS = 30.0
 MAX_ERROR_RATIO = 0.01
-TARGET_SHARE_OF_BASELINE = 0.35
-TARGET_P99_MS = 50.0
 SERVER_START_SECONDS = 60.0
 SERVER_STOP_SECONDS = 15.0
 _MAX_ERROR_KINDS = 20
 # More CPU than this (% of one core) used by processes outside the benchmark: warn.
 NOISE_WARNING_PERCENT = 15.0
+# Seconds with no call in flight, before the first phase: the idle CPU.
+IDLE_SECONDS = 4.0
+# Statements below this many per call are left out of the statement lists.
+SHOWN_PER_CALL = 0.02
 
 Kind = Literal["cycle", "create"]
+Metadata = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +136,11 @@ class Phase:
     start_at: float  # time.monotonic(), the same clock in every process on Linux
     warmup: float
     seconds: float
+    # Calls in flight over all client processes; 0: the concurrency the clients began with.
+    in_flight: int = 0
+    # Call n sends metadata[n % len(metadata)], aligned with the payloads (and with
+    # CreatePayment's users); empty: no metadata.
+    metadata: tuple[Metadata, ...] = ()
 
 
 @dataclass(slots=True)
@@ -117,6 +158,19 @@ class PhaseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CpuUse:
+    """CPU used during a measured window, in % of one core (the machine has os.cpu_count())."""
+
+    server: float  # the server process and its children
+    clients: float
+    postgres: float  # the cluster's processes; with --database-url every postgres process
+    other: float  # everything else on the machine: noise
+    steal: float  # time the hypervisor gave to someone else
+    # Each server process apart, by pid, when there are several (the supervisor first).
+    server_processes: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     label: str
     calls: int
@@ -127,18 +181,18 @@ class Row:
     outside_calls: int
     outside_errors: int
     error_kinds: Counter[str]
+    in_flight: int = 0
+    seconds: float = 0.0
     cpu: CpuUse | None = None
+    database: Activity | None = None  # None: the counters could not be read
 
+    @property
+    def ok_calls(self) -> int:
+        return self.calls - self.errors
 
-@dataclass(frozen=True, slots=True)
-class CpuUse:
-    """CPU used during a measured window, in % of one core (the machine has os.cpu_count())."""
-
-    server: float
-    clients: float
-    postgres: float  # every postgres process, ours or not
-    other: float  # everything else on the machine: noise
-    steal: float  # time the hypervisor gave to someone else
+    def cpu_ms_per_call(self, percent: float) -> float:
+        # % of a core / 100 x 1000 ms, per OK call per second
+        return percent * 10 / self.rps if self.rps else math.nan
 
 
 class BenchError(Exception):
@@ -205,12 +259,43 @@ def get_payloads(ids: Sequence[str]) -> tuple[bytes, ...]:
 
 
 def list_payloads() -> tuple[bytes, ...]:
+    """One request per user, in USERS' order (a customer's token goes with each)."""
     return tuple(
         payments_pb2.ListPaymentsRequest(
             filter=f'user_id = "{user}"', page_size=20
         ).SerializeToString()
         for user in USERS
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The production server's secrets for this run, and the callers' tokens."""
+
+    jwt_secret: str = field(repr=False)
+    page_token_key: str = field(repr=False)
+
+    @classmethod
+    def new(cls) -> Credentials:
+        # Fresh for every run, at least the 32 bytes production demands of each.
+        return cls(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
+
+    def bearer(self, subject: str, roles: Sequence[str] = ()) -> Metadata:
+        """`authorization: Bearer <token>` metadata, minted as `payments token` mints it."""
+        # Imported here: client processes never mint, and the import takes half a second.
+        from server.config import AuthSettings
+        from server.grpc.auth.tokens import mint_token
+
+        auth = AuthSettings(jwt_secrets=(self.jwt_secret,))
+        token = mint_token(auth, subject, roles, TOKEN_TTL_SECONDS)
+        return (("authorization", f"Bearer {token}"),)
+
+    def service(self) -> tuple[Metadata, ...]:
+        return (self.bearer(SERVICE_SUBJECT, ("service",)),)
+
+    def customers(self) -> tuple[Metadata, ...]:
+        """Each user's own token, in USERS' order (customers hold no role)."""
+        return tuple(self.bearer(user) for user in USERS)
 
 
 # --- client processes ---------------------------------------------------------------------
@@ -220,9 +305,12 @@ def _share(total: int, parts: int, index: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
+NextCall = Callable[[], tuple[bytes, Metadata | None]]
+
+
 async def _caller(
     call: aio.UnaryUnaryMultiCallable[bytes, bytes],
-    next_payload: Callable[[], bytes],
+    next_call: NextCall,
     phase: Phase,
     result: PhaseResult,
 ) -> None:
@@ -236,8 +324,9 @@ async def _caller(
         if begin >= window_end:
             return
         ok = True
+        payload, metadata = next_call()
         try:
-            response = await call(next_payload(), timeout=CALL_TIMEOUT_SECONDS)
+            response = await call(payload, timeout=CALL_TIMEOUT_SECONDS, metadata=metadata)
         except aio.AioRpcError as error:
             ok = False
             kind = f"{error.code().name}: {error.details()}"
@@ -259,6 +348,27 @@ async def _caller(
             result.created.append(response)
 
 
+def _next_call(phase: Phase, client: int, counter: Iterator[int]) -> NextCall:
+    metadata = phase.metadata
+    if phase.kind == "create":
+        templates = create_templates()
+
+        def payload(n: int) -> bytes:
+            return create_payload(templates, client, n)
+
+    else:
+        payloads = phase.payloads
+
+        def payload(n: int) -> bytes:
+            return payloads[n % len(payloads)]
+
+    def next_call() -> tuple[bytes, Metadata | None]:
+        n = next(counter)
+        return payload(n), metadata[n % len(metadata)] if metadata else None
+
+    return next_call
+
+
 async def _run_phase(
     channels: Sequence[aio.Channel],
     client: int,
@@ -270,30 +380,20 @@ async def _run_phase(
     calls: list[aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
         channel.unary_unary(phase.method, None, None) for channel in channels
     ]
-    if phase.kind == "create":
-        templates = create_templates()
-
-        def next_payload() -> bytes:
-            return create_payload(templates, client, next(counter))
-
-    else:
-        payloads = phase.payloads
-
-        def next_payload() -> bytes:
-            return payloads[next(counter) % len(payloads)]
-
+    next_call = _next_call(phase, client, counter)
     await asyncio.sleep(max(0.0, phase.start_at - time.monotonic()))
     await asyncio.gather(
-        *(_caller(calls[i % len(calls)], next_payload, phase, result) for i in range(tasks))
+        *(_caller(calls[i % len(calls)], next_call, phase, result) for i in range(tasks))
     )
     return result
 
 
 async def _client(
     client: int,
+    processes: int,
     target: str,
     channel_count: int,
-    tasks: int,
+    concurrency: int,
     commands: multiprocessing.queues.Queue[Phase | None],
     results: multiprocessing.queues.Queue[PhaseResult | str],
 ) -> None:
@@ -309,6 +409,7 @@ async def _client(
         # One sequence per process for all phases: a request_id is never sent twice.
         counter = itertools.count()
         while (phase := await loop.run_in_executor(None, commands.get)) is not None:
+            tasks = _share(phase.in_flight or concurrency, processes, client)
             results.put(await _run_phase(channels, client, tasks, phase, counter))
     finally:
         await asyncio.gather(*(channel.close(None) for channel in channels))
@@ -316,15 +417,18 @@ async def _client(
 
 def client_main(
     client: int,
+    processes: int,
     target: str,
     channel_count: int,
-    tasks: int,
+    concurrency: int,
     commands: multiprocessing.queues.Queue[Phase | None],
     results: multiprocessing.queues.Queue[PhaseResult | str],
 ) -> None:
     """Entry point of a client process."""
     try:
-        asyncio.run(_client(client, target, channel_count, tasks, commands, results))
+        asyncio.run(
+            _client(client, processes, target, channel_count, concurrency, commands, results)
+        )
     except KeyboardInterrupt:
         pass  # Ctrl-C reaches the whole process group; the parent cleans up
     except Exception as error:
@@ -332,7 +436,7 @@ def client_main(
 
 
 class Clients:
-    """--processes client processes with --concurrency in-flight calls between them."""
+    """--processes client processes sharing the calls in flight of each phase."""
 
     def __init__(self, target: str, processes: int, channels: int, concurrency: int) -> None:
         context = multiprocessing.get_context("spawn")  # no fork after gRPC is loaded
@@ -343,14 +447,7 @@ class Clients:
             commands: multiprocessing.queues.Queue[Phase | None] = context.Queue()
             process = context.Process(
                 target=client_main,
-                args=(
-                    index,
-                    target,
-                    channels,
-                    _share(concurrency, processes, index),
-                    commands,
-                    self._results,
-                ),
+                args=(index, processes, target, channels, concurrency, commands, self._results),
                 name=f"bench-client-{index}",
                 daemon=True,
             )
@@ -409,11 +506,19 @@ _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessTimes:
+    name: str
+    cpu: float  # seconds, all threads, user + system
+    parent: int
+    started: int  # clock ticks after boot: with the pid, tells a reused pid apart
+
+
+@dataclass(frozen=True, slots=True)
 class CpuSample:
     at: float
     busy: float  # CPU seconds the machine spent on user, nice, system, irq and softirq
     steal: float
-    processes: dict[int, tuple[str, float]]  # pid: (command name, CPU seconds of all threads)
+    processes: dict[int, ProcessTimes]
 
 
 def cpu_sample() -> CpuSample | None:
@@ -425,7 +530,7 @@ def cpu_sample() -> CpuSample | None:
     except (OSError, ValueError):
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    processes: dict[int, tuple[str, float]] = {}
+    processes: dict[int, ProcessTimes] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -436,34 +541,71 @@ def cpu_sample() -> CpuSample | None:
             continue  # gone meanwhile
         name_end = raw.rindex(")")
         fields = raw[name_end + 2 :].split()  # fields[0] is the state, field 3 of proc(5)
-        cpu = (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime + stime
-        processes[int(entry.name)] = (raw[raw.index("(") + 1 : name_end], cpu)
+        processes[int(entry.name)] = ProcessTimes(
+            name=raw[raw.index("(") + 1 : name_end],
+            cpu=(int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND,  # utime + stime
+            parent=int(fields[1]),
+            started=int(fields[19]),
+        )
     busy = (user + nice + system + irq + softirq) / _TICKS_PER_SECOND
     return CpuSample(at, busy, steal / _TICKS_PER_SECOND, processes)
 
 
+def family(samples: Iterable[CpuSample], root: int) -> list[int]:
+    """`root` and every process below it in any of the samples, by pid."""
+    children: dict[int, set[int]] = {}
+    for sample in samples:
+        for pid, times in sample.processes.items():
+            children.setdefault(times.parent, set()).add(pid)
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, ()))
+    return sorted(found)
+
+
 def cpu_use(
-    before: CpuSample | None, after: CpuSample | None, server: int, clients: Sequence[int]
+    before: CpuSample | None,
+    after: CpuSample | None,
+    server: int,
+    clients: Sequence[int],
+    postmaster: int | None = None,
 ) -> CpuUse | None:
+    """CPU of the server's process group, the clients and PostgreSQL between two samples.
+
+    PostgreSQL is the cluster under `postmaster`, or every process named postgres.
+    A process that ended in between is missed; one that began counts whole.
+    """
     if before is None or after is None or after.at <= before.at:
         return None
 
     def used(pid: int) -> float:
-        if pid not in before.processes or pid not in after.processes:
+        now = after.processes.get(pid)
+        if now is None:
             return 0.0
-        return after.processes[pid][1] - before.processes[pid][1]
+        then = before.processes.get(pid)
+        if then is None or then.started != now.started:
+            return now.cpu  # began in the window
+        return now.cpu - then.cpu
 
-    ours = used(server)
+    servers = [used(pid) for pid in family((before, after), server)]
     theirs = sum(used(pid) for pid in clients)
-    postgres = sum(used(pid) for pid, (name, _) in after.processes.items() if name == "postgres")
-    rest = after.busy - before.busy - ours - theirs - postgres
+    if postmaster is not None:
+        postgres = sum(used(pid) for pid in family((before, after), postmaster))
+    else:
+        postgres = sum(used(pid) for pid, p in after.processes.items() if p.name == "postgres")
+    rest = after.busy - before.busy - sum(servers) - theirs - postgres
     scale = 100 / (after.at - before.at)
     return CpuUse(
-        server=ours * scale,
+        server=sum(servers) * scale,
         clients=theirs * scale,
         postgres=postgres * scale,
         other=max(0.0, rest) * scale,
         steal=(after.steal - before.steal) * scale,
+        server_processes=tuple(s * scale for s in servers) if len(servers) > 1 else (),
     )
 
 
@@ -484,6 +626,7 @@ def summarize(label: str, parts: Sequence[PhaseResult], seconds: float) -> Row:
         outside_calls=sum(p.outside_calls for p in parts),
         outside_errors=sum(p.outside_errors for p in parts),
         error_kinds=kinds,
+        seconds=seconds,
     )
 
 
@@ -537,9 +680,16 @@ def payments_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
 
 
-def server_environment(database_url: str, address: str) -> dict[str, str]:
-    """The caller's environment without any PAYMENTS_* setting, plus the benchmark's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")}
+def server_environment(
+    database_url: str,
+    address: str,
+    *,
+    production: Credentials | None = None,
+    server_processes: int | None = None,
+) -> dict[str, str]:
+    """The caller's environment without any PAYMENTS_* or OTEL_* setting, plus the
+    benchmark's: development without auth, or production with `production`'s secrets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYMENTS_", "OTEL_"))}
     env.update(
         PAYMENTS_DATABASE_URL=database_url,
         PAYMENTS_GRPC_ADDRESS=address,
@@ -547,6 +697,15 @@ def server_environment(database_url: str, address: str) -> dict[str, str]:
         PAYMENTS_PROVIDER="mock",
         PAYMENTS_ENV="development",
     )
+    if production is not None:
+        env.update(
+            PAYMENTS_ENV="production",
+            PAYMENTS_AUTH_JWT_SECRET=production.jwt_secret,
+            PAYMENTS_PAGE_TOKEN_KEY=production.page_token_key,
+            PAYMENTS_LOG_FORMAT="json",
+        )
+    if server_processes is not None:
+        env["PAYMENTS_SERVER_PROCESSES"] = str(server_processes)
     return env
 
 
@@ -577,11 +736,22 @@ def _tail(log: IO[str], lines: int = 30) -> str:
     return "".join(log.readlines()[-lines:])
 
 
-def start_server(database_url: str, address: str, log: IO[str]) -> subprocess.Popen[bytes]:
+def start_server(
+    database_url: str,
+    address: str,
+    log: IO[str],
+    *,
+    production: Credentials | None = None,
+    jobs: bool = False,
+    server_processes: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """`payments serve`; by default in development, without auth and without the jobs."""
     return subprocess.Popen(
-        [*payments_command(), "serve", "--no-jobs"],
+        [*payments_command(), "serve", *([] if jobs else ["--no-jobs"])],
         cwd=ROOT,
-        env=server_environment(database_url, address),
+        env=server_environment(
+            database_url, address, production=production, server_processes=server_processes
+        ),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -625,6 +795,78 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+@dataclass(slots=True)
+class Database:
+    """Where the server's data lives: a private cluster, or a database on a given server."""
+
+    url: URL
+    cluster: PostgresCluster | None = None
+    reader: ActivityReader | None = None
+
+    @classmethod
+    def private(cls, extra_settings: Sequence[str] = ()) -> Database:
+        chosen = dict(setting.split("=", 1) for setting in extra_settings)
+        cluster = PostgresCluster({**CLUSTER_SETTINGS, **chosen})
+        try:
+            cluster.init().start()
+            url = make_url(cluster.url).set(database=BENCH_DATABASE)
+            asyncio.run(_admin(url, f'CREATE DATABASE "{BENCH_DATABASE}"'))
+        except BaseException:
+            cluster.remove()
+            raise
+        return cls(url, cluster)
+
+    @classmethod
+    def existing(cls, database_url: str) -> Database:
+        url = bench_database(database_url)
+        recreate_database(url)
+        return cls(url)
+
+    @property
+    def dsn(self) -> str:
+        return self.url.render_as_string(hide_password=False)
+
+    @property
+    def postmaster(self) -> int | None:
+        return self.cluster.pid if self.cluster is not None else None
+
+    def open_reader(self) -> ActivityReader:
+        self.reader = ActivityReader(
+            self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        return self.reader
+
+    def read(self) -> Reading | None:
+        return self.reader.read() if self.reader is not None else None
+
+    def where(self) -> str:
+        if self.cluster is not None:
+            return f"private cluster on 127.0.0.1:{self.cluster.port} ({self.cluster.folder})"
+        return f"database {self.url.database} on {self.url.host}:{self.url.port or 5432}"
+
+    def remove(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        if self.cluster is not None:
+            self.cluster.remove()
+        else:
+            drop_database(self.url)
+
+
+def seed_table(database: Database, payments: int) -> None:
+    """--seed-payments: bench/seed_payments.py's one INSERT ... SELECT, then VACUUM ANALYZE."""
+    # Imported here: bench/seed_payments.py imports this module.
+    from bench.seed_payments import seed
+
+    print(f"seeding {payments} payments ...", file=sys.stderr)
+    began = time.monotonic()
+    try:
+        asyncio.run(seed(database.url, payments))
+    except Exception as error:
+        raise BenchError(f"cannot seed the payments: {error!r}") from error
+    print(f"seeded in {time.monotonic() - began:.0f} s", file=sys.stderr)
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -643,139 +885,431 @@ def _sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
-def drive(
-    clients: Clients, server: subprocess.Popen[bytes], args: argparse.Namespace
-) -> tuple[list[Row], Counter[str], list[str]]:
-    """Runs the phases in turn; stops early, with a problem noted, if the server dies."""
-    rows: list[Row] = []
-    results: list[PhaseResult] = []
-    problems: list[str] = []
+@dataclass(slots=True)
+class Run:
+    """What the phases measured, and what went wrong on the way."""
 
-    def measure(label: str, method: str, kind: Kind, payloads: tuple[bytes, ...]) -> bool:
-        phase = Phase(
-            label, method, kind, payloads, time.monotonic() + 0.5, args.warmup, args.seconds
-        )
-        print(f"  {label}: {args.warmup:g} s warm-up + {args.seconds:g} s ...", file=sys.stderr)
-        clients.start(phase)
-        _sleep_until(phase.start_at + phase.warmup)
-        before = cpu_sample()
-        _sleep_until(phase.start_at + phase.warmup + phase.seconds)
-        after = cpu_sample()
-        parts = clients.collect(phase)
-        row = summarize(label, parts, args.seconds)
-        rows.append(dataclasses.replace(row, cpu=cpu_use(before, after, server.pid, clients.pids)))
-        results.extend(parts)
-        if server.poll() is not None:
-            problems.append(f"the server exited with {server.returncode} during {label}")
-            return False
+    rows: list[Row] = field(default_factory=list)
+    states: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    idle: CpuUse | None = None  # before the first phase, no call in flight
+
+
+def drive(
+    clients: Clients,
+    server: subprocess.Popen[bytes],
+    database: Database,
+    credentials: Credentials,
+    args: argparse.Namespace,
+) -> Run:
+    """Runs the phases in turn, each RPC at every level; stops early, with a problem noted,
+    if the server dies."""
+    run = Run()
+    created: list[PhaseResult] = []
+    service, customers = credentials.service(), credentials.customers()
+
+    def measure(
+        label: str,
+        method: str,
+        kind: Kind,
+        payloads: tuple[bytes, ...],
+        metadata: tuple[Metadata, ...] = (),
+    ) -> bool:
+        for level in args.levels:
+            phase = Phase(
+                label,
+                method,
+                kind,
+                payloads,
+                time.monotonic() + 0.5,
+                args.warmup,
+                args.seconds,
+                in_flight=level,
+                metadata=metadata,
+            )
+            print(
+                f"  {label} at {level} in flight: {args.warmup:g} s warm-up + "
+                f"{args.seconds:g} s ...",
+                file=sys.stderr,
+            )
+            clients.start(phase)
+            _sleep_until(phase.start_at + phase.warmup)
+            cpu_before, pg_before = cpu_sample(), database.read()
+            _sleep_until(phase.start_at + phase.warmup + phase.seconds)
+            cpu_after, pg_after = cpu_sample(), database.read()
+            parts = clients.collect(phase)
+            cpu = cpu_use(cpu_before, cpu_after, server.pid, clients.pids, database.postmaster)
+            activity = None
+            if pg_before is not None and pg_after is not None:
+                activity = Activity.between(pg_before, pg_after)
+            row = summarize(label, parts, args.seconds)
+            run.rows.append(dataclasses.replace(row, in_flight=level, cpu=cpu, database=activity))
+            if kind == "create":
+                created.extend(parts)
+            if server.poll() is not None:
+                run.problems.append(f"the server exited with {server.returncode} during {label}")
+                return False
         return True
 
+    # What the server and PostgreSQL spend with no call at all (the jobs' polls, the
+    # readiness probe): per call it weighs most when few calls get through.
+    before = cpu_sample()
+    time.sleep(IDLE_SECONDS)
+    run.idle = cpu_use(before, cpu_sample(), server.pid, clients.pids, database.postmaster)
     if not measure("Health/Check", HEALTH_CHECK, "cycle", health_payloads()):
-        return rows, Counter(), problems
-    if not measure("CreatePayment", CREATE_PAYMENT, "create", ()):
-        return rows, Counter(), problems
-    ids, states = created_ids(results)
+        return run
+    if not measure("CreatePayment", CREATE_PAYMENT, "create", (), service):
+        return run
+    ids, run.states = created_ids(created)
     if not ids:
-        problems.append("CreatePayment created no payment, so GetPayment had nothing to read")
-        return rows, states, problems
-    if measure("GetPayment", GET_PAYMENT, "cycle", get_payloads(ids)):
-        measure("ListPayments", LIST_PAYMENTS, "cycle", list_payloads())
-    return rows, states, problems
+        run.problems.append("CreatePayment created no payment, so GetPayment had nothing to read")
+        return run
+    if measure("GetPayment", GET_PAYMENT, "cycle", get_payloads(ids), service):
+        measure("ListPayments", LIST_PAYMENTS, "cycle", list_payloads(), customers)
+    return run
 
 
-def verdict(create: Row, baseline: Row) -> tuple[bool, float]:
-    share = create.rps / baseline.rps if baseline.rps else 0.0
-    ok = share >= TARGET_SHARE_OF_BASELINE and create.p99_ms <= TARGET_P99_MS
-    return ok, share
+# --- the report ---------------------------------------------------------------------------
 
 
-def report(rows: Sequence[Row], states: Counter[str], args: argparse.Namespace) -> bool:
-    """Prints the table; False when more than 1 % of the calls failed."""
-    baseline = rows[0]
-    print()
-    print(
-        f"closed loop, {args.concurrency} calls in flight, {args.processes} client process(es) "
-        f"x {args.channels} channel(s), {args.warmup:g} s warm-up + {args.seconds:g} s per RPC"
-    )
-    header = f"{'RPC':<14} {'calls':>8} {'errors':>7} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8}"
-    print(f"{header} {'% of Health':>12}  target")
+def background(rows: Sequence[Row]) -> Activity | None:
+    """What the database did while only Health/Check ran: the jobs and the readiness probe."""
+    idle = Activity()
     for row in rows:
-        share = 100 * row.rps / baseline.rps if baseline.rps else 0.0
-        target = ""
-        if row.label == "CreatePayment":
-            target = "PASS" if verdict(row, baseline)[0] else "FAIL"
+        if row.label != "Health/Check":
+            continue
+        if row.database is None:
+            return None
+        idle.add(row.database)
+    return idle if idle.seconds else None
+
+
+def per_call(row: Row, idle: Activity | None) -> PerCall | None:
+    if row.database is None or idle is None or row.label == "Health/Check":
+        return None
+    return PerCall.of(row.database, idle, row.ok_calls)
+
+
+def _cell(value: float | None, width: int, digits: int, missing: str = "n/a") -> str:
+    if value is None or math.isnan(value):
+        return f"{missing:>{width}}"
+    return f"{value:>{width}.{digits}f}"
+
+
+def print_table(rows: Sequence[Row], idle: Activity | None) -> None:
+    baseline = {row.in_flight: row.rps for row in rows if row.label == "Health/Check"}
+    print(
+        f"{'RPC':<14} {'in flight':>9} {'calls':>7} {'errors':>6} {'RPS':>7} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'% Health':>8} {'server ms':>9} {'PG ms':>6} {'trips':>6} "
+        f"{'xacts':>6} {'nested':>6}"
+    )
+    for row in rows:
+        share = 100 * row.rps / baseline[row.in_flight] if baseline.get(row.in_flight) else None
+        cpu = row.cpu
+        server_ms = row.cpu_ms_per_call(cpu.server) if cpu else None
+        postgres_ms = row.cpu_ms_per_call(cpu.postgres) if cpu else None
+        counted = per_call(row, idle)
+        # The baseline makes no SQL: what the database did meanwhile is the background.
+        missing = "-" if row.label == "Health/Check" else "n/a"
+        counts = [
+            _cell(getattr(counted, name) if counted else None, 6, 2, missing)
+            for name in ("round_trips", "transactions", "nested")
+        ]
         print(
-            f"{row.label:<14} {row.calls:>8} {row.errors:>7} {row.rps:>8.0f} "
-            f"{row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {share:>11.1f}%  {target}"
+            f"{row.label:<14} {row.in_flight:>9} {row.calls:>7} {row.errors:>6} {row.rps:>7.0f} "
+            f"{row.p50_ms:>7.2f} {row.p99_ms:>7.2f} {_cell(share, 7, 1)}% "
+            f"{_cell(server_ms, 9, 2)} {_cell(postgres_ms, 6, 2)} {' '.join(counts)}"
         )
-    if all(row.cpu is not None for row in rows):
+
+
+def print_cpu(rows: Sequence[Row], idle: CpuUse | None, database: Database) -> None:
+    postgres = "the cluster's processes" if database.cluster else "every postgres process"
+    print(
+        f"\nCPU in the measured windows, % of one core ({os.cpu_count()} cores; postgres: "
+        f"{postgres}; other: everything else on the machine)"
+    )
+    print(
+        f"{'RPC':<14} {'in flight':>9} {'server':>7} {'clients':>8} {'postgres':>9} "
+        f"{'other':>7} {'steal':>7}  each server process (the supervisor first)"
+    )
+    lines = [("(idle)", 0, idle)] + [(row.label, row.in_flight, row.cpu) for row in rows]
+    for label, in_flight, cpu in lines:
+        if cpu is None:
+            continue
+        each = " ".join(f"{one:.0f}" for one in cpu.server_processes)
         print(
-            "\nCPU in the measured windows, % of one core "
-            f"({os.cpu_count()} cores; 'other' is everything else on the machine)"
+            f"{label:<14} {in_flight:>9} {cpu.server:>7.0f} {cpu.clients:>8.0f} "
+            f"{cpu.postgres:>9.0f} {cpu.other:>7.0f} {cpu.steal:>7.0f}  {each}"
         )
+    if idle is not None:
         print(
-            f"{'RPC':<14} {'server':>7} {'clients':>8} {'postgres':>9} {'other':>7} {'steal':>7}"
-            f" {'server CPU ms/call':>19}"
+            f"(idle: {IDLE_SECONDS:g} s with no call before the first phase; it is not "
+            "subtracted from the CPU per call)"
         )
+    busiest = max(rows, key=lambda row: row.cpu.other if row.cpu else 0.0)
+    if busiest.cpu is not None and busiest.cpu.other > NOISE_WARNING_PERCENT:
+        print(
+            f"WARNING: other processes used {busiest.cpu.other:.0f}% of a core during "
+            f"{busiest.label} at {busiest.in_flight}: the machine was not quiet"
+        )
+
+
+def print_statements(rows: Sequence[Row], idle: Activity | None, database: Database) -> None:
+    """Each RPC's statements per call, its windows pooled, the background subtracted."""
+    reader = database.reader
+    if idle is None or reader is None:
+        print("\nround trips and transactions per call: n/a (the counters could not be read)")
+        return
+    statements = "?"
+    if idle.statements is not None:
+        statements = f"{sum(idle.statements.values()) / idle.seconds:.1f}"
+    print(
+        f"\nbackground (the jobs and the readiness probe, measured in the Health/Check "
+        f"windows and subtracted from every figure above and below): {statements} "
+        f"statements/s, {idle.transactions / idle.seconds:.1f} transactions/s"
+    )
+    if idle.statements is None:
+        print(f"round trips per call: n/a ({reader.statements_missing})")
+        return
+    labels = dict.fromkeys(row.label for row in rows if row.label != "Health/Check")
+    for label in labels:
+        pooled = Activity()
+        calls = 0
         for row in rows:
-            if (cpu := row.cpu) is None:
-                continue
-            # % of a core / 100 x 1000 ms, per call
-            per_call = cpu.server * 10 / row.rps if row.rps else math.nan
-            print(
-                f"{row.label:<14} {cpu.server:>7.0f} {cpu.clients:>8.0f} {cpu.postgres:>9.0f} "
-                f"{cpu.other:>7.0f} {cpu.steal:>7.0f} {per_call:>19.2f}"
-            )
-        busiest = max(rows, key=lambda row: row.cpu.other if row.cpu else 0.0)
-        if busiest.cpu is not None and busiest.cpu.other > NOISE_WARNING_PERCENT:
-            print(
-                f"WARNING: other processes used {busiest.cpu.other:.0f}% of a core during "
-                f"{busiest.label}: the machine was not quiet, so the figures are low"
-            )
-    for create in (r for r in rows if r.label == "CreatePayment"):
-        passed, share = verdict(create, baseline)
+            if row.label == label and row.database is not None:
+                pooled.add(row.database)
+                calls += row.ok_calls
+        counted = PerCall.of(pooled, idle, calls)
+        if counted is None:
+            continue
         print(
-            f"\nCreatePayment target (>= {TARGET_SHARE_OF_BASELINE:.0%} of Health/Check RPS and "
-            f"p99 <= {TARGET_P99_MS:g} ms): {'PASS' if passed else 'FAIL'} "
-            f"({share:.1%} of baseline, p99 {create.p99_ms:.2f} ms)"
+            f"\n{label}: statements per call, every level together "
+            f"({counted.round_trips or 0:.2f} round trips, {counted.transactions:.2f} "
+            f"transactions; * = run inside a function or trigger, not a round trip)"
         )
-    not_succeeded = sum(n for state, n in states.items() if state != "PAYMENT_STATE_SUCCEEDED")
-    print(f"payments created: {sum(states.values())} ({dict(states)})")
+        shown = sorted(counted.statements.items(), key=lambda item: (-item[1], item[0].queryid))
+        for statement, n in shown:
+            if n >= SHOWN_PER_CALL:
+                mark = " " if statement.toplevel else "*"
+                print(f"  {n:>6.2f} {mark} {reader.text(statement)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    figure: str
+    value: float | None
+    limit: float
+    at_most: bool  # the value must be <= limit, else >= limit
+    unit: str
+
+    def line(self) -> str:
+        limit = f"{'<=' if self.at_most else '>='} {self.limit:g}{self.unit}"
+        if self.value is None or math.isnan(self.value):
+            measured, verdict = "n/a", "n/a"
+        else:
+            passed = self.value <= self.limit if self.at_most else self.value >= self.limit
+            measured, verdict = f"{self.value:.2f}{self.unit}", "PASS" if passed else "FAIL"
+        return f"  {self.figure:<62} {measured:>10}  {limit:<10} {verdict}"
+
+
+def targets(rows: Sequence[Row], idle: Activity | None, levels: Sequence[int]) -> list[Target]:
+    """Issue 17's targets: costs and the share at the highest level, p99 at the lowest."""
+    low, high = min(levels), max(levels)
+
+    def row(label: str, level: int) -> Row | None:
+        return next((r for r in rows if r.label == label and r.in_flight == level), None)
+
+    def server_ms(found: Row | None) -> float | None:
+        return found.cpu_ms_per_call(found.cpu.server) if found and found.cpu else None
+
+    create, create_low = row("CreatePayment", high), row("CreatePayment", low)
+    health = row("Health/Check", high)
+    counted = per_call(create, idle) if create else None
+    transactions = counted.transactions if counted else None
+    round_trips = counted.round_trips if counted else None
+    postgres_ms = create.cpu_ms_per_call(create.cpu.postgres) if create and create.cpu else None
+    share = 100 * create.rps / health.rps if create and health and health.rps else None
+    p99 = create_low.p99_ms if create_low else None
+    get_ms, list_ms = server_ms(row("GetPayment", high)), server_ms(row("ListPayments", high))
+    h, lo = f", {high} in flight", f", {low} in flight"
+    return [
+        Target(f"server CPU per CreatePayment(confirm){h}", server_ms(create), 1.0, True, " ms"),
+        Target(f"PostgreSQL CPU per CreatePayment(confirm){h}", postgres_ms, 0.9, True, " ms"),
+        Target("transactions per CreatePayment(confirm)", transactions, 2, True, ""),
+        Target("round trips to PostgreSQL per CreatePayment(confirm)", round_trips, 4, True, ""),
+        Target(f"CreatePayment RPS as a share of Health/Check's{h}", share, 15, False, " %"),
+        Target(f"CreatePayment p99{lo}", p99, 8, True, " ms"),
+        Target(f"server CPU per GetPayment{h}", get_ms, 0.35, True, " ms"),
+        Target(f"server CPU per ListPayments (one user){h}", list_ms, 0.6, True, " ms"),
+    ]
+
+
+def reads_setting(name: str) -> bool:
+    """Whether this server's `payments serve` reads the environment variable `name`
+    (its help lists every one it reads)."""
+    done = subprocess.run(
+        [*payments_command(), "serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return name in done.stdout
+
+
+def describe_run(args: argparse.Namespace, database: Database) -> str:
+    processes = f"PAYMENTS_SERVER_PROCESSES={args.server_processes or 1}"
+    if not args.reads_server_processes:
+        processes += " (this server does not read it: one process)"
+    seeded = f", {args.seed_payments} payments seeded" if args.seed_payments else ""
+    settings = database.reader.describe() if database.reader else "PostgreSQL"
+    return (
+        f"server: payments serve, PAYMENTS_ENV=production (HS256 auth: a service token for "
+        f"Create/GetPayment, each customer's own for ListPayments), JSON logs, jobs on, no "
+        f"trace exporter, mock provider, {processes}\n"
+        f"database: {database.where()}{seeded}; {settings}\n"
+        f"clients: closed loop at {' and '.join(map(str, args.levels))} calls in flight, "
+        f"{args.processes} client process(es) x {args.channels} channel(s), "
+        f"{args.warmup:g} s warm-up + {args.seconds:g} s per RPC and level\n"
+        f"load average at the start: {args.load_at_start}"
+    )
+
+
+def report(run: Run, database: Database, args: argparse.Namespace) -> bool:
+    """Prints the tables; False when more than 1 % of an RPC's calls failed."""
+    rows = run.rows
+    idle = background(rows)
+    print()
+    print(describe_run(args, database))
+    print(f"load average at the end: {_load_average()}\n")
+    print_table(rows, idle)
+    print(
+        "(server ms / PG ms: CPU per OK call; trips: round trips to PostgreSQL (top-level "
+        "statements) per call,\n xacts: transactions per call, nested: statements run inside "
+        "functions and triggers, per call)"
+    )
+    if all(row.cpu is not None for row in rows):
+        print_cpu(rows, run.idle, database)
+    print_statements(rows, idle, database)
+    print("\nissue 17 targets:")
+    for target in targets(rows, idle, args.levels):
+        print(target.line())
+    print(
+        "  (transactions and round trips: all the database ran per payment in the windows, "
+        "the jobs' work per payment\n   included, such as numbering its receipt; the "
+        "statements per call above tell them apart)"
+    )
+    if database.cluster is None:
+        print("  (PostgreSQL CPU here is every postgres process on the machine, ours or not)")
+    not_succeeded = sum(n for state, n in run.states.items() if state != "PAYMENT_STATE_SUCCEEDED")
+    print(f"\npayments created: {sum(run.states.values())} ({dict(run.states)})")
     if not_succeeded:
         print(f"WARNING: {not_succeeded} created payments did not end SUCCEEDED")
     healthy = True
-    for row in rows:
-        calls = row.calls + row.outside_calls
-        errors = row.errors + row.outside_errors
-        if row.outside_errors:
-            print(f"{row.label}: {row.outside_errors} errors outside the measured window")
-        for kind, count in row.error_kinds.most_common():
-            print(f"{row.label} error x{count}: {kind}")
+    for label in dict.fromkeys(row.label for row in rows):
+        mine = [row for row in rows if row.label == label]
+        calls = sum(row.calls + row.outside_calls for row in mine)
+        errors = sum(row.errors + row.outside_errors for row in mine)
+        outside = sum(row.outside_errors for row in mine)
+        if outside:
+            print(f"{label}: {outside} errors outside the measured windows")
+        kinds: Counter[str] = Counter()
+        for row in mine:
+            kinds.update(row.error_kinds)
+        for kind, count in kinds.most_common():
+            print(f"{label} error x{count}: {kind}")
         if calls == 0 or errors > MAX_ERROR_RATIO * calls:
             healthy = False
-            print(f"BENCHMARK FAILED: {row.label}: {errors} of {calls} calls were not OK")
+            print(f"BENCHMARK FAILED: {label}: {errors} of {calls} calls were not OK")
     return healthy
+
+
+def _load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def _levels(raw: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {raw!r}") from None
+    if not levels or levels[0] < 1:
+        raise argparse.ArgumentTypeError("calls in flight must be at least 1")
+    return levels
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per RPC")
-    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight")
+    parser.add_argument(
+        "--seconds", type=float, default=WINDOW_SECONDS, help="measured seconds per RPC and level"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=WARMUP_SECONDS, help="warm-up seconds per RPC and level"
+    )
+    parser.add_argument(
+        "--concurrency",
+        dest="levels",
+        type=_levels,
+        default=LEVELS,
+        help="calls in flight, one or more levels, comma-separated (default 4,32)",
+    )
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=None,
+        help="PAYMENTS_SERVER_PROCESSES for the server (default: 1)",
+    )
+    parser.add_argument(
+        "--seed-payments",
+        type=int,
+        default=0,
+        help="payments to put in the table before the run (bench/seed_payments.py's data)",
+    )
     parser.add_argument(
         "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help="PostgreSQL database to DROP, recreate and serve from (name must contain 'bench')",
+        default=None,
+        help="serve from this PostgreSQL database instead of a private cluster: it is "
+        "DROPPED and recreated (its name must contain 'bench')",
+    )
+    parser.add_argument(
+        "--postgres-setting",
+        dest="postgres_settings",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the private cluster, e.g. commit_delay=100 (repeatable)",
     )
     parser.add_argument("--processes", type=int, default=1, help="client processes")
-    parser.add_argument("--channels", type=int, default=2, help="channels per client process")
     parser.add_argument(
-        "--warmup", type=float, default=WARMUP_SECONDS, help="warm-up seconds per RPC"
+        "--channels",
+        type=int,
+        default=None,
+        help="channels (connections) per client process (default: 2, and 4 per server "
+        "process when there are several)",
     )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0:
         parser.error("--seconds must be positive and --warmup not negative")
-    if not 1 <= args.processes <= args.concurrency or args.channels < 1:
-        parser.error("need 1 <= --processes <= --concurrency and --channels >= 1")
+    if args.server_processes is not None and args.server_processes < 1:
+        parser.error("--server-processes must be at least 1")
+    if args.seed_payments < 0:
+        parser.error("--seed-payments must not be negative")
+    if any("=" not in setting for setting in args.postgres_settings):
+        parser.error("--postgres-setting takes NAME=VALUE")
+    if args.channels is None:
+        servers = args.server_processes or 1
+        args.channels = 2 if servers == 1 else 4 * servers
+    if not 1 <= args.processes <= min(args.levels) or args.channels < 1:
+        parser.error("need 1 <= --processes <= the lowest concurrency and --channels >= 1")
+    args.load_at_start = _load_average()
+    args.reads_server_processes = reads_setting("PAYMENTS_SERVER_PROCESSES")
+    if (args.server_processes or 1) > 1 and not args.reads_server_processes:
+        print(
+            "WARNING: this server does not read PAYMENTS_SERVER_PROCESSES: it serves from one "
+            "process whatever --server-processes says",
+            file=sys.stderr,
+        )
     return args
 
 
@@ -783,15 +1317,46 @@ def interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def serve_and_drive(database: Database, args: argparse.Namespace) -> Run:
+    credentials = Credentials.new()
+    with tempfile.TemporaryFile("w+", prefix="payments-bench-", suffix=".log") as log:
+        target = f"127.0.0.1:{free_port()}"
+        server = start_server(
+            database.dsn,
+            target,
+            log,
+            production=credentials,
+            jobs=True,
+            server_processes=args.server_processes or 1,
+        )
+        try:
+            wait_until_serving(server, target, log)
+            print(f"server pid {server.pid} serving on {target}", file=sys.stderr)
+            clients = Clients(target, args.processes, args.channels, max(args.levels))
+            try:
+                run = drive(clients, server, database, credentials, args)
+            except BaseException:
+                clients.terminate()
+                raise
+            clients.close()
+            if run.problems and server.poll() is not None:
+                run.problems.append(f"server log:\n{_tail(log)}")
+        finally:
+            stop_server(server)
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # SIGTERM cleans up like Ctrl-C: the server is stopped and the database dropped.
+    # SIGTERM cleans up like Ctrl-C: the server is stopped and the database removed.
     signal.signal(signal.SIGTERM, interrupt)
     try:
         check_create_payload()
-        url = bench_database(args.database_url)
-        database_url = url.render_as_string(hide_password=False)
-        recreate_database(url)
+        print("preparing the database ...", file=sys.stderr)
+        existing = args.database_url
+        database = (
+            Database.existing(existing) if existing else Database.private(args.postgres_settings)
+        )
     except BenchError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
@@ -799,39 +1364,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmark failed: cannot prepare the database: {error!r}", file=sys.stderr)
         return 1
     try:
-        migrate(database_url)
-        with tempfile.TemporaryFile("w+", prefix="payments-bench-", suffix=".log") as log:
-            target = f"127.0.0.1:{free_port()}"
-            server = start_server(database_url, target, log)
-            try:
-                wait_until_serving(server, target, log)
-                print(f"server pid {server.pid} serving on {target}", file=sys.stderr)
-                clients = Clients(target, args.processes, args.channels, args.concurrency)
-                try:
-                    rows, states, problems = drive(clients, server, args)
-                except BaseException:
-                    clients.terminate()
-                    raise
-                clients.close()
-                if problems and server.poll() is not None:
-                    problems.append(f"server log:\n{_tail(log)}")
-            finally:
-                stop_server(server)
-        healthy = report(rows, states, args)
-        for problem in problems:
+        migrate(database.dsn)
+        if args.seed_payments:
+            seed_table(database, args.seed_payments)
+        database.open_reader()
+        run = serve_and_drive(database, args)
+        healthy = report(run, database, args)
+        for problem in run.problems:
             print(f"BENCHMARK FAILED: {problem}")
-        healthy = healthy and not problems
+        healthy = healthy and not run.problems
     except BenchError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: stopping the server and dropping the database", file=sys.stderr)
+        print("interrupted: stopping the server and removing the database", file=sys.stderr)
         return 130
     finally:
         try:
-            drop_database(url)
+            database.remove()
         except Exception as error:
-            print(f"could not drop database {url.database}: {error!r}", file=sys.stderr)
+            print(f"could not remove the database: {error!r}", file=sys.stderr)
     return 0 if healthy else 1
 
 

@@ -122,11 +122,13 @@ async def _seeded_count(url: URL) -> int:
     return int(count or 0)
 
 
-async def _seed(url: URL, payments: int) -> None:
+async def seed(url: URL, payments: int) -> None:
+    """Replaces the payments and refunds with `payments` seeded ones (see above)."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text("TRUNCATE refunds, payments"))
+            # CASCADE: receipts (and whatever else comes to reference payments) go too.
+            await connection.execute(text("TRUNCATE refunds, payments CASCADE"))
             await connection.execute(text("SELECT setseed(0.42)"))
             await connection.execute(
                 text(_SEED_PAYMENTS),
@@ -171,7 +173,7 @@ def ensure_seeded(database_url: str, payments: int) -> URL:
         return url
     print(f"{url.database}: seeding {payments} payments ...", file=sys.stderr)
     began = time.monotonic()
-    asyncio.run(_seed(url, payments))
+    asyncio.run(seed(url, payments))
     print(f"{url.database}: seeded in {time.monotonic() - began:.0f} s", file=sys.stderr)
     return url
 

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import faults
 from server.adapters.broker.rabbitmq import RabbitPublisher
-from server.adapters.db.engine import create_engine
+from server.adapters.db.engine import create_engine, is_sqlite
 from server.adapters.db.outbox_store import SqlOutboxStore
+from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.provider_exchange_log import SqlExchangeLog
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
@@ -27,8 +28,8 @@ from server.grpc.auth.tokens import TokenVerifier
 from server.jobs.outbox_relay import OutboxRelay
 from server.observability.tracing import instrument_engine
 from server.service import page_tokens
+from server.service.audit.exchange_log import ExchangeLog
 from server.service.dependencies import Dependencies
-from server.service.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.provider import PaymentProvider
 from server.service.unit_of_work import UnitOfWorkFactory
@@ -54,7 +55,7 @@ def build_provider(
             http_client=recording,
         )
     else:
-        inner = mock = MockProvider.from_env()
+        inner = mock = MockProvider.configured(settings.mock)
     breaker = CircuitBreaker(policy.breaker_threshold, policy.breaker_reset_s)
     return ResilientProvider(inner, policy, breaker), mock
 
@@ -90,6 +91,9 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         merchant_name=settings.merchant_name,
         exchange_log=exchange_log,
         replica=build_replica(settings),
+        payment_statements=None
+        if is_sqlite(settings.database_url)
+        else PgPaymentStatements(settings.database_url),
     )
     return deps, engine
 

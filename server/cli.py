@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from functools import partial
 from importlib.metadata import version
 from typing import Any
@@ -31,6 +32,7 @@ from server.adapters.redis_connection import connect_redis
 from server.bootstrap import build_auth, build_dependencies, build_outbox_relay
 from server.cli_help import COMMANDS
 from server.config import ConfigError, Settings, log_format, log_level
+from server.group_member import GroupMember
 from server.grpc.app import EVENTS_HEALTH, REDIS_HEALTH, GrpcServer, StopSignal
 from server.grpc.auth.tokens import mint_token
 from server.jobs.key_reaper import reap_expired_keys
@@ -41,9 +43,11 @@ from server.jobs.renewals import renew_due_subscriptions
 from server.jobs.revenue_rollup import roll_up_revenue
 from server.jobs.schedule import every, stop
 from server.jobs.waiting_gauges import measure_waiting_payments
+from server.observability.group_metrics import serve_group_metrics
 from server.observability.logs import configure_logging
-from server.observability.metrics import configure_metrics
+from server.observability.metrics import configure_metrics, metrics_address
 from server.observability.tracing import configure_tracing
+from server.process_group import ProcessGroup, check_port_free
 from server.service.audit.queries import prune_audit_events
 from server.service.dependencies import Dependencies
 from server.service.receipts.numbering import number_all_receipts
@@ -59,7 +63,7 @@ def _start_jobs(
     deps: Dependencies,
     settings: Settings,
     engine: AsyncEngine,
-    server: GrpcServer | None = None,
+    events_health: Callable[[bool], None] | None = None,
     *,
     metrics_on: bool = False,
 ) -> list[asyncio.Task[None]]:
@@ -110,8 +114,8 @@ def _start_jobs(
             tasks.append(asyncio.create_task(every(OUTBOX_GAUGE_SECONDS, waiting, "waiting")))
         relay = build_outbox_relay(settings, deps, engine)
         if relay is not None:
-            if server is not None:
-                relay.on_health(partial(server.report, EVENTS_HEALTH))
+            if events_health is not None:
+                relay.on_health(events_health)
             tasks.append(asyncio.create_task(relay.run()))
     return tasks
 
@@ -124,11 +128,23 @@ async def _check_schema(settings: Settings) -> None:
         )
 
 
-async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
-    await _check_schema(settings)
+async def serve(
+    settings: Settings,
+    *,
+    jobs: bool,
+    metrics_port: int | None,
+    member: GroupMember | None = None,
+) -> None:
+    """One server process: alone, or a `member` of a group (server/process_group.py)."""
+    if member is None:
+        # A member leaves this to its supervisor: a member started again after a newer
+        # release migrated the database must go on serving, as the others do.
+        await _check_schema(settings)
     deps, engine = build_dependencies(settings)
     auth = build_auth(settings)
-    server = GrpcServer(deps, settings.grpc_address, auth, settings.tls)
+    server = GrpcServer(
+        deps, settings.grpc_address, auth, settings.tls, reuse_port=member is not None
+    )
     if isinstance(deps.provider, ResilientProvider):
         server.follow_breaker(deps.provider.breaker, settings.provider)
     stopping = StopSignal()
@@ -143,7 +159,12 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
             for probe in probes
         ]
     if jobs:
-        tasks += _start_jobs(deps, settings, engine, server, metrics_on=metrics_on)
+        events = partial(server.report, EVENTS_HEALTH)
+        tasks += _start_jobs(deps, settings, engine, events, metrics_on=metrics_port is not None)
+    waits = [asyncio.ensure_future(stopping.wait())]
+    if member is not None:
+        waits.append(asyncio.ensure_future(member.follow(partial(server.report, EVENTS_HEALTH))))
+        member.report_serving(metrics_port)
     _log.info(
         "serving gRPC on %s (env=%s, provider=%s, jobs=%s)",
         server.address,
@@ -151,20 +172,98 @@ async def serve(settings: Settings, *, jobs: bool, metrics_on: bool) -> None:
         settings.provider,
         "on" if jobs else "off",
     )
-    received = await stopping.wait()
-    if received is signal.SIGINT and settings.simulation_enabled:
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    received = stopping.received
+    if received is None:  # the supervisor's pipe closed: it is gone, and so are its jobs
+        _log.warning("the supervisor is gone: stopping without draining")
+        await server.stop_now()
+        await deps.recorder.close(0)
+    elif received is signal.SIGINT and settings.simulation_enabled:
         _log.info("interrupted: stopping without draining")
         await server.stop_now()
         await deps.recorder.close(0)
     else:
         await server.drain_and_stop(settings.drain_seconds)
         await deps.recorder.close(settings.drain_seconds)
-    await stop(tasks)
+    await stop([*tasks, *waits])
     await engine.dispose()
     if redis is not None:
         await redis.aclose()
     await auth.close()
     _log.info("stopped")
+
+
+async def serve_group(settings: Settings, *, jobs: bool, metrics_port: int | None) -> int:
+    """PAYMENTS_SERVER_PROCESSES server processes on one port, the jobs run here once;
+    the exit code (server/process_group.py says when it is 1)."""
+    await _check_schema(settings)
+    check_port_free(settings.grpc_address)
+    built = build_dependencies(settings) if jobs else None
+    stopping = StopSignal()
+    group = ProcessGroup(settings.server_processes, _member_command, _member_env(settings))
+    address = metrics_address(settings.telemetry)
+    if address is not None:
+        serve_group_metrics(address, group.metrics_ports)
+    group.start()
+    tasks = []
+    if built is not None:
+        deps, engine = built
+        metrics_on = metrics_port is not None
+        tasks = _start_jobs(deps, settings, engine, group.report_events, metrics_on=metrics_on)
+    waits = [
+        asyncio.ensure_future(stopping.wait()),
+        asyncio.ensure_future(group.failed.wait()),
+    ]
+    tasks.append(asyncio.create_task(_announce(group, settings, jobs)))
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    received = stopping.received or signal.SIGTERM
+    _log.info(
+        "%s: stopping the %d server processes (each drains as one server does)",
+        received.name,
+        settings.server_processes,
+    )
+    code = await group.stop(received)
+    await stop([*tasks, *waits])
+    if built is not None:
+        await built[0].recorder.close(settings.drain_seconds)
+        await built[1].dispose()
+    _log.info("stopped")
+    return code
+
+
+async def _announce(group: ProcessGroup, settings: Settings, jobs: bool) -> None:
+    await group.serving.wait()
+    _log.info(
+        "serving gRPC on %s with %d processes (env=%s, provider=%s, jobs=%s in the supervisor)",
+        settings.grpc_address,
+        settings.server_processes,
+        settings.environment,
+        settings.provider,
+        "on" if jobs else "off",
+    )
+
+
+def _member_command(index: int) -> list[str]:
+    """A fresh interpreter per member: grpc does not survive a fork once its threads run."""
+    member = GroupMember(index, os.getpid())
+    return [
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--no-jobs",
+        "--group-member",
+        member.argument(),
+    ]
+
+
+def _member_env(settings: Settings) -> dict[str, str]:
+    """The supervisor's environment; metrics on a loopback port of each member's own,
+    which the supervisor's endpoint gathers (server/observability/group_metrics.py)."""
+    env = dict(os.environ)
+    if metrics_address(settings.telemetry) is not None:
+        env["PAYMENTS_METRICS_ADDRESS"] = "127.0.0.1:0"
+    return env
 
 
 async def worker(settings: Settings, *, metrics_on: bool) -> None:
@@ -296,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--no-jobs", action="store_true", help="do not run background jobs in this process"
     )
+    # Set by a supervisor for the server processes it starts (server/process_group.py).
+    serve_parser.add_argument(
+        "--group-member", type=GroupMember.parse, default=None, help=argparse.SUPPRESS
+    )
     _subcommand(commands, "worker", "worker")
     _subcommand(commands, "gateway", "gateway")
     webhook_commands = _subcommand(commands, "webhook", "webhook").add_subparsers(
@@ -334,6 +437,9 @@ def text_logs() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    member: GroupMember | None = getattr(args, "group_member", None)
+    if member is not None:
+        member.die_with_supervisor()  # first: it may have died while this one started
     text = False
     try:
         text = text_logs()
@@ -344,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         configure_logging("INFO")
         return _fail(str(error), text)
+    if member is not None:
+        member.tag_logs()
     try:
         return _command(args)
     except ConfigError as error:
@@ -359,23 +467,47 @@ def _fail(message: str, text: bool) -> int:
     return 2
 
 
+def _supervises(args: argparse.Namespace, settings: Settings) -> bool:
+    """Whether this `serve` starts a group of server processes rather than serving itself."""
+    return args.command == "serve" and args.group_member is None and settings.server_processes > 1
+
+
+def _serve(args: argparse.Namespace, settings: Settings, metrics_port: int | None) -> int:
+    settings.check_serving_security()
+    if args.group_member is not None:  # its supervisor warned, migrated and checked
+        _run(serve(settings, jobs=False, metrics_port=metrics_port, member=args.group_member))
+        return 0
+    _warn_if_open(settings)
+    # The embedded default must work with zero set-up: create and migrate it.
+    if is_sqlite(settings.database_url):
+        upgrade(settings.database_url)
+    if not _supervises(args, settings):
+        _run(serve(settings, jobs=not args.no_jobs, metrics_port=metrics_port))
+        return 0
+    if settings.one_process_reason:
+        _log.warning(
+            "PAYMENTS_SERVER_PROCESSES=%d, although %s: one process is the better choice here",
+            settings.server_processes,
+            settings.one_process_reason,
+        )
+    return int(_run(serve_group(settings, jobs=not args.no_jobs, metrics_port=metrics_port)))
+
+
 def _command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    metrics_on = False
+    metrics_port = None
     if args.command in ("serve", "worker", "gateway"):
         service = "payments" if args.command == "serve" else f"payments-{args.command}"
         configure_tracing(service, settings.telemetry)
-        metrics_on = configure_metrics(service, settings.telemetry) is not None
+        # A supervisor's endpoint serves the whole group's metrics: it opens it later.
+        supervisor = _supervises(args, settings)
+        metrics_port = configure_metrics(service, settings.telemetry, serve_scrape=not supervisor)
+    metrics_on = metrics_port is not None
     if args.command == "migrate":
         upgrade(settings.database_url)
         _log.info("database schema is up to date")
     elif args.command == "serve":
-        settings.check_serving_security()
-        _warn_if_open(settings)
-        # The embedded default must work with zero set-up: create and migrate it.
-        if is_sqlite(settings.database_url):
-            upgrade(settings.database_url)
-        _run(serve(settings, jobs=not args.no_jobs, metrics_on=metrics_on))
+        return _serve(args, settings, metrics_port)
     elif args.command == "gateway":
         if not settings.stripe_webhook_secrets:
             raise ConfigError(

@@ -66,6 +66,7 @@ AUTH = (
 )
 SERVING = (
     "PAYMENTS_GRPC_ADDRESS",
+    "PAYMENTS_SERVER_PROCESSES",
     "PAYMENTS_DRAIN_SECONDS",
     "PAYMENTS_HEALTH_INTERVAL_SECONDS",
     "PAYMENTS_IDEMPOTENCY_LEASE_SECONDS",
@@ -105,8 +106,11 @@ COMMANDS = {
         "the background jobs (reconciler, renewals, refund janitor, receipt numbering, "
         "outbox relay, key reaper, audit pruner) unless --no-jobs. On the embedded SQLite "
         "default it creates and migrates the database itself; on PostgreSQL run "
-        "`payments migrate` first. SIGTERM drains: NOT_SERVING for PAYMENTS_DRAIN_SECONDS, "
-        "then calls in flight finish. Ctrl-C (SIGINT) in development and test stops at once.",
+        "`payments migrate` first. With PAYMENTS_SERVER_PROCESSES above 1 (by default one "
+        "per CPU on PostgreSQL with a shared provider) it runs that many server processes on "
+        "the one port and the jobs once, in the process that started them. SIGTERM drains "
+        "every process: NOT_SERVING for PAYMENTS_DRAIN_SECONDS, then calls in flight finish. "
+        "Ctrl-C (SIGINT) in development and test stops at once.",
         (*BASICS, "PAYMENTS_DATABASE_REPLICA_URL", *SERVING, *PROVIDER, *RULES, *JOBS, *TELEMETRY),
     ),
     "worker": Command(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +40,19 @@ class ResiliencePolicy:
     call_timeout_s: float = 10.0
     breaker_threshold: int = 5
     breaker_reset_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class MockSettings:
+    """The mock provider's knobs (PAYMENTS_MOCK_*), for tests and local runs."""
+
+    latency_s: float = 0.0
+    # Every charge appended to this file (tests read it).
+    ledger: Path | None = None
+    # Its SQLite memory, shared by serve and worker and kept through SIGKILL; None: in memory.
+    store: Path | None = None
+    # The JSON fault plan, read again whenever it changes.
+    faults: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +146,11 @@ class Settings:
     command_queue: CommandQueueSettings = field(default_factory=CommandQueueSettings)
     # A streaming replica for the reads that tolerate its lag (lists, analytics).
     database_replica_url: str | None = field(default=None, repr=False)
+    mock: MockSettings = field(default_factory=MockSettings)
+    # How many processes `payments serve` runs on its one port (server/process_group.py),
+    # and why one is the default here, when it is ("" when nothing argues against more).
+    server_processes: int = 1
+    one_process_reason: str = ""
 
     def check_serving_security(self) -> None:
         """Outside development and test, refuse to serve money to anyone who can connect."""
@@ -162,8 +182,10 @@ class Settings:
         stripe_api_key = secret(env, "STRIPE_API_KEY")
         if provider == "stripe" and not stripe_api_key:
             raise ConfigError("PAYMENTS_PROVIDER=stripe needs STRIPE_API_KEY")
+        url = database_url()
+        one_process_reason = _one_process_reason(env, url, provider)
         return cls(
-            database_url=database_url(),
+            database_url=url,
             environment=environment,
             provider=provider,
             grpc_address=env.get("PAYMENTS_GRPC_ADDRESS", "[::]:50051"),
@@ -243,6 +265,14 @@ class Settings:
                 retry_delay_s=_number(env, "PAYMENTS_COMMAND_RETRY_SECONDS", 1, minimum=0.01),
             ),
             database_replica_url=secret(env, "PAYMENTS_DATABASE_REPLICA_URL") or None,
+            mock=MockSettings(
+                latency_s=_number(env, "PAYMENTS_MOCK_LATENCY_MS", 0, minimum=0) / 1000,
+                ledger=_path(env, "PAYMENTS_MOCK_LEDGER"),
+                store=_path(env, "PAYMENTS_MOCK_STORE"),
+                faults=_path(env, "PAYMENTS_MOCK_FAULTS"),
+            ),
+            server_processes=_server_processes(env, one_process_reason),
+            one_process_reason=one_process_reason,
         )
 
 
@@ -356,6 +386,60 @@ def _number(
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _path(env: os._Environ[str] | dict[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
+
+
+def _one_process_reason(env: Mapping[str, str], url: str, provider: str) -> str:
+    """Why several server processes would do no good here; "" when nothing argues against."""
+    if url.partition(":")[0].partition("+")[0] == "sqlite":
+        return "the embedded SQLite database takes one writer at a time"
+    if provider == "mock" and not env.get("PAYMENTS_MOCK_STORE"):
+        # Each process would have its own mock: a payment made through one would be
+        # unknown to the others (capture, refund, the reconciler).
+        return "the mock provider keeps its payments in one process's memory"
+    return ""
+
+
+def _server_processes(env: Mapping[str, str], one_process_reason: str) -> int:
+    """PAYMENTS_SERVER_PROCESSES: a number, or `auto` (the default): one where a reason
+    says so, else the CPUs this process may use."""
+    raw = (env.get("PAYMENTS_SERVER_PROCESSES") or "auto").strip().lower()
+    linux = sys.platform == "linux"  # SO_REUSEPORT spreading and PR_SET_PDEATHSIG are Linux's
+    if raw == "auto":
+        return 1 if one_process_reason or not linux else available_cpus()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"PAYMENTS_SERVER_PROCESSES must be auto or at least 1, got {raw!r}")
+    if int(raw) > 1 and not linux:
+        raise ConfigError("PAYMENTS_SERVER_PROCESSES above 1 needs Linux")
+    return int(raw)
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may run on, capped by its cgroup's CPU quota (a container's
+    CPU limit, which the affinity mask does not show), rounded up."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = _cgroup_cpu_quota(cgroup)
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
+def _cgroup_cpu_quota(root: Path) -> float | None:
+    """CPUs' worth of time per period the cgroup allows (v2 cpu.max, else v1); None: no limit."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        return int(quota) / int(period) if int(quota) > 0 and int(period) > 0 else None
+    except ValueError:  # "max": no limit
+        return None
 
 
 def _provider_log_keys(env: os._Environ[str] | dict[str, str]) -> str:

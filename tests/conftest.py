@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.db.engine import create_engine
+from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
 from server.service.dependencies import Dependencies
@@ -78,10 +79,17 @@ def provider(tmp_path: Path) -> MockProvider:
 
 
 @pytest.fixture
-def deps(engine: AsyncEngine, provider: MockProvider) -> Dependencies:
-    return Dependencies(
+async def deps(engine: AsyncEngine, provider: MockProvider) -> AsyncIterator[Dependencies]:
+    """As `payments serve` builds them: on PostgreSQL the payment pipeline's statements too."""
+    statements = None
+    if engine.dialect.name == "postgresql":
+        statements = PgPaymentStatements(engine.url.render_as_string(hide_password=False))
+    yield Dependencies(
         uow=partial(SqlUnitOfWork, engine),
         provider=provider,
         simulation_enabled=True,
         simulator=provider,
+        payment_statements=statements,
     )
+    if statements is not None:
+        await statements.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC
 
 from payments.v1 import payment_methods_pb2 as pb
 
-from server.adapters.codec import timestamp
+from server.adapters.codec import decoder, encoder, timestamp
 from server.domain.payment_method import (
     Address,
     BillingDetails,
@@ -17,6 +18,12 @@ from server.domain.payment_method import (
 
 _TYPE_TO_PROTO = {PaymentMethodType.CARD: pb.PAYMENT_METHOD_TYPE_CARD}
 _TYPE_FROM_PROTO: dict[int, PaymentMethodType] = {v: k for k, v in _TYPE_TO_PROTO.items()}
+_ADDRESS_FIELDS = tuple(field.name for field in fields(Address))
+
+
+def _address_fields(address: Address | pb.Address) -> dict[str, str]:
+    """The message and the domain name an address's lines alike."""
+    return {name: getattr(address, name) for name in _ADDRESS_FIELDS}
 
 
 def billing_to_proto(billing: BillingDetails) -> pb.BillingDetails:
@@ -24,33 +31,16 @@ def billing_to_proto(billing: BillingDetails) -> pb.BillingDetails:
     address = billing.address
     if address != Address():
         # Left unset when empty, so JSON readers see no empty object.
-        message.address.CopyFrom(
-            pb.Address(
-                line1=address.line1,
-                line2=address.line2,
-                city=address.city,
-                state=address.state,
-                postal_code=address.postal_code,
-                country=address.country,
-            )
-        )
+        message.address.CopyFrom(pb.Address(**_address_fields(address)))
     return message
 
 
 def billing_from_proto(message: pb.BillingDetails) -> BillingDetails:
-    address = message.address
     return BillingDetails(
         name=message.name,
         email=message.email,
         phone=message.phone,
-        address=Address(
-            line1=address.line1,
-            line2=address.line2,
-            city=address.city,
-            state=address.state,
-            postal_code=address.postal_code,
-            country=address.country,
-        ),
+        address=Address(**_address_fields(message.address)),
     )
 
 
@@ -102,10 +92,5 @@ def payment_method_from_proto(message: pb.PaymentMethod) -> PaymentMethod:
     )
 
 
-def encode_payment_method(method: PaymentMethod) -> bytes:
-    """Deterministic bytes, so a stored response replays byte for byte."""
-    return payment_method_to_proto(method).SerializeToString(deterministic=True)
-
-
-def decode_payment_method(data: bytes) -> PaymentMethod:
-    return payment_method_from_proto(pb.PaymentMethod.FromString(data))
+encode_payment_method = encoder(payment_method_to_proto)
+decode_payment_method = decoder(pb.PaymentMethod.FromString, payment_method_from_proto)

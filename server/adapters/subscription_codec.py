@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from payments.v1 import events_pb2
 from payments.v1 import subscriptions_pb2 as pb
 
-from server.adapters.codec import money_to_proto, timestamp
+from server.adapters.codec import decoder, encoder, money_to_proto, new_envelope, timestamp
 from server.domain.billing_period import Interval
 from server.domain.money import Money
 from server.domain.plan import Plan, PlanState
@@ -65,13 +64,7 @@ def plan_to_proto(plan: Plan) -> pb.Plan:
     )
 
 
-def encode_plan(plan: Plan) -> bytes:
-    """Deterministic bytes, so a stored response replays byte for byte."""
-    return plan_to_proto(plan).SerializeToString(deterministic=True)
-
-
-def decode_plan(data: bytes) -> Plan:
-    message = pb.Plan.FromString(data)
+def plan_from_proto(message: pb.Plan) -> Plan:
     return Plan(
         id=message.id,
         name=message.name,
@@ -110,13 +103,8 @@ def subscription_to_proto(subscription: Subscription) -> pb.Subscription:
     )
 
 
-def encode_subscription(subscription: Subscription) -> bytes:
-    return subscription_to_proto(subscription).SerializeToString(deterministic=True)
-
-
-def decode_subscription(data: bytes) -> Subscription:
-    """A stored response back, for replaying it: only what the API shows is restored."""
-    m = pb.Subscription.FromString(data)
+def subscription_from_proto(m: pb.Subscription) -> Subscription:
+    """Only what the API shows is restored (enough to replay a stored response)."""
     start = m.current_period_start.ToDatetime(UTC)
     return Subscription(
         id=m.id,
@@ -142,19 +130,17 @@ def decode_subscription(data: bytes) -> Subscription:
     )
 
 
+encode_plan = encoder(plan_to_proto)
+decode_plan = decoder(pb.Plan.FromString, plan_from_proto)
+encode_subscription = encoder(subscription_to_proto)
+decode_subscription = decoder(pb.Subscription.FromString, subscription_from_proto)
+
+
 def subscription_event_envelope(
     event: SubscriptionEvent, subscription: Subscription
 ) -> events_pb2.EventEnvelope:
     """The envelope for `event`, carrying `subscription` as it is after the change."""
-    envelope = events_pb2.EventEnvelope(
-        event_id=str(uuid.uuid4()),
-        type=event.type,
-        occurred_at=timestamp(event.occurred_at),
-        aggregate_type="subscription",
-        aggregate_id=event.subscription_id,
-        sequence=event.sequence,
-    )
-    body = getattr(envelope, _EVENT_FIELDS[event.type])
+    envelope, body = new_envelope(event, "subscription", event.subscription_id, _EVENT_FIELDS)
     body.subscription.CopyFrom(subscription_to_proto(subscription))
     if event.payment_id:
         body.payment_id = event.payment_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -61,6 +62,14 @@ class Payment:
     reconcile_attempts: int = field(default=0, compare=False)
     next_reconcile_time: datetime | None = field(default=None, compare=False)
     pending_events: list[PaymentEvent] = field(default_factory=list, compare=False)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Payment:
+        # All else is immutable (strings, numbers, datetimes, Money, frozen events): a new
+        # dict and list share nothing that changes, at a tenth of a generic deepcopy.
+        twin = copy.copy(self)
+        twin.metadata = dict(self.metadata)
+        twin.pending_events = list(self.pending_events)
+        return twin
 
     @property
     def is_live(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from server.domain.errors import FailedPrecondition
+from server.domain.state_table import StateTable
 
 
 class PaymentState(StrEnum):
@@ -106,13 +106,9 @@ _ASKED = MappingProxyType(
 )
 
 
-def next_state(state: PaymentState, op: PaymentOp) -> PaymentState:
-    """Where `op` takes a payment in `state`; FailedPrecondition if it may not."""
-    target = TRANSITIONS[op].get(state)
-    if target is None:
-        raise FailedPrecondition(
-            f"a payment in state {state.value} cannot be {_ASKED[op]}",
-            reason="INVALID_PAYMENT_STATE",
-            metadata={"state": state.value, "operation": op.value},
-        )
-    return target
+PAYMENT_STATES = StateTable(
+    TRANSITIONS,
+    lambda state, op: f"a payment in state {state.value} cannot be {_ASKED[op]}",
+    reason="INVALID_PAYMENT_STATE",
+)
+next_state = PAYMENT_STATES.next

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from server.domain.billing_period import Interval, period_boundary
+from server.domain.errors import FailedPrecondition
 from server.domain.money import Money
 
 
@@ -30,6 +31,15 @@ class Plan:
     def period_start(self, anchor: datetime, n: int) -> datetime:
         """The start of period `n` of a subscription anchored at `anchor`."""
         return period_boundary(anchor, self.interval, self.interval_count, n)
+
+    def ensure_active(self) -> None:
+        """An archived plan takes no new subscriptions (nor changes to it)."""
+        if self.state is not PlanState.ACTIVE:
+            raise FailedPrecondition(
+                f"plan {self.id} is archived and takes no new subscriptions",
+                reason="PLAN_ARCHIVED",
+                metadata={"plan_id": self.id},
+            )
 
     def archive(self, now: datetime) -> None:
         if self.state is PlanState.ACTIVE:

@@ -8,8 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from server.domain.errors import FailedPrecondition
 from server.domain.money import Money
+from server.domain.state_table import StateTable, not_allowed
 
 
 class RefundState(StrEnum):
@@ -38,16 +38,8 @@ REFUND_TRANSITIONS: Mapping[RefundOp, Mapping[RefundState, RefundState]] = Mappi
 RESERVING_STATES = frozenset({R.PENDING, R.SUCCEEDED})
 
 
-def next_refund_state(state: RefundState, op: RefundOp) -> RefundState:
-    """Where `op` takes a refund in `state`; FailedPrecondition if it may not."""
-    target = REFUND_TRANSITIONS[op].get(state)
-    if target is None:
-        raise FailedPrecondition(
-            f"operation {op.value} is not allowed for a refund in state {state.value}",
-            reason="INVALID_REFUND_STATE",
-            metadata={"state": state.value, "operation": op.value},
-        )
-    return target
+REFUND_STATES = StateTable(REFUND_TRANSITIONS, not_allowed("refund"), reason="INVALID_REFUND_STATE")
+next_refund_state = REFUND_STATES.next
 
 
 @dataclass(slots=True)

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from server.domain.errors import FailedPrecondition
 from server.domain.plan import Plan
+from server.domain.state_table import StateTable, not_allowed
 
 
 class SubscriptionState(StrEnum):
@@ -72,16 +72,10 @@ SUBSCRIPTION_PAST_DUE = "subscription.past_due"
 SUBSCRIPTION_CANCELED = "subscription.canceled"
 
 
-def next_subscription_state(state: SubscriptionState, op: SubscriptionOp) -> SubscriptionState:
-    """Where `op` takes a subscription in `state`; FailedPrecondition if it may not."""
-    target = SUBSCRIPTION_TRANSITIONS[op].get(state)
-    if target is None:
-        raise FailedPrecondition(
-            f"operation {op.value} is not allowed for a subscription in state {state.value}",
-            reason="INVALID_SUBSCRIPTION_STATE",
-            metadata={"state": state.value, "operation": op.value},
-        )
-    return target
+SUBSCRIPTION_STATES = StateTable(
+    SUBSCRIPTION_TRANSITIONS, not_allowed("subscription"), reason="INVALID_SUBSCRIPTION_STATE"
+)
+next_subscription_state = SUBSCRIPTION_STATES.next
 
 
 @dataclass(frozen=True, slots=True)

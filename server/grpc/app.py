@@ -42,6 +42,7 @@ from server.grpc.refund_servicer import RefundServicer
 from server.grpc.request_parsing import RequestParsingInterceptor
 from server.grpc.subscription_servicer import SubscriptionServicer
 from server.grpc.telemetry import TelemetryInterceptor
+from server.grpc.unary import Chain
 from server.observability.metrics import BREAKER_VALUES, gauges
 from server.service.dependencies import Dependencies
 
@@ -88,19 +89,27 @@ class GrpcServer:
         address: str,
         auth: AuthInterceptor | None = None,
         tls: TlsSettings | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> None:
-        # so_reuseport off: a second server on a taken port must fail, not share it.
+        # so_reuseport off: a second server on a taken port must fail, not share it. On
+        # only for the processes of one group (server/process_group.py), whose supervisor
+        # checked that the port was free before starting them.
         # Auth runs inside the error mapping, so that its refusals are rich statuses too;
         # request parsing inside auth, so that a caller without a token learns nothing more.
         self.server = aio.server(
             interceptors=[
-                TelemetryInterceptor(),
-                ErrorMappingInterceptor(),
-                AuditInterceptor(deps),
-                auth or AuthInterceptor(None),
-                RequestParsingInterceptor(),
+                Chain(
+                    [
+                        TelemetryInterceptor(),
+                        ErrorMappingInterceptor(),
+                        AuditInterceptor(deps),
+                        auth or AuthInterceptor(None),
+                        RequestParsingInterceptor(),
+                    ]
+                )
             ],
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", int(reuse_port))],
         )
         payments_pb2_grpc.add_PaymentServiceServicer_to_server(PaymentServicer(deps), self.server)
         payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server(

@@ -2,61 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
-from grpc import aio
 from payments.v1 import refunds_pb2, refunds_pb2_grpc
 
 from server.adapters.codec import refund_to_proto
-from server.grpc.caller import caller_of, principal_of
-from server.grpc.replies import reply
+from server.domain.principal import Principal
+from server.domain.refund import Refund
+from server.grpc import methods as rpc
 from server.service.dependencies import Dependencies
-from server.service.payments.requests import AmountInput
 from server.service.refunds import queries as refund_queries
 from server.service.refunds.commands import CreateRefund, create_refund
 from server.service.refunds.window import window_override_of
 
-Context = aio.ServicerContext[Any, Any]
+
+def _create(request: refunds_pb2.CreateRefundRequest, principal: Principal) -> CreateRefund:
+    return CreateRefund(
+        request_id=request.request_id,
+        payment_id=request.payment_id,
+        amount=rpc.optional_amount(request, "amount"),
+        reason=request.reason,
+        window_override_reason=window_override_of(
+            principal, request.HasField("window_override"), request.window_override.reason
+        ),
+    )
 
 
-class RefundServicer(refunds_pb2_grpc.RefundServiceServicer):
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+def _list(
+    deps: Dependencies, request: refunds_pb2.ListRefundsRequest, principal: Principal
+) -> Awaitable[rpc.Page[Refund]]:
+    query = refund_queries.refund_query(request.payment_id, request.page_size)
+    return refund_queries.list_refunds(deps.uow, query, request.page_token, principal.owner)
 
-    async def CreateRefund(
-        self, request: refunds_pb2.CreateRefundRequest, context: Context
-    ) -> refunds_pb2.Refund:
-        command = CreateRefund(
-            request_id=request.request_id,
-            payment_id=request.payment_id,
-            amount=AmountInput(request.amount.currency_code, request.amount.minor_units)
-            if request.HasField("amount")
-            else None,
-            reason=request.reason,
-            window_override_reason=window_override_of(
-                principal_of(context),
-                request.HasField("window_override"),
-                request.window_override.reason,
-            ),
-        )
-        outcome = await create_refund(self._deps, caller_of(context), command)
-        return reply(context, outcome, refund_to_proto)
 
-    async def GetRefund(
-        self, request: refunds_pb2.GetRefundRequest, context: Context
-    ) -> refunds_pb2.Refund:
-        refund = await refund_queries.get_refund(
-            self._deps.uow, request.id, principal_of(context).owner
-        )
-        return refund_to_proto(refund)
-
-    async def ListRefunds(
-        self, request: refunds_pb2.ListRefundsRequest, context: Context
-    ) -> refunds_pb2.ListRefundsResponse:
-        query = refund_queries.refund_query(request.payment_id, request.page_size)
-        found, token = await refund_queries.list_refunds(
-            self._deps.uow, query, request.page_token, principal_of(context).owner
-        )
-        return refunds_pb2.ListRefundsResponse(
-            refunds=[refund_to_proto(r) for r in found], next_page_token=token
-        )
+class RefundServicer(rpc.Servicer, refunds_pb2_grpc.RefundServiceServicer):
+    CreateRefund = rpc.command(_create, create_refund, rpc.resource(refund_to_proto))
+    GetRefund = rpc.read(rpc.by_id(refund_queries.get_refund), refund_to_proto)
+    ListRefunds = rpc.read(
+        _list, rpc.page(refunds_pb2.ListRefundsResponse, "refunds", refund_to_proto)
+    )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
-from grpc import aio
 from payments.v1 import subscriptions_pb2 as pb
 from payments.v1 import subscriptions_pb2_grpc
 
@@ -14,12 +13,10 @@ from server.adapters.subscription_codec import (
     subscription_to_proto,
 )
 from server.domain.plan import Plan
-from server.domain.subscription import Subscription
-from server.grpc.caller import caller_of, principal_of
-from server.grpc.replies import reply
+from server.domain.principal import Principal
+from server.grpc import methods as rpc
 from server.service.dependencies import Dependencies
 from server.service.ownership import require_own_subscription, user_id_for
-from server.service.payments.requests import AmountInput
 from server.service.pipeline.command import Outcome
 from server.service.subscriptions import queries as subscription_queries
 from server.service.subscriptions.commands import (
@@ -32,107 +29,85 @@ from server.service.subscriptions.commands import (
 )
 from server.service.subscriptions.plans import CreatePlan, archive_plan, create_plan
 
-Context = aio.ServicerContext[Any, Any]
+
+def _create_plan(request: pb.CreatePlanRequest, _: Principal) -> CreatePlan:
+    return CreatePlan(
+        request_id=request.request_id,
+        name=request.name,
+        price=rpc.optional_amount(request, "price"),
+        interval=interval_from_proto(request.interval),
+        interval_count=request.interval_count,
+        trial_days=request.trial_days,
+    )
 
 
-def _plan(outcome: Outcome[Plan], context: Context) -> pb.Plan:
-    return reply(context, outcome, plan_to_proto)
+def _get_plan(deps: Dependencies, request: pb.GetPlanRequest, _: Principal) -> Awaitable[Plan]:
+    return subscription_queries.get_plan(deps.uow, request.id)
 
 
-def _subscription(outcome: Outcome[Subscription], context: Context) -> pb.Subscription:
-    return reply(context, outcome, subscription_to_proto)
+def _list_plans(
+    deps: Dependencies, request: pb.ListPlansRequest, _: Principal
+) -> Awaitable[rpc.Page[Plan]]:
+    return subscription_queries.list_plans(
+        deps.lagging_reads, request.show_archived, request.page_size, request.page_token
+    )
 
 
-class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+def _archive_plan(
+    deps: Dependencies, caller: str, request: pb.ArchivePlanRequest
+) -> Awaitable[Outcome[Plan]]:
+    return archive_plan(deps, caller, request.id, request.request_id)
 
-    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Context) -> pb.Plan:
-        command = CreatePlan(
-            request_id=request.request_id,
-            name=request.name,
-            price=AmountInput(request.price.currency_code, request.price.minor_units)
-            if request.HasField("price")
-            else None,
-            interval=interval_from_proto(request.interval),
-            interval_count=request.interval_count,
-            trial_days=request.trial_days,
-        )
-        return _plan(await create_plan(self._deps, caller_of(context), command), context)
 
-    async def GetPlan(self, request: pb.GetPlanRequest, context: Context) -> pb.Plan:
-        return plan_to_proto(await subscription_queries.get_plan(self._deps.uow, request.id))
+def _create(request: pb.CreateSubscriptionRequest, principal: Principal) -> CreateSubscription:
+    return CreateSubscription(
+        request_id=request.request_id,
+        user_id=user_id_for(principal.owner, request.user_id),
+        plan_id=request.plan_id,
+        payment_method_id=request.payment_method_id,
+        trial_days=request.trial_days if request.HasField("trial_days") else None,
+    )
 
-    async def ListPlans(
-        self, request: pb.ListPlansRequest, context: Context
-    ) -> pb.ListPlansResponse:
-        found, token = await subscription_queries.list_plans(
-            self._deps.lagging_reads, request.show_archived, request.page_size, request.page_token
-        )
-        return pb.ListPlansResponse(plans=[plan_to_proto(p) for p in found], next_page_token=token)
 
-    async def ArchivePlan(self, request: pb.ArchivePlanRequest, context: Context) -> pb.Plan:
-        outcome = await archive_plan(self._deps, caller_of(context), request.id, request.request_id)
-        return _plan(outcome, context)
+def _update(request: pb.UpdateSubscriptionRequest, _: Principal) -> UpdateSubscription:
+    return UpdateSubscription(
+        id=request.id,
+        request_id=request.request_id,
+        plan_id=request.plan_id if request.HasField("plan_id") else None,
+        cancel_at_period_end=request.cancel_at_period_end
+        if request.HasField("cancel_at_period_end")
+        else None,
+        payment_method_id=request.payment_method_id
+        if request.HasField("payment_method_id")
+        else None,
+    )
 
-    async def CreateSubscription(
-        self, request: pb.CreateSubscriptionRequest, context: Context
-    ) -> pb.Subscription:
-        command = CreateSubscription(
-            request_id=request.request_id,
-            user_id=user_id_for(principal_of(context).owner, request.user_id),
-            plan_id=request.plan_id,
-            payment_method_id=request.payment_method_id,
-            trial_days=request.trial_days if request.HasField("trial_days") else None,
-        )
-        outcome = await create_subscription(self._deps, caller_of(context), command)
-        return _subscription(outcome, context)
 
-    async def GetSubscription(
-        self, request: pb.GetSubscriptionRequest, context: Context
-    ) -> pb.Subscription:
-        found = await subscription_queries.get_subscription(
-            self._deps.uow, request.id, principal_of(context).owner
-        )
-        return subscription_to_proto(found)
+def _cancel(request: pb.CancelSubscriptionRequest, _: Principal) -> CancelSubscription:
+    return CancelSubscription(request.id, request.request_id, request.at_period_end)
 
-    async def ListSubscriptions(
-        self, request: pb.ListSubscriptionsRequest, context: Context
-    ) -> pb.ListSubscriptionsResponse:
-        found, token = await subscription_queries.list_subscriptions(
-            self._deps.lagging_reads,
-            user_id_for(principal_of(context).owner, request.user_id),
-            request.page_size,
-            request.page_token,
-        )
-        return pb.ListSubscriptionsResponse(
-            subscriptions=[subscription_to_proto(s) for s in found], next_page_token=token
-        )
 
-    async def UpdateSubscription(
-        self, request: pb.UpdateSubscriptionRequest, context: Context
-    ) -> pb.Subscription:
-        await require_own_subscription(self._deps.uow, request.id, principal_of(context).owner)
-        command = UpdateSubscription(
-            id=request.id,
-            request_id=request.request_id,
-            plan_id=request.plan_id if request.HasField("plan_id") else None,
-            cancel_at_period_end=request.cancel_at_period_end
-            if request.HasField("cancel_at_period_end")
-            else None,
-            payment_method_id=request.payment_method_id
-            if request.HasField("payment_method_id")
-            else None,
-        )
-        outcome = await update_subscription(self._deps, caller_of(context), command)
-        return _subscription(outcome, context)
+def _as_sent(request: pb.ArchivePlanRequest, _: Principal) -> pb.ArchivePlanRequest:
+    return request
 
-    async def CancelSubscription(
-        self, request: pb.CancelSubscriptionRequest, context: Context
-    ) -> pb.Subscription:
-        await require_own_subscription(self._deps.uow, request.id, principal_of(context).owner)
-        command = CancelSubscription(
-            id=request.id, request_id=request.request_id, at_period_end=request.at_period_end
-        )
-        outcome = await cancel_subscription(self._deps, caller_of(context), command)
-        return _subscription(outcome, context)
+
+_PLAN = rpc.resource(plan_to_proto)
+_SUBSCRIPTION = rpc.resource(subscription_to_proto)
+_OWN = rpc.owner_only(require_own_subscription)
+
+
+class SubscriptionServicer(rpc.Servicer, subscriptions_pb2_grpc.SubscriptionServiceServicer):
+    CreatePlan = rpc.command(_create_plan, create_plan, _PLAN)
+    GetPlan = rpc.read(_get_plan, plan_to_proto)
+    ListPlans = rpc.read(_list_plans, rpc.page(pb.ListPlansResponse, "plans", plan_to_proto))
+    ArchivePlan = rpc.command(_as_sent, _archive_plan, _PLAN)
+    CreateSubscription = rpc.command(_create, create_subscription, _SUBSCRIPTION)
+    GetSubscription = rpc.read(
+        rpc.by_id(subscription_queries.get_subscription), subscription_to_proto
+    )
+    ListSubscriptions = rpc.read(
+        rpc.users_page(subscription_queries.list_subscriptions),
+        rpc.page(pb.ListSubscriptionsResponse, "subscriptions", subscription_to_proto),
+    )
+    UpdateSubscription = rpc.command(_update, update_subscription, _SUBSCRIPTION, _OWN)
+    CancelSubscription = rpc.command(_cancel, cancel_subscription, _SUBSCRIPTION, _OWN)

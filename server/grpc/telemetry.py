@@ -8,6 +8,7 @@ clock read and a no-op record.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -38,20 +39,36 @@ def _code(context: aio.ServicerContext[Any, Any], failed: bool) -> grpc.StatusCo
     return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
 
 
+class _Ended:
+    """Tells `report` the call's status when the call ends, however it ends."""
+
+    __slots__ = ("_context", "_report")
+
+    def __init__(
+        self, context: aio.ServicerContext[Any, Any], report: Callable[[grpc.StatusCode], None]
+    ) -> None:
+        self._context = context
+        self._report = report
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
+        self._report(_code(self._context, failure is not None))
+
+
 def observe(method: str, handler: Handler, traced: bool) -> Handler:
     service, _, name = method.lstrip("/").rpartition("/")
 
     async def measured(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        started, failed = time.perf_counter(), True
-        try:
-            response = await handler(request, context)
-            failed = False
-            return response
-        finally:
-            code = _code(context, failed)
-            metrics.rpc_duration.record(
-                time.perf_counter() - started, {"rpc.method": method, "rpc.grpc.status": code.name}
-            )
+        started = time.perf_counter()
+
+        def record(code: grpc.StatusCode) -> None:
+            labels = {"rpc.method": method, "rpc.grpc.status": code.name}
+            metrics.rpc_duration.record(time.perf_counter() - started, labels)
+
+        with _Ended(context, record):
+            return await handler(request, context)
 
     async def traced_call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         parent = context_from(dict(context.invocation_metadata() or ()))
@@ -63,16 +80,14 @@ def observe(method: str, handler: Handler, traced: bool) -> Handler:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            failed = True
-            try:
-                response = await measured(request, context)
-                failed = False
-                return response
-            finally:
-                code = _code(context, failed)
+
+            def record(code: grpc.StatusCode) -> None:
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 if code in _SERVER_FAULTS:
                     span.set_status(Status(StatusCode.ERROR, code.name))
+
+            with _Ended(context, record):
+                return await measured(request, context)
 
     return traced_call if traced else measured
 

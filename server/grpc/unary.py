@@ -4,7 +4,7 @@ call (and, for parsing, how the request's bytes are read)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -19,7 +19,7 @@ else:
     _Interceptor = aio.ServerInterceptor
 
 
-class UnaryInterceptor(_Interceptor):
+class UnaryInterceptor:
     def hides(self, method: str) -> bool:
         """Whether `method` is not served at all: gRPC answers UNIMPLEMENTED, as for any
         method it does not know."""
@@ -38,6 +38,19 @@ class UnaryInterceptor(_Interceptor):
         """How the wrapped method reads its request bytes; the handler's own way by default."""
         return deserializer
 
+
+class Chain(_Interceptor):
+    """Our interceptors as one, each method's wrapped handler built once.
+
+    gRPC runs an interceptor's `intercept_service` on every call; the wrapping only
+    depends on the method, so the chain keeps what the first call built. The first
+    interceptor is the outermost.
+    """
+
+    def __init__(self, interceptors: Sequence[UnaryInterceptor]) -> None:
+        self._interceptors = tuple(interceptors)
+        self._built: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any] | None]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -46,13 +59,28 @@ class UnaryInterceptor(_Interceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         method = handler_call_details.method
-        if self.hides(method):
-            return None  # type: ignore[return-value]
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or not self.applies_to(method):
+        built = self._built.get(method)
+        if built is None or built[0] is not handler:
+            built = (handler, self._build(method, handler))
+            self._built[method] = built
+        return built[1]  # type: ignore[return-value]
+
+    def _build(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any] | None
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        if any(interceptor.hides(method) for interceptor in self._interceptors):
+            return None
+        if handler is None or handler.unary_unary is None:
             return handler
+        unary: Handler = handler.unary_unary  # type: ignore[assignment]
+        deserializer = handler.request_deserializer
+        for interceptor in reversed(self._interceptors):
+            if interceptor.applies_to(method):
+                unary = interceptor.wrap(method, unary)
+                deserializer = interceptor.reads_with(deserializer)
         return grpc.unary_unary_rpc_method_handler(
-            self.wrap(method, handler.unary_unary),  # type: ignore[arg-type]
-            request_deserializer=self.reads_with(handler.request_deserializer),
+            unary,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import logging
 
+from server.jobs.batches import in_batches
 from server.service.unit_of_work import UnitOfWorkFactory
 
 _log = logging.getLogger(__name__)
 
 
 async def roll_up_revenue(uow: UnitOfWorkFactory, batch: int = 10_000) -> int:
-    total = 0
-    while True:
-        async with uow() as work:
-            moved = await work.analytics.roll_up(batch)
-            await work.commit()
-        total += moved
-        if moved < batch:
-            break
+    total = await in_batches(uow, batch, lambda work, limit: work.analytics.roll_up(limit))
     if total:
         _log.debug("rolled up %d revenue changes", total)
     return total

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from opentelemetry.context import Context
 
@@ -32,7 +33,7 @@ async def every(
         await asyncio.sleep(interval_s)
 
 
-async def stop(tasks: list[asyncio.Task[None]]) -> None:
+async def stop(tasks: Iterable[asyncio.Future[Any]]) -> None:
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -18,6 +19,9 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 
 from server.config import ConfigError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 _log = logging.getLogger(__name__)
 _meter = metrics.get_meter("payments")
@@ -141,22 +145,22 @@ def metrics_address(env: Mapping[str, str]) -> tuple[str, int] | None:
     return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port)  # noqa: S104
 
 
-def configure_metrics(service_name: str, env: Mapping[str, str]) -> int | None:
-    """Install the provider when metrics go anywhere; the scrape port, if one was opened."""
+def configure_metrics(
+    service_name: str, env: Mapping[str, str], *, serve_scrape: bool = True
+) -> int | None:
+    """Install the provider when metrics go anywhere; the scrape port, if one was opened.
+
+    `serve_scrape=False`: the instruments still reach prometheus_client's registry, but
+    another endpoint serves it (a process group's, server/observability/group_metrics.py).
+    """
     readers: list[MetricReader] = []
     port = None
     address = metrics_address(env)
     if address is not None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import start_http_server
 
-        try:
-            server, _thread = start_http_server(address[1], address[0])
-        except OSError as error:
-            raise ConfigError(f"PAYMENTS_METRICS_ADDRESS: {error.strerror}") from None
+        port = serve_metrics(address) if serve_scrape else address[1]
         readers.append(PrometheusMetricReader())
-        port = int(server.server_address[1])
-        _log.info("metrics on http://%s:%d/metrics", address[0], port)
     if env.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "otlp":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
@@ -176,4 +180,18 @@ def configure_metrics(service_name: str, env: Mapping[str, str]) -> int | None:
     # Counters whose labels are known up front start at 0, so rate() alerts work at once.
     for result in ("changed", "unchanged", "unresolved", "skipped"):
         reconciler_outcomes.add(0, {"result": result})
+    return port
+
+
+def serve_metrics(address: tuple[str, int], registry: CollectorRegistry | None = None) -> int:
+    """Serve `registry` (prometheus_client's own by default) on http://address/metrics, in a
+    thread; the port it got. Imported here: only processes that serve metrics pay for it."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    try:
+        server, _thread = start_http_server(address[1], address[0], registry=registry or REGISTRY)
+    except OSError as error:
+        raise ConfigError(f"PAYMENTS_METRICS_ADDRESS: {error.strerror}") from None
+    port = int(server.server_address[1])
+    _log.info("metrics on http://%s:%d/metrics", address[0], port)
     return port

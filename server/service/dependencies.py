@@ -9,11 +9,11 @@ from server.adapters.clock import Clock, SystemClock
 from server.adapters.providers.mock import MockProvider
 from server.domain.refund_window import DEFAULT_REFUND_WINDOW
 from server.domain.subscription import DEFAULT_DUNNING
-from server.service.exchange_log import ExchangeLog
+from server.service.audit.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.pipeline.recorder import Recorder
 from server.service.provider import PaymentProvider, SubscriptionBilling
-from server.service.unit_of_work import UnitOfWorkFactory
+from server.service.unit_of_work import PaymentStatements, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class Dependencies:
     exchange_log: ExchangeLog | None = None
     # Units of work on a read replica, when one is configured (PAYMENTS_DATABASE_REPLICA_URL).
     replica: UnitOfWorkFactory | None = None
+    # The payment pipeline's writes as single statements, where the database offers them.
+    payment_statements: PaymentStatements | None = None
 
     @property
     def lagging_reads(self) -> UnitOfWorkFactory:

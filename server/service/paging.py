@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from server.domain.errors import Validator
 from server.domain.ids import IdKind
@@ -35,6 +35,9 @@ class Row(Protocol):
     def create_time(self) -> datetime: ...
 
 
+R = TypeVar("R", bound=Row)
+
+
 def page_size(validator: Validator, requested: int) -> int:
     """The requested size, 0 meaning the default, at most MAX_PAGE_SIZE."""
     validator.check(requested >= 0, "page_size", "must not be negative")
@@ -43,9 +46,10 @@ def page_size(validator: Validator, requested: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class UserPage:
-    """A checked request for one page of one user's rows."""
+    """A checked request for one page of one user's rows: what the repository is asked."""
 
-    size: int
+    user_id: str
+    page_size: int
     # Tokens are bound to the user, without carrying the user id.
     scope: str
     after: TimeCursor | None
@@ -58,7 +62,21 @@ def user_page(user_id: str, requested_size: int, token: str, kind: IdKind) -> Us
     size = page_size(validator, requested_size)
     validator.raise_if_any()
     scope = page_tokens.user_tag(user_id)
-    return UserPage(size, scope, time_cursor(scope, token, kind))
+    return UserPage(user_id, size, scope, time_cursor(scope, token, kind))
+
+
+@dataclass(frozen=True, slots=True)
+class TimePage(Generic[R]):
+    """One page of rows in (create_time, id) order, and whether more follow it."""
+
+    rows: list[R]
+    more: bool
+
+
+def rows_and_token(scope: str, page: TimePage[R]) -> tuple[list[R], str]:
+    """What a List answers: the page's rows and the next page's token ("" on the last)."""
+    last = after(page.rows[-1]) if page.more and page.rows else None
+    return page.rows, time_token(scope, last)
 
 
 def after(row: Row) -> TimeCursor:

@@ -59,7 +59,7 @@ class ProviderRefund:
 
 @dataclass(frozen=True, slots=True)
 class CreateAtProvider:
-    """A payment to register at the provider; no money moves until it is confirmed."""
+    """A payment to register at the provider; with `confirm`, charged in the same call."""
 
     payment_id: str
     order_id: str
@@ -69,6 +69,8 @@ class CreateAtProvider:
     description: str = ""
     # The provider's customer a saved payment method is attached to; "" for a one-off method.
     customer_id: str = ""
+    # Charge it at once (Stripe's `confirm=true`): one call instead of create, then confirm.
+    confirm: bool = False
 
 
 @dataclass(frozen=True, slots=True)

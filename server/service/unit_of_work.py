@@ -16,16 +16,11 @@ from server.domain.refund import Refund
 from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEvent
 from server.service.audit.ports import AuditRepository
-from server.service.payment_methods.pages import PaymentMethodPage, PaymentMethodQuery
+from server.service.paging import TimePage, UserPage
 from server.service.payments.pages import PaymentPage, PaymentQuery
 from server.service.receipts.ports import ReceiptRepository
-from server.service.refunds.pages import RefundPage, RefundQuery
-from server.service.subscriptions.pages import (
-    PlanPage,
-    PlanQuery,
-    SubscriptionPage,
-    SubscriptionQuery,
-)
+from server.service.refunds.pages import RefundQuery
+from server.service.subscriptions.pages import PlanQuery
 
 
 class LiveOrderConflict(Exception):
@@ -70,7 +65,7 @@ class PaymentRepository(Protocol):
 
     async def find_live_by_order(self, user_id: str, order_id: str) -> Payment | None: ...
 
-    async def find_by_provider_payment_id(
+    async def find_by_provider_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> Payment | None:
         """The payment the provider knows by `provider_payment_id`, if any."""
@@ -89,7 +84,7 @@ class RefundRepository(Protocol):
     async def reserved_amount(self, payment_id: str) -> int:
         """The sum of the payment's PENDING and SUCCEEDED refunds."""
 
-    async def list(self, query: RefundQuery) -> RefundPage: ...
+    async def list(self, query: RefundQuery) -> TimePage[Refund]: ...
 
     async def find_by_provider_refund_id(
         self, provider: str, provider_refund_id: str
@@ -107,7 +102,7 @@ class PlanRepository(Protocol):
     async def save(self, plan: Plan) -> None:
         """Write state and archive time (nothing else of a plan ever changes)."""
 
-    async def list(self, query: PlanQuery) -> PlanPage: ...
+    async def list(self, query: PlanQuery) -> TimePage[Plan]: ...
 
 
 class SubscriptionRepository(Protocol):
@@ -122,7 +117,7 @@ class SubscriptionRepository(Protocol):
     async def save(self, subscription: Subscription) -> None:
         """Write every change and the pending events; the caller holds the row lock."""
 
-    async def find_by_provider_subscription_id(
+    async def find_by_provider_id(
         self, provider: str, provider_subscription_id: str, *, for_update: bool = False
     ) -> Subscription | None: ...
 
@@ -132,7 +127,8 @@ class SubscriptionRepository(Protocol):
     async def live_paid_with(self, user_id: str, payment_method_id: str) -> list[str]:
         """Ids of the user's subscriptions, not ended, that charge this saved method."""
 
-    async def list(self, query: SubscriptionQuery) -> SubscriptionPage: ...
+    async def list(self, query: UserPage) -> TimePage[Subscription]:
+        """Oldest first."""
 
 
 class PaymentMethodRepository(Protocol):
@@ -145,7 +141,8 @@ class PaymentMethodRepository(Protocol):
     async def clear_default(self, user_id: str, now: datetime) -> None:
         """Unset the user's default attached method, if there is one."""
 
-    async def list_attached(self, query: PaymentMethodQuery) -> PaymentMethodPage: ...
+    async def list_attached(self, query: UserPage) -> TimePage[PaymentMethod]:
+        """Newest first."""
 
 
 class CustomerRepository(Protocol):
@@ -170,6 +167,36 @@ class KeyRecord:
     # The first outcome as serialized for the caller, replayed byte for byte.
     response: bytes | None
     locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A request_id's stored response, set with the write that finishes its command."""
+
+    caller: str
+    request_id: str
+    response: bytes
+
+
+class PaymentStatements(Protocol):
+    """The payment pipeline's two writes, each one statement, and GetPayment's read
+    (PostgreSQL only)."""
+
+    async def start(
+        self, key: KeyRecord, now: datetime, expire_time: datetime, payment: Payment
+    ) -> bool:
+        """Claim `key` and insert the payment with its events; False: the key is taken.
+
+        LiveOrderConflict when the order has a live payment (nothing is written).
+        """
+
+    async def save(
+        self, payment: Payment, expected_sequence: int, completion: Completion | None = None
+    ) -> bool:
+        """Write the payment's changes, its events and `completion`; False: it moved meanwhile."""
+
+    async def get(self, payment_id: str) -> Payment | None:
+        """The payment as committed, read outside any transaction."""
 
 
 class IdempotencyKeyRepository(Protocol):

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -44,13 +45,24 @@ def _as_postgres() -> dict[str, Any]:
 
 class PostgresCluster:
     """`folder` is made fresh in /tmp: as root, the `postgres` user must reach it,
-    and pytest's own temporary folders are private to root."""
+    and pytest's own temporary folders are private to root.
 
-    def __init__(self) -> None:
+    `settings` are server settings (`-c name=value`) over the defaults below; the tests
+    run without fsync, bench/grpc_load.py turns it back on and loads pg_stat_statements.
+    """
+
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="payments-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+        self.settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.folder),
+            "max_connections": "200",
+            "fsync": "off",
+            **(settings or {}),
+        }
         self._process: subprocess.Popen[bytes] | None = None
 
     def init(self) -> Self:
@@ -67,22 +79,9 @@ class PostgresCluster:
 
     def start(self, timeout: float = 30.0) -> Self:
         log = (self.folder / "postgres.log").open("ab")
+        settings = [part for item in self.settings.items() for part in ("-c", "=".join(item))]
         self._process = subprocess.Popen(
-            [
-                _binary("postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={self.folder}",
-                "-c",
-                "max_connections=200",
-                "-c",
-                "fsync=off",
-            ],
+            [_binary("postgres"), "-D", str(self.data), "-p", str(self.port), *settings],
             stdout=log,
             stderr=log,
             # Its own process group: a kill takes the postmaster and its backends together.
@@ -91,6 +90,11 @@ class PostgresCluster:
         )
         self._wait_accepting(timeout)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's; every other process of the cluster is its child."""
+        return self._process.pid if self._process is not None else None
 
     def kill(self) -> None:
         """SIGKILL every process of the cluster at once: no shutdown, no checkpoint."""

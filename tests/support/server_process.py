@@ -115,7 +115,10 @@ class ServerProcess(PaymentsProcess):
         args: tuple[str, ...] = ("serve", "--no-jobs"),
         executable: str = PAYMENTS,
     ) -> None:
-        super().__init__(cwd, args, {"PAYMENTS_DRAIN_SECONDS": "0", **(env or {})}, executable)
+        # One process unless a test asks for a group: on PostgreSQL with a shared mock
+        # store `auto` would start one per CPU, and each test's server costs a core anyway.
+        defaults = {"PAYMENTS_DRAIN_SECONDS": "0", "PAYMENTS_SERVER_PROCESSES": "1"}
+        super().__init__(cwd, args, {**defaults, **(env or {})}, executable)
         self.env["PAYMENTS_GRPC_ADDRESS"] = self.address
 
     def ready(self) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, Settings
+from server.config import ConfigError, Settings, available_cpus
 
 SECRET = "s" * 32
 
@@ -143,3 +143,69 @@ def test_a_bad_reconcile_schedule_is_refused(monkeypatch: pytest.MonkeyPatch, ra
     monkeypatch.setenv("PAYMENTS_RECONCILE_SCHEDULE_SECONDS", raw)
     with pytest.raises(ConfigError, match="PAYMENTS_RECONCILE_SCHEDULE_SECONDS"):
         Settings.from_env()
+
+
+def test_the_mock_provider_is_configured_through_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PAYMENTS_MOCK_LATENCY_MS", "250")
+    monkeypatch.setenv("PAYMENTS_MOCK_STORE", str(tmp_path / "mock.sqlite"))
+    monkeypatch.setenv("PAYMENTS_MOCK_FAULTS", str(tmp_path / "faults.json"))
+    monkeypatch.delenv("PAYMENTS_MOCK_LEDGER", raising=False)
+    mock = Settings.from_env().mock
+    assert mock.latency_s == 0.25
+    assert mock.store == tmp_path / "mock.sqlite"
+    assert mock.faults == tmp_path / "faults.json"
+    assert mock.ledger is None
+
+
+@pytest.mark.parametrize("raw", ["slow", "-5"])
+def test_a_bad_mock_latency_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("PAYMENTS_MOCK_LATENCY_MS", raw)
+    with pytest.raises(ConfigError, match="PAYMENTS_MOCK_LATENCY_MS"):
+        Settings.from_env()
+
+
+def test_one_server_process_where_more_would_do_no_good(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAYMENTS_SERVER_PROCESSES", raising=False)
+    monkeypatch.delenv("PAYMENTS_MOCK_STORE", raising=False)
+    monkeypatch.setenv("PAYMENTS_DATABASE_URL", "sqlite+aiosqlite:///./payments.db")
+    settings = Settings.from_env()
+    assert settings.server_processes == 1
+    assert "SQLite" in settings.one_process_reason
+    # On PostgreSQL the mock's payments would still live in one process's memory.
+    monkeypatch.setenv("PAYMENTS_DATABASE_URL", "postgresql+asyncpg://app@db/payments")
+    settings = Settings.from_env()
+    assert settings.server_processes == 1
+    assert "mock provider" in settings.one_process_reason
+    # Its shared store lifts that: one process per CPU this process may use.
+    monkeypatch.setenv("PAYMENTS_MOCK_STORE", "/tmp/mock.sqlite")
+    settings = Settings.from_env()
+    assert settings.server_processes == available_cpus()
+    assert settings.one_process_reason == ""
+
+
+def test_server_processes_as_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_SERVER_PROCESSES", "3")
+    assert Settings.from_env().server_processes == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("PAYMENTS_SERVER_PROCESSES", bad)
+        with pytest.raises(ConfigError, match="PAYMENTS_SERVER_PROCESSES must be auto"):
+            Settings.from_env()
+
+
+def test_available_cpus_follow_a_cgroup_quota(tmp_path: Path) -> None:
+    everything = available_cpus(tmp_path)  # no cgroup files: the affinity mask alone
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cpus(tmp_path) == everything
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU still needs a process
+    assert available_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text(f"{(everything + 8) * 100000} 100000\n")
+    assert available_cpus(tmp_path) == everything  # a quota cannot add CPUs
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()  # cgroup v1
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert available_cpus(tmp_path) == 1
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert available_cpus(tmp_path) == everything

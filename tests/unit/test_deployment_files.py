@@ -117,12 +117,19 @@ def kubernetes_objects() -> list[dict[str, Any]]:
 
 
 def test_kubernetes_settings_are_variables_the_code_reads() -> None:
+    objects = kubernetes_objects()
     names = {
         name.removesuffix("_FILE")
-        for document in kubernetes_objects()
+        for document in objects
         if document["kind"] == "ConfigMap"
         for name in document["data"]
         if not name.startswith("OTEL_")  # read by the OpenTelemetry SDK itself
+    } | {
+        variable["name"]
+        for document in objects
+        if document["kind"] == "Deployment"
+        for container in document["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", [])
     }
     assert "PAYMENTS_DATABASE_URL" in names
     assert names <= env_names_in_code()

@@ -17,9 +17,9 @@ from server.domain.principal import Principal, Role
 from server.grpc.audit_interceptor import resource_id_of
 from server.grpc.caller import CURRENT
 from server.grpc.errors import status_code_for, status_for
+from server.grpc.methods import REPLAYED, Context
 from server.grpc.payment_servicer import PaymentServicer
-from server.grpc.refund_servicer import Context, RefundServicer
-from server.grpc.replies import REPLAYED
+from server.grpc.refund_servicer import RefundServicer
 from server.observability.correlation import CORRELATION_ID
 from server.service.audit.context import AuditCall, begin_call, end_call, note_caller
 from server.service.audit.refusals import record_refusal

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.adapters.db.keyset import time_page
 from server.adapters.db.tables import payment_methods as methods
 from server.domain.payment_method import (
     Address,
@@ -17,8 +18,7 @@ from server.domain.payment_method import (
     PaymentMethod,
     PaymentMethodType,
 )
-from server.service.paging import TimeCursor
-from server.service.payment_methods.pages import PaymentMethodPage, PaymentMethodQuery
+from server.service.paging import TimePage, UserPage
 
 
 def billing_from_json(data: dict[str, Any]) -> BillingDetails:
@@ -100,22 +100,8 @@ class SqlPaymentMethodRepository:
             .values(is_default=False, update_time=now)
         )
 
-    async def list_attached(self, query: PaymentMethodQuery) -> PaymentMethodPage:
+    async def list_attached(self, query: UserPage) -> TimePage[PaymentMethod]:
         statement = methods.select().where(
             methods.c.user_id == query.user_id, methods.c.detach_time.is_(None)
         )
-        if query.after is not None:
-            key = sa.tuple_(methods.c.create_time, methods.c.id)
-            after = sa.tuple_(
-                sa.literal(query.after.create_time, methods.c.create_time.type),
-                sa.literal(query.after.id),
-            )
-            statement = statement.where(key < after)
-        statement = statement.order_by(methods.c.create_time.desc(), methods.c.id.desc()).limit(
-            query.page_size + 1
-        )
-        rows = (await self._connection.execute(statement)).all()
-        found = [_from_row(row) for row in rows[: query.page_size]]
-        more = len(rows) > query.page_size
-        cursor = TimeCursor(found[-1].create_time, found[-1].id) if more else None
-        return PaymentMethodPage(found, cursor)
+        return await time_page(self._connection, statement, query, _from_row, newest_first=True)

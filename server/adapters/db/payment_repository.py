@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.codec import payment_event_envelope
+from server.adapters.codec import payment_event_envelopes
+from server.adapters.db.by_id import ById
+from server.adapters.db.outbox_rows import append_rows, event_rows
 from server.adapters.db.receipt_repository import record_receipts
-from server.adapters.db.tables import outbox, payments
+from server.adapters.db.tables import payments
+from server.domain.events import PaymentEvent
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import DEAD_STATES, PaymentState
@@ -38,10 +42,6 @@ _TIME_OPS = {
 
 # Built once: a statement made per call costs its cache key every time.
 _INSERT = payments.insert()
-_INSERT_EVENT = outbox.insert()
-_SELECT = payments.select().where(payments.c.id == sa.bindparam("b_id"))
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
-_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
 # ix_payments_provider_payment_id; the newest first, should a provider id ever repeat.
 _SELECT_BY_PROVIDER_ID = (
     payments.select()
@@ -69,7 +69,7 @@ _SAVE = (
 )
 
 
-def _row_values(payment: Payment) -> dict[str, Any]:
+def row_values(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.id,
         "order_id": payment.order_id,
@@ -96,30 +96,38 @@ def _row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _from_row(row: sa.Row[Any]) -> Payment:
+def payment_from(row: Mapping[Any, Any]) -> Payment:
+    """The payment in a row, from SQLAlchemy (its `_mapping`) or asyncpg."""
     return Payment(
-        id=row.id,
-        order_id=row.order_id,
-        user_id=row.user_id,
-        amount=Money(row.currency_code, row.amount),
-        state=PaymentState(row.state),
-        provider=row.provider,
-        capture_method=CaptureMethod(row.capture_method),
-        create_time=row.create_time,
-        update_time=row.update_time,
-        provider_payment_id=row.provider_payment_id,
-        payment_method_id=row.payment_method_id,
-        amount_captured=row.amount_captured,
-        amount_refunded=row.amount_refunded,
-        failure_code=row.failure_code,
-        failure_message=row.failure_message,
-        description=row.description,
-        metadata=dict(row.metadata),
-        event_sequence=row.event_sequence,
-        reconcile_attempts=row.reconcile_attempts,
-        next_reconcile_time=row.next_reconcile_time,
-        capture_time=row.capture_time,
+        id=row["id"],
+        order_id=row["order_id"],
+        user_id=row["user_id"],
+        amount=Money(row["currency_code"], row["amount"]),
+        state=PaymentState(row["state"]),
+        provider=row["provider"],
+        capture_method=CaptureMethod(row["capture_method"]),
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+        provider_payment_id=row["provider_payment_id"],
+        payment_method_id=row["payment_method_id"],
+        amount_captured=row["amount_captured"],
+        amount_refunded=row["amount_refunded"],
+        failure_code=row["failure_code"],
+        failure_message=row["failure_message"],
+        description=row["description"],
+        metadata=dict(row["metadata"]),
+        event_sequence=row["event_sequence"],
+        reconcile_attempts=row["reconcile_attempts"],
+        next_reconcile_time=row["next_reconcile_time"],
+        capture_time=row["capture_time"],
     )
+
+
+def _from_row(row: sa.Row[Any]) -> Payment:
+    return payment_from(row._mapping)
+
+
+_BY_ID = ById(payments, _from_row)
 
 
 class SqlPaymentRepository:
@@ -130,7 +138,7 @@ class SqlPaymentRepository:
         # No savepoint: on a conflict the whole transaction is given up, and the
         # service looks up the live payment in a fresh one.
         try:
-            await self._connection.execute(_INSERT, _row_values(payment))
+            await self._connection.execute(_INSERT, row_values(payment))
         except IntegrityError as error:
             if "order_id" in str(error.orig):
                 raise LiveOrderConflict(payment.order_id) from None
@@ -141,14 +149,10 @@ class SqlPaymentRepository:
     async def get(
         self, payment_id: str, *, for_update: bool = False, skip_locked: bool = False
     ) -> Payment | None:
-        statement = _SELECT
-        if for_update:
-            statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
-        row = (await self._connection.execute(statement, {"b_id": payment_id})).first()
-        return _from_row(row) if row else None
+        return await _BY_ID.get(self._connection, payment_id, for_update, skip_locked)
 
     async def save(self, payment: Payment, expected_sequence: int) -> None:
-        values = _row_values(payment)
+        values = row_values(payment)
         values["b_id"] = values.pop("id")
         values["b_expected"] = expected_sequence
         del values["create_time"]
@@ -189,7 +193,7 @@ class SqlPaymentRepository:
         row = (await self._connection.execute(statement)).first()
         return _from_row(row) if row else None
 
-    async def find_by_provider_payment_id(
+    async def find_by_provider_id(
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> Payment | None:
         if not provider_payment_id:
@@ -240,26 +244,16 @@ class SqlPaymentRepository:
         events = payment.take_events()
         if not events:
             return
-        rows = []
-        trace_headers = current_trace_headers()
-        traceparent = trace_headers.get("traceparent")
-        tracestate = trace_headers.get("tracestate")
-        correlation_id = current_correlation_id()
-        for event in events:
-            envelope = payment_event_envelope(event, payment)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "event_type": event.type,
-                    "aggregate_type": envelope.aggregate_type,
-                    "aggregate_id": payment.id,
-                    "sequence": event.sequence,
-                    "payload": envelope.SerializeToString(deterministic=True),
-                    "occurred_at": event.occurred_at,
-                    "traceparent": traceparent,
-                    "tracestate": tracestate,
-                    "correlation_id": correlation_id,
-                }
-            )
-        await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        await append_rows(self._connection, outbox_rows(payment, events))
         await record_receipts(self._connection, payment, events)
+
+
+def outbox_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
+    """The outbox rows of the payment's events, with the trace and correlation of the call."""
+    trace_headers = current_trace_headers()
+    context = {
+        "traceparent": trace_headers.get("traceparent"),
+        "tracestate": trace_headers.get("tracestate"),
+        "correlation_id": current_correlation_id(),
+    }
+    return event_rows(payment.id, events, payment_event_envelopes(events, payment), context)

@@ -7,11 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.adapters.db.keyset import time_page
 from server.adapters.db.tables import plans
 from server.domain.billing_period import Interval
 from server.domain.money import Money
 from server.domain.plan import Plan, PlanState
-from server.service.subscriptions.pages import PlanPage, PlanQuery
+from server.service.paging import TimePage
+from server.service.subscriptions.pages import PlanQuery
 
 _INSERT = plans.insert()
 _SELECT = plans.select().where(plans.c.id == sa.bindparam("b_id"))
@@ -69,19 +71,8 @@ class SqlPlanRepository:
             _SAVE, {"b_id": plan.id, "state": plan.state.value, "archive_time": plan.archive_time}
         )
 
-    async def list(self, query: PlanQuery) -> PlanPage:
+    async def list(self, query: PlanQuery) -> TimePage[Plan]:
         statement = plans.select()
         if not query.show_archived:
             statement = statement.where(plans.c.state == PlanState.ACTIVE.value)
-        if query.after is not None:
-            key = sa.tuple_(plans.c.create_time, plans.c.id)
-            after = sa.tuple_(
-                sa.literal(query.after.create_time, plans.c.create_time.type),
-                sa.literal(query.after.id),
-            )
-            statement = statement.where(key > after)
-        statement = statement.order_by(plans.c.create_time, plans.c.id).limit(query.page_size + 1)
-        rows = (await self._connection.execute(statement)).all()
-        return PlanPage(
-            [_from_row(r) for r in rows[: query.page_size]], len(rows) > query.page_size
-        )
+        return await time_page(self._connection, statement, query, _from_row)

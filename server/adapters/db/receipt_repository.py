@@ -55,7 +55,7 @@ def _insert_ignoring_duplicates(connection: AsyncConnection, table: sa.Table) ->
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def _receipt_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
+def receipt_rows(payment: Payment, events: Sequence[PaymentEvent]) -> list[dict[str, Any]]:
     rows = []
     for event in events:
         if event.type == PAYMENT_SUCCEEDED and payment.amount_captured > 0:
@@ -89,7 +89,7 @@ async def record_receipts(
 
     An insert of new rows only, so the payment's transaction waits on nothing shared.
     """
-    rows = _receipt_rows(payment, events)
+    rows = receipt_rows(payment, events)
     if rows:
         await connection.execute(_insert_ignoring_duplicates(connection, receipts), rows)
 

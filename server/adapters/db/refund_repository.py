@@ -9,11 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.adapters.db.keyset import time_page
 from server.adapters.db.tables import refunds
 from server.domain.money import Money
 from server.domain.refund import RESERVING_STATES, Refund, RefundState
 from server.service.audit.context import note_effect
-from server.service.refunds.pages import RefundPage, RefundQuery
+from server.service.paging import TimePage
+from server.service.refunds.pages import RefundQuery
 
 _INSERT = refunds.insert()
 _SELECT = refunds.select().where(refunds.c.id == sa.bindparam("b_id"))
@@ -138,18 +140,6 @@ class SqlRefundRepository:
         )
         return [(row.id, row.payment_id) for row in rows]
 
-    async def list(self, query: RefundQuery) -> RefundPage:
+    async def list(self, query: RefundQuery) -> TimePage[Refund]:
         statement = refunds.select().where(refunds.c.payment_id == query.payment_id)
-        if query.after is not None:
-            key = sa.tuple_(refunds.c.create_time, refunds.c.id)
-            after = sa.tuple_(
-                sa.literal(query.after.create_time, refunds.c.create_time.type),
-                sa.literal(query.after.id),
-            )
-            statement = statement.where(key > after)
-        statement = statement.order_by(refunds.c.create_time, refunds.c.id).limit(
-            query.page_size + 1
-        )
-        rows = (await self._connection.execute(statement)).all()
-        found = [_from_row(row) for row in rows[: query.page_size]]
-        return RefundPage(found, more=len(rows) > query.page_size)
+        return await time_page(self._connection, statement, query, _from_row)

@@ -8,16 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.db.tables import outbox, subscriptions
+from server.adapters.db.by_id import ById
+from server.adapters.db.keyset import time_page
+from server.adapters.db.outbox_rows import append_events
+from server.adapters.db.tables import subscriptions
 from server.adapters.subscription_codec import subscription_event_envelope
 from server.domain.subscription import ENDED_STATES, Subscription, SubscriptionState
-from server.service.subscriptions.pages import SubscriptionPage, SubscriptionQuery
+from server.service.paging import TimePage, UserPage
 
 _INSERT = subscriptions.insert()
-_INSERT_EVENT = outbox.insert()
-_SELECT = subscriptions.select().where(subscriptions.c.id == sa.bindparam("b_id"))
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
-_SELECT_SKIP_LOCKED = _SELECT.with_for_update(skip_locked=True)
 _SAVE = (
     subscriptions.update()
     .where(subscriptions.c.id == sa.bindparam("b_id"))
@@ -60,6 +59,9 @@ def _from_row(row: sa.Row[Any]) -> Subscription:
     return Subscription(state=SubscriptionState(row.state), **values)
 
 
+_BY_ID = ById(subscriptions, _from_row)
+
+
 class SqlSubscriptionRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -71,11 +73,7 @@ class SqlSubscriptionRepository:
     async def get(
         self, subscription_id: str, *, for_update: bool = False, skip_locked: bool = False
     ) -> Subscription | None:
-        statement = _SELECT
-        if for_update:
-            statement = _SELECT_SKIP_LOCKED if skip_locked else _SELECT_FOR_UPDATE
-        row = (await self._connection.execute(statement, {"b_id": subscription_id})).first()
-        return _from_row(row) if row else None
+        return await _BY_ID.get(self._connection, subscription_id, for_update, skip_locked)
 
     async def save(self, subscription: Subscription) -> None:
         """Callers hold the row lock (get with for_update), so no compare-and-set is needed."""
@@ -85,7 +83,7 @@ class SqlSubscriptionRepository:
         await self._connection.execute(_SAVE, values)
         await self._write_events(subscription)
 
-    async def find_by_provider_subscription_id(
+    async def find_by_provider_id(
         self, provider: str, provider_subscription_id: str, *, for_update: bool = False
     ) -> Subscription | None:
         if not provider_subscription_id:
@@ -109,37 +107,17 @@ class SqlSubscriptionRepository:
         )
         return list(result.scalars())
 
-    async def list(self, query: SubscriptionQuery) -> SubscriptionPage:
-        table = subscriptions
-        statement = table.select().where(table.c.user_id == query.user_id)
-        if query.after is not None:
-            key = sa.tuple_(table.c.create_time, table.c.id)
-            after = sa.tuple_(
-                sa.literal(query.after.create_time, table.c.create_time.type),
-                sa.literal(query.after.id),
-            )
-            statement = statement.where(key > after)
-        statement = statement.order_by(table.c.create_time, table.c.id).limit(query.page_size + 1)
-        rows = (await self._connection.execute(statement)).all()
-        found = [_from_row(r) for r in rows[: query.page_size]]
-        return SubscriptionPage(found, len(rows) > query.page_size)
+    async def list(self, query: UserPage) -> TimePage[Subscription]:
+        statement = subscriptions.select().where(subscriptions.c.user_id == query.user_id)
+        return await time_page(self._connection, statement, query, _from_row)
 
     async def _write_events(self, subscription: Subscription) -> None:
         events = subscription.take_events()
         if not events:
             return
-        rows = []
-        for event in events:
-            envelope = subscription_event_envelope(event, subscription)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "event_type": event.type,
-                    "aggregate_type": envelope.aggregate_type,
-                    "aggregate_id": subscription.id,
-                    "sequence": event.sequence,
-                    "payload": envelope.SerializeToString(deterministic=True),
-                    "occurred_at": event.occurred_at,
-                }
-            )
-        await self._connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+        await append_events(
+            self._connection,
+            subscription.id,
+            events,
+            lambda event: subscription_event_envelope(event, subscription),
+        )

@@ -25,7 +25,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 
 from server.adapters.providers.mock_faults import Fault, FaultPlan
 from server.adapters.providers.mock_store import MockStore
+from server.config import MockSettings
 from server.domain.errors import ProviderUnavailable
 from server.domain.payment import CaptureMethod, Failure
 from server.domain.payment_method import BillingDetails
@@ -213,16 +213,13 @@ class MockProvider:
         self._faults = faults or FaultPlan()
 
     @classmethod
-    def from_env(cls) -> MockProvider:
-        env = os.environ
-        latency_ms = float(env.get("PAYMENTS_MOCK_LATENCY_MS", "0"))
-        ledger, store = env.get("PAYMENTS_MOCK_LEDGER"), env.get("PAYMENTS_MOCK_STORE")
-        faults = env.get("PAYMENTS_MOCK_FAULTS")
+    def configured(cls, settings: MockSettings) -> MockProvider:
+        """The mock as PAYMENTS_MOCK_* (read by Settings) describe it."""
         return cls(
-            latency_s=latency_ms / 1000,
-            ledger=Path(ledger) if ledger else None,
-            store=MockStore(Path(store)) if store else None,
-            faults=FaultPlan(Path(faults) if faults else None),
+            latency_s=settings.latency_s,
+            ledger=settings.ledger,
+            store=MockStore(settings.store) if settings.store else None,
+            faults=FaultPlan(settings.faults),
         )
 
     def ensure_available(self) -> None:
@@ -232,7 +229,7 @@ class MockProvider:
         self, request: CreateAtProvider, idempotency_key: str
     ) -> ProviderPayment:
         def create() -> ProviderPayment:
-            self._check_method(request.payment_method_id, required=False)
+            self._check_method(request.payment_method_id, required=request.confirm)
             intent = _Intent(
                 provider_payment_id=f"mock_pi_{_token(idempotency_key)}",
                 payment_id=request.payment_id,
@@ -243,10 +240,15 @@ class MockProvider:
                 if request.payment_method_id
                 else ProviderStatus.REQUIRES_PAYMENT_METHOD,
             )
-            self._save(intent)
+            if request.confirm:
+                self._confirm(intent, idempotency_key)
+            else:
+                self._save(intent)
             return intent.view()
 
-        # pm_mock_timeout's timeout is on the charge (confirm), where it hurts.
+        if request.confirm:  # the charge: faults and pm_mock_timeout are a confirm's
+            method = request.payment_method_id
+            return await self._idempotent("confirm", idempotency_key, create, method)
         return await self._idempotent("create", idempotency_key, create, "")
 
     async def confirm_payment(

@@ -125,9 +125,11 @@ def method_view(method: stripe.PaymentMethod) -> ProviderPaymentMethod:
 
 
 class CardDeclined(Exception):
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, provider_payment_id: str = "") -> None:
         super().__init__(failure.code)
         self.failure = failure
+        # The PaymentIntent the decline happened on, when Stripe's error names it.
+        self.provider_payment_id = provider_payment_id
 
 
 async def translated(call: Callable[[], Awaitable[T]]) -> T:
@@ -135,7 +137,9 @@ async def translated(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except stripe.CardError as error:
-        raise CardDeclined(failure_from(error.code, getattr(error, "decline_code", None))) from None
+        failure = failure_from(error.code, getattr(error, "decline_code", None))
+        intent = getattr(getattr(error, "error", None), "payment_intent", None)
+        raise CardDeclined(failure, str(getattr(intent, "id", "") or "")) from None
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.IdempotencyError) as error:
         raise TransientProviderError(type(error).__name__) from error
     except stripe.InvalidRequestError as error:
@@ -195,12 +199,23 @@ class StripeProvider:
             params["description"] = request.description
         if request.customer_id:
             params["customer"] = request.customer_id
-        intent = await translated(
-            lambda: self._intents.create_async(
-                params,  # type: ignore[arg-type]
-                {"idempotency_key": idempotency_key},
+        if request.confirm:
+            params["confirm"] = True
+        try:
+            intent = await translated(
+                lambda: self._intents.create_async(
+                    params,  # type: ignore[arg-type]
+                    {"idempotency_key": idempotency_key},
+                )
             )
-        )
+        except CardDeclined as declined:
+            # Declined while confirming: the intent exists. Stripe's error names it; where
+            # an error does not (localstripe), it is found by our payment id.
+            provider_payment_id = declined.provider_payment_id
+            if not provider_payment_id:
+                found = await self.find_payment(request.payment_id)
+                provider_payment_id = found.provider_payment_id if found else ""
+            return ProviderPayment(provider_payment_id, ProviderStatus.FAILED, 0, declined.failure)
         return view(intent)
 
     async def confirm_payment(

@@ -3,14 +3,11 @@ CreatePayment does for a saved method."""
 
 from __future__ import annotations
 
-from server.domain.errors import FieldViolation, InvalidArgument, NotFound, Validator
+from server.domain.errors import FieldViolation, InvalidArgument, NotFound
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import PaymentMethod
-from server.domain.principal import may_read
-from server.service import paging
-from server.service.payment_methods.pages import PaymentMethodQuery
-from server.service.payment_methods.requests import check_method_id
-from server.service.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from server.service.reads import OwnedRead, UserList
+from server.service.unit_of_work import UnitOfWork
 
 
 def not_found(method_id: str) -> NotFound:
@@ -21,30 +18,12 @@ def not_found(method_id: str) -> NotFound:
     )
 
 
-async def get_payment_method(
-    uow_factory: UnitOfWorkFactory, method_id: str, owner: str | None = None
-) -> PaymentMethod:
-    """Detached methods too: they stay readable for the record. NOT_FOUND also when
-    `owner` is set and the method is another user's."""
-    validator = Validator()
-    check_method_id(validator, method_id)
-    validator.raise_if_any()
-    async with uow_factory(read_only=True) as uow:
-        method = await uow.payment_methods.get(method_id)
-    if method is None or not may_read(owner, method.user_id):
-        raise not_found(method_id)
-    return method
-
-
-async def list_payment_methods(
-    uow_factory: UnitOfWorkFactory, user_id: str, page_size: int, page_token: str
-) -> tuple[list[PaymentMethod], str]:
-    """One page of the user's attached methods and the next page's token ("" on the last)."""
-    request = paging.user_page(user_id, page_size, page_token, PAYMENT_METHOD_ID)
-    query = PaymentMethodQuery(user_id, request.size, request.after)
-    async with uow_factory(read_only=True) as uow:
-        page = await uow.payment_methods.list_attached(query)
-    return page.methods, paging.time_token(request.scope, page.next_cursor)
+# Detached methods too: they stay readable for the record.
+get_payment_method = OwnedRead(PAYMENT_METHOD_ID, lambda uow: uow.payment_methods, not_found)
+# The user's attached methods, newest first.
+list_payment_methods = UserList(
+    PAYMENT_METHOD_ID, lambda uow, query: uow.payment_methods.list_attached(query)
+)
 
 
 async def usable_method(

@@ -14,7 +14,12 @@ from typing import Any
 from server.domain.errors import Validator
 from server.domain.ids import PAYMENT_METHOD_ID
 from server.domain.payment_method import Address, BillingDetails
-from server.service.payments.requests import check_reference, check_request_id, check_text
+from server.service.payments.requests import (
+    check_reference,
+    check_request_id,
+    check_text,
+    targeted,
+)
 
 MAX_NAME = 200
 MAX_LINE = 200
@@ -101,15 +106,6 @@ def check_billing(validator: Validator, prefix: str, billing: BillingDetails) ->
         )
 
 
-def check_method_id(validator: Validator, value: str, name: str = "id") -> None:
-    if validator.check(bool(value), name, "is required"):
-        validator.check(
-            PAYMENT_METHOD_ID.matches(value),
-            name,
-            f"must be a payment method id like {PAYMENT_METHOD_ID.example}",
-        )
-
-
 def check_provider_method(validator: Validator, value: str) -> None:
     if validator.check(bool(value), "provider_payment_method_id", "is required"):
         validator.check(
@@ -158,9 +154,7 @@ def update_paths(validator: Validator, command: UpdatePaymentMethod) -> frozense
 
 def validate_update(command: UpdatePaymentMethod) -> frozenset[str]:
     """Every violation at once; the normalised update_mask paths when there are none."""
-    validator = Validator()
-    check_method_id(validator, command.id, "payment_method.id")
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_METHOD_ID, command.id, command.request_id, "payment_method.id")
     paths = update_paths(validator, command)
     if command.billing_details is not None:
         # Only what the mask takes from the request has to be valid.
@@ -174,10 +168,7 @@ def validate_update(command: UpdatePaymentMethod) -> frozenset[str]:
 
 
 def validate_detach(command: DetachPaymentMethod) -> None:
-    validator = Validator()
-    check_method_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
-    validator.raise_if_any()
+    targeted(PAYMENT_METHOD_ID, command.id, command.request_id).raise_if_any()
 
 
 def covered(path: str, mask: frozenset[str]) -> bool:

@@ -20,7 +20,7 @@ from server.domain.errors import (
     Unimplemented,
     Validator,
 )
-from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
+from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID, require_id
 from server.domain.money import check_amount
 from server.domain.payment import Failure, Payment, new_payment
 from server.domain.payment_states import PaymentOp, PaymentState, next_state
@@ -28,6 +28,7 @@ from server.observability.context import about_payment
 from server.observability.metrics import payment_outcomes
 from server.service.dependencies import Dependencies
 from server.service.payment_methods.queries import not_found, usable_method
+from server.service.payments.at_provider import charge_key, registration
 from server.service.payments.client_secrets import fetch_client_secret
 from server.service.payments.provider_outcomes import apply_provider_outcome
 from server.service.payments.requests import (
@@ -37,16 +38,19 @@ from server.service.payments.requests import (
     ConfirmPayment,
     CreatePayment,
     SimulatePayment,
-    check_payment_id,
     check_payment_method,
-    check_request_id,
     check_text,
+    targeted,
     validate_create,
 )
-from server.service.pipeline.command import Command, Kind, Outcome, Refusal, run
+from server.service.pipeline.command import Command, Finishing, Kind, Outcome, Refusal, run
 from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
-from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
-from server.service.unit_of_work import LiveOrderConflict, StaleWrite, UnitOfWork
+from server.service.provider import (
+    ProviderPayment,
+    ProviderRejected,
+    ProviderStatus,
+)
+from server.service.unit_of_work import KeyRecord, LiveOrderConflict, StaleWrite, UnitOfWork
 
 _log = logging.getLogger(__name__)
 PAYMENTS: Kind[Payment] = Kind(encode_payment, decode_payment, lambda payment: payment.id)
@@ -116,8 +120,13 @@ def _run(
     act: Act,
     finish: Finish = _apply,
     refused: Refused | None = None,
+    fresh: Callable[[], Payment] | None = None,
 ) -> Awaitable[Outcome[Payment]]:
-    """The pipeline, with what every payment command shares."""
+    """The pipeline, with what every payment command shares.
+
+    `fresh` builds a new payment without reading anything: with it, and statements
+    to write with, step 1 is one statement.
+    """
 
     async def record(uow: UnitOfWork, payment: Payment, answer: ProviderPayment | None) -> Payment:
         finish(payment, answer, deps.clock.now())
@@ -125,6 +134,27 @@ def _run(
 
     async def refuse(payment: Payment, rejected: ProviderRejected) -> Refusal:
         return await (refused or _refused_at_provider)(payment, rejected, deps.clock.now())
+
+    statements = deps.payment_statements
+    quick_start = quick_record = None
+    if statements is not None:
+
+        async def quick_record(
+            payment: Payment, answer: ProviderPayment | None, finishing: Finishing[Payment]
+        ) -> Payment | None:
+            finish(payment, answer, deps.clock.now())
+            expected = payment.event_sequence - len(payment.pending_events)
+            saved = await statements.save(payment, expected, finishing(payment))
+            return payment if saved else None
+
+        if fresh is not None:
+
+            async def quick_start(
+                key: KeyRecord, now: datetime, expire_time: datetime
+            ) -> Payment | None:
+                payment = fresh()
+                started = await statements.start(key, now, expire_time, payment)
+                return payment if started else None
 
     return run(
         deps,
@@ -139,6 +169,8 @@ def _run(
             secret=lambda answer: answer.client_secret if answer else "",
             replay_secret=partial(fetch_client_secret, deps),
             observe=_tell,
+            quick_start=quick_start,
+            quick_record=quick_record,
         ),
     )
 
@@ -163,38 +195,39 @@ async def _at_provider(deps: Dependencies, payment_method_id: str) -> tuple[str,
 
 
 async def _charge_at_provider(
-    deps: Dependencies, payment: Payment, *, confirm: bool
+    deps: Dependencies, payment: Payment, *, confirm: bool, resumed: bool = False
 ) -> ProviderPayment | None:
     """Register the payment at the provider if needed, then charge it if it is PROCESSING.
 
-    The provider's id is saved before any money moves, so a crash during the
-    charge leaves a row that names the provider payment to ask about.
+    Nothing is written before the provider answers: its id is recorded with the outcome.
+    A crash before that leaves a PROCESSING row with a next check and no provider id,
+    which the reconciler looks up at the provider by our payment id. A `resumed` attempt
+    looks it up first too; the calls are keyed besides, so neither is ever repeated.
     """
     if payment.state not in _CHARGEABLE:
         return None  # settled meanwhile (by the reconciler, or a webhook)
     method_id, customer_id = await _at_provider(deps, payment.payment_method_id)
+    if resumed and not payment.provider_payment_id:
+        found = await deps.provider.find_payment(payment.id)
+        if found is not None:
+            payment.provider_payment_id = found.provider_payment_id
+            if found.status is not ProviderStatus.REQUIRES_CONFIRMATION:
+                return found
     if not payment.provider_payment_id:
+        # A PROCESSING payment is created and charged in one call, under a key of its
+        # own: a key is only ever used with the same parameters.
+        charge = confirm and payment.state is PaymentState.PROCESSING
         created = await deps.provider.create_payment(
-            CreateAtProvider(
-                payment_id=payment.id,
-                order_id=payment.order_id,
-                amount=payment.amount,
-                capture_method=payment.capture_method,
-                payment_method_id=method_id,
-                description=payment.description,
-                customer_id=customer_id,
-            ),
-            idempotency_key=f"{payment.id}:create",
+            registration(payment, method_id, customer_id, confirm=charge),
+            idempotency_key=charge_key(payment) if charge else f"{payment.id}:create",
         )
-        expected = payment.event_sequence
+        if charge and created.status is not ProviderStatus.REQUIRES_CONFIRMATION:
+            return created
         now = deps.clock.now()
         payment.provider_payment_id = created.provider_payment_id
         payment.update_time = now
         if confirm and payment.state is not PaymentState.PROCESSING:
             payment.apply(PaymentOp.CONFIRM, now)
-        async with deps.uow() as uow:
-            await uow.payments.save(payment, expected)
-            await uow.commit()
         if not confirm:
             return created
     if payment.state is PaymentState.PROCESSING:
@@ -238,10 +271,7 @@ async def create_payment(
 
     new_id = PAYMENT_ID.new()
 
-    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
-        if resume_id is not None:
-            return await _load(uow, resume_id)
-        await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
+    def fresh() -> Payment:
         payment = new_payment(
             payment_id=new_id,
             order_id=command.order_id,
@@ -258,14 +288,27 @@ async def create_payment(
             # PROCESSING before the provider hears of it: a row the database fails to
             # finish (no provider id yet) is one the reconciler checks, and resolves.
             payment.apply(PaymentOp.CONFIRM, deps.clock.now())
+        return payment
+
+    resumed = False
+
+    async def prepare(uow: UnitOfWork, resume_id: str | None) -> Payment:
+        nonlocal resumed
+        if resume_id is not None:
+            resumed = True
+            return await _load(uow, resume_id)
+        await _check_saved_method(deps, uow, command.payment_method_id, command.user_id)
+        payment = fresh()
         await uow.payments.add(payment)
         return payment
 
     async def act(payment: Payment) -> ProviderPayment | None:
-        return await _charge_at_provider(deps, payment, confirm=command.confirm)
+        return await _charge_at_provider(deps, payment, confirm=command.confirm, resumed=resumed)
 
     try:
-        return await _run(deps, scope, new_id, prepare, act)
+        # A saved method is checked against the payer by a read: that takes the long way.
+        quick = None if PAYMENT_METHOD_ID.matches(command.payment_method_id) else fresh
+        return await _run(deps, scope, new_id, prepare, act, fresh=quick)
     except LiveOrderConflict:
         async with deps.uow() as uow:
             live = await uow.payments.find_live_by_order(command.user_id, command.order_id)
@@ -279,9 +322,7 @@ async def create_payment(
 async def confirm_payment(
     deps: Dependencies, caller: str, command: ConfirmPayment
 ) -> Outcome[Payment]:
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     check_payment_method(validator, command.payment_method_id)
     validator.raise_if_any()
     scope = optional_scope(
@@ -309,7 +350,7 @@ async def confirm_payment(
         return payment
 
     async def act(payment: Payment) -> ProviderPayment | None:
-        return await _charge_at_provider(deps, payment, confirm=True)
+        return await _charge_at_provider(deps, payment, confirm=True, resumed=True)
 
     return await _run(deps, scope, command.id, prepare, act)
 
@@ -317,9 +358,7 @@ async def confirm_payment(
 async def capture_payment(
     deps: Dependencies, caller: str, command: CapturePayment
 ) -> Outcome[Payment]:
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     requested = command.amount_to_capture
     if requested is not None:
         check_amount(validator, "amount_to_capture", requested.currency_code, requested.minor_units)
@@ -393,9 +432,7 @@ def _refused_by_truth(deps: Dependencies) -> Refused:
 async def cancel_payment(
     deps: Dependencies, caller: str, command: CancelPayment
 ) -> Outcome[Payment]:
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     check_text(validator, "reason", command.reason, MAX_REASON)
     validator.raise_if_any()
     scope = optional_scope(
@@ -431,9 +468,7 @@ async def simulate_payment(
             "SimulatePayment exists only when PAYMENTS_ENV is development or test",
             reason="SIMULATION_DISABLED",
         )
-    validator = Validator()
-    check_payment_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(PAYMENT_ID, command.id, command.request_id)
     validator.check(command.succeed is not None, "outcome", "is required")
     validator.raise_if_any()
     provider = deps.simulator
@@ -459,6 +494,4 @@ async def simulate_payment(
 
 
 def require_payment_id(payment_id: str) -> None:
-    validator = Validator()
-    check_payment_id(validator, payment_id)
-    validator.raise_if_any()
+    require_id(PAYMENT_ID, payment_id)

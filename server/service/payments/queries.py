@@ -7,9 +7,9 @@ from dataclasses import replace
 from server.domain.errors import NotFound
 from server.domain.ids import PAYMENT_ID
 from server.domain.payment import Payment
-from server.domain.principal import may_read
 from server.service import page_tokens
 from server.service.payments.pages import Cursor, PaymentQuery, SortKey
+from server.service.reads import OwnedRead
 from server.service.unit_of_work import UnitOfWorkFactory
 
 
@@ -31,15 +31,7 @@ def payment_not_found(payment_id: str) -> NotFound:
     return NotFound(f"payment {payment_id} not found", reason="PAYMENT_NOT_FOUND")
 
 
-async def get_payment(
-    uow_factory: UnitOfWorkFactory, payment_id: str, owner: str | None = None
-) -> Payment:
-    """The payment; NOT_FOUND also when `owner` is set and it is another user's."""
-    async with uow_factory(read_only=True) as uow:
-        payment = await uow.payments.get(payment_id)
-    if payment is None or not may_read(owner, payment.user_id):
-        raise payment_not_found(payment_id)
-    return payment
+get_payment = OwnedRead(PAYMENT_ID, lambda uow: uow.payments, payment_not_found)
 
 
 async def list_payments(

@@ -8,7 +8,7 @@ from typing import Any
 
 from server.domain.card_numbers import contains_card_number
 from server.domain.errors import Validator
-from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID
+from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID, IdKind, check_id
 from server.domain.money import Money, check_amount
 from server.domain.payment import CaptureMethod
 from server.domain.text import UNSAFE_TEXT, is_safe_text
@@ -105,12 +105,16 @@ def check_reference(validator: Validator, name: str, value: str) -> None:
 
 
 def check_payment_id(validator: Validator, value: str, name: str = "id") -> None:
-    if validator.check(bool(value), name, "is required"):
-        validator.check(
-            PAYMENT_ID.matches(value),
-            name,
-            f"must be a payment id like {PAYMENT_ID.example}",
-        )
+    check_id(validator, PAYMENT_ID, value, name)
+
+
+def targeted(kind: IdKind, resource_id: str, request_id: str, name: str = "id") -> Validator:
+    """Checks what every command on an existing resource sends: the resource's id (as `name`)
+    and an optional request_id; the use case adds its own checks, then raises."""
+    validator = Validator()
+    check_id(validator, kind, resource_id, name)
+    check_request_id(validator, request_id, required=False)
+    return validator
 
 
 def check_payment_method(validator: Validator, value: str) -> None:

@@ -1,10 +1,10 @@
 """Payments nobody else will finish: stranded without the provider's id, or abandoned.
 
-A payment whose provider id was never saved (the database failed between the
-provider's answer and our write, and the caller gave up) is looked up at the
-provider by our payment id once no call can still be in flight; what the
-provider says is applied, and a payment it never charged is failed, freeing
-its order. A payment that has waited on the customer longer than an
+A payment whose provider id was never saved (the process or the database failed
+between the provider's answer and our write, and the caller gave up) is looked
+up at the provider by our payment id at each check, and what the provider says
+is applied. Once no call for it can still be in flight, one the provider never
+charged is failed, freeing its order. A payment that has waited on the customer longer than an
 abandoned checkout is canceled, at the provider first. The reconciler calls
 this under the row lock it already holds.
 """
@@ -19,12 +19,17 @@ from server.domain.payment import Failure, Payment
 from server.domain.payment_states import PaymentOp, PaymentState
 from server.domain.reconciliation import WAITING_ON_CUSTOMER, WAITING_ON_PROVIDER, policy
 from server.service.dependencies import Dependencies
+from server.service.payments.at_provider import charge_key, registration
 from server.service.payments.provider_outcomes import (
     BEFORE_CONFIRMATION,
     CONFIRMED_AT_PROVIDER,
     apply_provider_outcome,
 )
-from server.service.provider import ProviderPayment, ProviderRejected, ProviderStatus
+from server.service.provider import (
+    ProviderPayment,
+    ProviderRejected,
+    ProviderStatus,
+)
 
 NEVER_HEARD_OF = Failure("provider_unknown", "The payment could not be completed.")
 NEVER_CONFIRMED = Failure("provider_not_confirmed", "The payment could not be completed.")
@@ -51,6 +56,8 @@ async def finish_abandoned(deps: Dependencies, payment: Payment, now: datetime) 
     None: neither applies (not stranded, not expired).
     """
     try:
+        if not payment.provider_payment_id and payment.state in WAITING_ON_PROVIDER:
+            return await _look_up(deps, payment, now)
         if is_stranded(payment, now):
             return await _resolve_stranded(deps, payment, now)
         if is_expired(payment, now):
@@ -78,10 +85,32 @@ def next_look(payment: Payment, now: datetime, provider_check: datetime) -> date
     return soonest if soonest > now else provider_check
 
 
-async def _resolve_stranded(deps: Dependencies, payment: Payment, now: datetime) -> bool:
+async def _look_up(deps: Dependencies, payment: Payment, now: datetime) -> bool | None:
+    """A charge we sent without recording its answer: the provider's record of it, if any."""
     found = await deps.provider.find_payment(payment.id)
+    if found is not None and found.status not in UNCONFIRMED:
+        payment.provider_payment_id = found.provider_payment_id
+        payment.update_time = now
+        return _follow(payment, found, now)
+    if not is_stranded(payment, now):
+        return None  # a call may still be in flight, or the provider's search lags behind
+    return await _resolve_stranded(deps, payment, now, found, probe=found is None)
+
+
+async def _resolve_stranded(
+    deps: Dependencies,
+    payment: Payment,
+    now: datetime,
+    found: ProviderPayment | None = None,
+    *,
+    probe: bool = False,
+) -> bool:
+    if probe:
+        found = await _probe_charge_key(deps, payment)
+    elif found is None:
+        found = await deps.provider.find_payment(payment.id)
     if found is None:
-        # Money only moves after the provider's id is saved: none moved here.
+        # Never registered, and never charged: a charge is always keyed and looked up first.
         payment.fail(now, NEVER_HEARD_OF)
         return True
     payment.provider_payment_id = found.provider_payment_id
@@ -93,6 +122,19 @@ async def _resolve_stranded(deps: Dependencies, payment: Payment, now: datetime)
         payment.fail(now, NEVER_CONFIRMED)
         return True
     return _follow(payment, found, now)
+
+
+async def _probe_charge_key(deps: Dependencies, payment: Payment) -> ProviderPayment:
+    """Register the payment, uncharged, under the key its charge was sent with.
+
+    The search found nothing, which may be its lag. If the charge reached the provider,
+    the key answers with it (the mock) or refuses other parameters (Stripe: unavailable,
+    so we look again later). If it never did, the payment is now registered uncharged,
+    and the key can never charge it: it is canceled and failed, and no money moved.
+    """
+    return await deps.provider.create_payment(
+        registration(payment), idempotency_key=charge_key(payment)
+    )
 
 
 async def _expire(deps: Dependencies, payment: Payment, now: datetime) -> bool:

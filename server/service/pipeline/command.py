@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Generic, NoReturn, TypeVar
 
 from server.domain.errors import (
@@ -27,9 +29,9 @@ from server.domain.errors import (
 )
 from server.faults import AFTER_PROVIDER_CALL, crash_point
 from server.service.dependencies import Dependencies
-from server.service.pipeline.idempotency import Scope, claim
+from server.service.pipeline.idempotency import Scope, claim, fresh_key
 from server.service.provider import ProviderRejected
-from server.service.unit_of_work import UnitOfWork
+from server.service.unit_of_work import Completion, KeyRecord, UnitOfWork
 
 P = TypeVar("P")  # what step 1 prepares (usually the resource itself)
 A = TypeVar("A")  # the provider's answer
@@ -54,6 +56,10 @@ class Kind(Generic[R]):
     encode: Callable[[R], bytes]
     decode: Callable[[bytes], R]
     id_of: Callable[[R], str]
+
+
+# What the request_id's stored response becomes once the resource is recorded.
+Finishing = Callable[[R], Completion | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +138,17 @@ class Command(Generic[P, A, R]):
     replay_secret: Callable[[R], Awaitable[str]] | None = None
     # Tells logs, spans and metrics where the resource is ("replayed", "prepared", outcomes).
     observe: Callable[[P | R, str], None] = _silent
+    # The lean path, where the database offers it: step 1 for a new request_id as one
+    # statement that claims the key and writes the attempt (None: the key is taken, so the
+    # steps above run), and step 3 as one statement (None: the resource moved meanwhile).
+    quick_start: Callable[[KeyRecord, datetime, datetime], Awaitable[P | None]] | None = None
+    quick_record: Callable[[P, A, Finishing[R]], Awaitable[R | None]] | None = None
 
 
 async def run(deps: Dependencies, command: Command[P, A, R]) -> Outcome[R]:
+    started = await _quick_start(deps, command)
+    if started is not None:
+        return await deps.recorder.shielded(_settle(deps, command, started))
     scope = command.scope
     async with deps.uow() as uow:
         resume_id = None
@@ -154,6 +168,20 @@ async def run(deps: Dependencies, command: Command[P, A, R]) -> Outcome[R]:
         command.observe(prepared, "prepared")
         await uow.commit()
     return await deps.recorder.shielded(_settle(deps, command, prepared))
+
+
+async def _quick_start(deps: Dependencies, command: Command[P, A, R]) -> P | None:
+    scope, start = command.scope, command.quick_start
+    if scope is None or start is None:
+        return None
+    # Nothing is stored for a call that cannot reach the provider now.
+    deps.provider.ensure_available()
+    now = deps.clock.now()
+    key = fresh_key(scope, now, deps.idempotency, command.resource_id)
+    started = await start(key, now, now + deps.idempotency.retention)
+    if started is not None:
+        command.observe(started, "prepared")
+    return started
 
 
 async def _replay(command: Command[P, A, R], resource: R) -> Outcome[R]:
@@ -227,12 +255,24 @@ async def _write(deps: Dependencies, write: Callable[[], Awaitable[T]]) -> T:
 
 async def _record(deps: Dependencies, command: Command[P, A, R], prepared: P, answer: A) -> R:
     # A copy: a failed transaction must leave the original (and its events) for a retry.
+    if command.quick_record is not None:
+        quick = copy.deepcopy(prepared)
+        recorded = await command.quick_record(quick, answer, partial(_completion, command))
+        if recorded is not None:
+            return recorded
     working = copy.deepcopy(prepared)
     async with deps.uow() as uow:
         recorded = await command.record(uow, working, answer)
         await _complete(uow, command, recorded)
         await uow.commit()
     return recorded
+
+
+def _completion(command: Command[P, A, R], resource: R) -> Completion | None:
+    scope = command.scope
+    if scope is None:
+        return None
+    return Completion(scope.caller, scope.request_id, command.kind.encode(resource))
 
 
 async def _forget(

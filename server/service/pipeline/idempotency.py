@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from server.observability.metrics import idempotent_replays
 from server.service.unit_of_work import KeyRecord, UnitOfWork
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +57,31 @@ def optional_scope(
     return scope_of(caller, request_id, method, parameters) if request_id else None
 
 
+def parameters_of(request: DataclassInstance) -> dict[str, Any]:
+    """What a request_id is bound to: every field of the request but the request_id."""
+    parameters = asdict(request)
+    del parameters["request_id"]
+    return parameters
+
+
 def fingerprint(method: str, parameters: dict[str, Any]) -> str:
     canonical = json.dumps([method, parameters], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def fresh_key(
+    scope: Scope, now: datetime, policy: IdempotencyPolicy, resource_id: str | None
+) -> KeyRecord:
+    """The key as a first call claims it: leased, no response yet."""
+    return KeyRecord(
+        caller=scope.caller,
+        request_id=scope.request_id,
+        method=scope.method,
+        fingerprint=scope.fingerprint,
+        resource_id=resource_id,
+        response=None,
+        locked_until=now + policy.lease,
+    )
 
 
 async def claim(
@@ -71,15 +96,7 @@ async def claim(
     `resource_id`, when known up front, is stored with the claim, so a resumed
     attempt finds what the first one was working on.
     """
-    fresh = KeyRecord(
-        caller=scope.caller,
-        request_id=scope.request_id,
-        method=scope.method,
-        fingerprint=scope.fingerprint,
-        resource_id=resource_id,
-        response=None,
-        locked_until=now + policy.lease,
-    )
+    fresh = fresh_key(scope, now, policy, resource_id)
     if await uow.idempotency_keys.insert_if_absent(fresh, now, now + policy.retention):
         return Claim()
     existing = await uow.idempotency_keys.get(scope.caller, scope.request_id)

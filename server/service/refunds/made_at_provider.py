@@ -64,7 +64,7 @@ async def record_refund_made_at_provider(
     amount = report.amount
     if not report.provider_payment_id or amount is None or amount <= 0:
         return WebhookEventStatus.IGNORED, ""
-    payment = await uow.payments.find_by_provider_payment_id(
+    payment = await uow.payments.find_by_provider_id(
         provider, report.provider_payment_id, for_update=True
     )
     if payment is None:

@@ -5,20 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from server.domain.errors import NotFound, Validator
-from server.domain.ids import REFUND_ID
+from server.domain.ids import REFUND_ID, require_id
 from server.domain.refund import Refund
 from server.service import paging
 from server.service.payments.queries import get_payment
 from server.service.payments.requests import check_payment_id
 from server.service.refunds.pages import RefundQuery
 from server.service.unit_of_work import UnitOfWorkFactory
-
-
-def check_refund_id(validator: Validator, value: str, name: str = "id") -> None:
-    if validator.check(bool(value), name, "is required"):
-        validator.check(
-            REFUND_ID.matches(value), name, f"must be a refund id like {REFUND_ID.example}"
-        )
 
 
 def refund_query(payment_id: str, page_size: int) -> RefundQuery:
@@ -33,9 +26,7 @@ async def get_refund(
     uow_factory: UnitOfWorkFactory, refund_id: str, owner: str | None = None
 ) -> Refund:
     """The refund; NOT_FOUND also when `owner` is set and its payment is another user's."""
-    validator = Validator()
-    check_refund_id(validator, refund_id)
-    validator.raise_if_any()
+    require_id(REFUND_ID, refund_id)
     async with uow_factory(read_only=True) as uow:
         refund = await uow.refunds.get(refund_id)
         payment = await uow.payments.get(refund.payment_id) if refund and owner else None
@@ -60,5 +51,4 @@ async def list_refunds(
     query = replace(query, after=paging.time_cursor(query.payment_id, page_token, REFUND_ID))
     async with uow_factory(read_only=True) as uow:
         page = await uow.refunds.list(query)
-    last = paging.after(page.refunds[-1]) if page.more and page.refunds else None
-    return page.refunds, paging.time_token(query.payment_id, last)
+    return paging.rows_and_token(query.payment_id, page)

@@ -16,24 +16,19 @@ from dataclasses import dataclass
 
 from server.adapters.subscription_codec import decode_subscription, encode_subscription
 from server.domain.errors import FailedPrecondition, Validator
-from server.domain.ids import PAYMENT_METHOD_ID, SUBSCRIPTION_ID
+from server.domain.ids import PAYMENT_METHOD_ID, PLAN_ID, SUBSCRIPTION_ID, check_id
 from server.domain.payment import Payment
-from server.domain.plan import Plan, PlanState
+from server.domain.plan import Plan
 from server.domain.subscription import Subscription, SubscriptionState, new_subscription
 from server.service.dependencies import Dependencies
 from server.service.payment_methods.queries import usable_method
-from server.service.payments.requests import check_reference, check_request_id
+from server.service.payments.requests import check_reference, check_request_id, targeted
 from server.service.pipeline.command import Command, Done, Kind, Outcome, run
-from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
+from server.service.pipeline.idempotency import Scope, optional_scope, parameters_of, scope_of
 from server.service.provider import ProviderSubscription
 from server.service.subscriptions.billing import charge, record_charge_in
 from server.service.subscriptions.plans import check_trial_days
-from server.service.subscriptions.queries import (
-    check_plan_id,
-    check_subscription_id,
-    load_plan,
-    subscription_not_found,
-)
+from server.service.subscriptions.queries import load_plan, subscription_not_found
 from server.service.unit_of_work import UnitOfWork
 
 
@@ -75,22 +70,7 @@ SUBSCRIPTIONS: Kind[Subscription] = Kind(
 
 
 def check_saved_method(validator: Validator, value: str) -> None:
-    if validator.check(bool(value), "payment_method_id", "is required"):
-        validator.check(
-            PAYMENT_METHOD_ID.matches(value),
-            "payment_method_id",
-            f"must be a saved payment method id like {PAYMENT_METHOD_ID.example}",
-        )
-
-
-def _active(plan: Plan) -> Plan:
-    if plan.state is not PlanState.ACTIVE:
-        raise FailedPrecondition(
-            f"plan {plan.id} is archived and takes no new subscriptions",
-            reason="PLAN_ARCHIVED",
-            metadata={"plan_id": plan.id},
-        )
-    return plan
+    check_id(validator, PAYMENT_METHOD_ID, value, "payment_method_id", "saved payment method")
 
 
 async def create_subscription(
@@ -99,22 +79,12 @@ async def create_subscription(
     validator = Validator()
     check_request_id(validator, command.request_id, required=True)
     check_reference(validator, "user_id", command.user_id)
-    check_plan_id(validator, command.plan_id, "plan_id")
+    check_id(validator, PLAN_ID, command.plan_id, "plan_id")
     check_saved_method(validator, command.payment_method_id)
     if command.trial_days is not None:
         check_trial_days(validator, command.trial_days)
     validator.raise_if_any()
-    scope = scope_of(
-        caller,
-        command.request_id,
-        "CreateSubscription",
-        {
-            "user_id": command.user_id,
-            "plan_id": command.plan_id,
-            "payment_method_id": command.payment_method_id,
-            "trial_days": command.trial_days,
-        },
-    )
+    scope = scope_of(caller, command.request_id, "CreateSubscription", parameters_of(command))
     new_id = SUBSCRIPTION_ID.new()
     now = deps.clock.now()
 
@@ -133,7 +103,8 @@ async def create_subscription(
         return Done(subscription)
 
     async def _new(uow: UnitOfWork, subscription_id: str) -> Subscription:
-        plan = _active(await load_plan(uow, command.plan_id))
+        plan = await load_plan(uow, command.plan_id)
+        plan.ensure_active()
         await usable_method(uow, command.payment_method_id, command.user_id, deps.provider.name)
         trial_days = plan.trial_days if command.trial_days is None else command.trial_days
         subscription = new_subscription(
@@ -286,29 +257,17 @@ def _change(
 async def update_subscription(
     deps: Dependencies, caller: str, command: UpdateSubscription
 ) -> Outcome[Subscription]:
-    validator = Validator()
-    check_subscription_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
+    validator = targeted(SUBSCRIPTION_ID, command.id, command.request_id)
     if command.plan_id is not None:
-        check_plan_id(validator, command.plan_id, "plan_id")
+        check_id(validator, PLAN_ID, command.plan_id, "plan_id")
     if command.payment_method_id is not None:
         check_saved_method(validator, command.payment_method_id)
     validator.raise_if_any()
-    scope = optional_scope(
-        caller,
-        command.request_id,
-        "UpdateSubscription",
-        {
-            "id": command.id,
-            "plan_id": command.plan_id,
-            "cancel_at_period_end": command.cancel_at_period_end,
-            "payment_method_id": command.payment_method_id,
-        },
-    )
+    scope = optional_scope(caller, command.request_id, "UpdateSubscription", parameters_of(command))
 
     async def change(uow: UnitOfWork, subscription: Subscription) -> None:
         if command.plan_id is not None and command.plan_id != subscription.plan_id:
-            _active(await load_plan(uow, command.plan_id))
+            (await load_plan(uow, command.plan_id)).ensure_active()
         if command.payment_method_id is not None:
             await usable_method(
                 uow, command.payment_method_id, subscription.user_id, subscription.provider
@@ -351,16 +310,8 @@ async def update_subscription(
 async def cancel_subscription(
     deps: Dependencies, caller: str, command: CancelSubscription
 ) -> Outcome[Subscription]:
-    validator = Validator()
-    check_subscription_id(validator, command.id)
-    check_request_id(validator, command.request_id, required=False)
-    validator.raise_if_any()
-    scope = optional_scope(
-        caller,
-        command.request_id,
-        "CancelSubscription",
-        {"id": command.id, "at_period_end": command.at_period_end},
-    )
+    targeted(SUBSCRIPTION_ID, command.id, command.request_id).raise_if_any()
+    scope = optional_scope(caller, command.request_id, "CancelSubscription", parameters_of(command))
 
     async def change(uow: UnitOfWork, subscription: Subscription) -> None:
         del uow

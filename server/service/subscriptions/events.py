@@ -9,30 +9,18 @@ the state table forbids (an event about an ended subscription) is stale.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 
 from server.domain.errors import FailedPrecondition
-from server.domain.subscription import Subscription
 from server.domain.webhook_events import WebhookEventStatus
 from server.service.provider import SubscriptionNews, SubscriptionReport
+from server.service.reported import ReportedLookup
 from server.service.unit_of_work import UnitOfWork
 
 _ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
-async def _find(uow: UnitOfWork, provider: str, report: SubscriptionReport) -> Subscription | None:
-    """Ours by the id we sent (it may not be recorded yet), else by the provider's id."""
-    provider_id = report.provider_subscription_id
-    if report.subscription_id:
-        found = await uow.subscriptions.get(report.subscription_id, for_update=True)
-        if (
-            found is not None
-            and found.provider == provider
-            and found.provider_subscription_id in ("", provider_id)
-        ):
-            return found
-    return await uow.subscriptions.find_by_provider_subscription_id(
-        provider, provider_id, for_update=True
-    )
+_REPORTED = ReportedLookup(lambda uow: uow.subscriptions, attrgetter("provider_subscription_id"))
 
 
 async def apply_subscription_event(
@@ -40,7 +28,9 @@ async def apply_subscription_event(
 ) -> WebhookEventStatus:
     if not report.provider_subscription_id:
         return WebhookEventStatus.IGNORED
-    subscription = await _find(uow, provider, report)
+    subscription = await _REPORTED(
+        uow, provider, report.subscription_id, report.provider_subscription_id
+    )
     if subscription is None:
         return WebhookEventStatus.IGNORED
     subscription.provider_subscription_id = report.provider_subscription_id

@@ -12,10 +12,10 @@ from server.domain.ids import PLAN_ID
 from server.domain.money import Money, check_amount
 from server.domain.plan import Plan, PlanState
 from server.service.dependencies import Dependencies
-from server.service.payments.requests import AmountInput, check_request_id, check_text
+from server.service.payments.requests import AmountInput, check_request_id, check_text, targeted
 from server.service.pipeline.command import Command, Done, Kind, Outcome, run
 from server.service.pipeline.idempotency import Scope, optional_scope, scope_of
-from server.service.subscriptions.queries import check_plan_id, load_plan
+from server.service.subscriptions.queries import load_plan
 from server.service.unit_of_work import UnitOfWork
 
 MAX_PLAN_NAME = 200
@@ -122,10 +122,7 @@ async def archive_plan(
     deps: Dependencies, caller: str, plan_id: str, request_id: str = ""
 ) -> Outcome[Plan]:
     """Idempotent by nature: archiving an archived plan returns it unchanged."""
-    validator = Validator()
-    check_plan_id(validator, plan_id)
-    check_request_id(validator, request_id, required=False)
-    validator.raise_if_any()
+    targeted(PLAN_ID, plan_id, request_id).raise_if_any()
     scope = optional_scope(caller, request_id, "ArchivePlan", {"id": plan_id})
 
     async def prepare(uow: UnitOfWork, resume_id: str | None) -> Done[Plan]:

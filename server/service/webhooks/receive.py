@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 
 from server.domain.errors import (
     DatabaseUnavailable,
@@ -38,7 +39,6 @@ from server.service.payments.provider_outcomes import (
 from server.service.provider import (
     DisputeReport,
     MalformedWebhookEvent,
-    PaymentReport,
     ProviderEvent,
     ProviderEvents,
     ProviderRejected,
@@ -47,6 +47,7 @@ from server.service.provider import (
 )
 from server.service.refunds.events import apply_refund_event
 from server.service.refunds.made_at_provider import apply_dispute_event
+from server.service.reported import ReportedLookup
 from server.service.subscriptions.events import apply_subscription_event
 from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork, ValueRefused
 from server.service.webhooks.rejections import (
@@ -58,6 +59,7 @@ from server.service.webhooks.rejections import (
 )
 
 _log = logging.getLogger(__name__)
+_REPORTED = ReportedLookup(lambda uow: uow.payments, attrgetter("provider_payment_id"))
 
 # Raised by what the event holds (a string where a number belongs, a value the database
 # refuses, nesting too deep): the same each time, so such an event is rejected, not retried.
@@ -173,16 +175,9 @@ async def _apply_once(
             status, payment_id = await _apply(deps, uow, event)
             now = deps.clock.now()
             if stored is None:
+                first = WebhookEvent(event.id, event.type, event.payload, received, status)
                 await uow.webhook_events.add(
-                    WebhookEvent(
-                        event_id=event.id,
-                        type=event.type,
-                        payload=event.payload,
-                        received_time=received,
-                        status=status,
-                        applied_time=now,
-                        payment_id=payment_id,
-                    )
+                    replace(first, applied_time=now, payment_id=payment_id)
                 )
             else:
                 stored.status = status
@@ -211,16 +206,8 @@ async def _record(
         async with deps.uow() as uow:
             stored = await uow.webhook_events.get(event.id, for_update=True)
             if stored is None:
-                await uow.webhook_events.add(
-                    WebhookEvent(
-                        event_id=event.id,
-                        type=event.type,
-                        payload=event.payload,
-                        received_time=received,
-                        status=status,
-                        error=error,
-                    )
-                )
+                first = WebhookEvent(event.id, event.type, event.payload, received, status)
+                await uow.webhook_events.add(replace(first, error=error))
             elif stored.status is WebhookEventStatus.FAILED:
                 stored.attempts += 1
                 stored.status = status
@@ -246,7 +233,7 @@ async def _apply(
         return await apply_refund_event(deps, uow, event.provider, report)
     if report is None:
         return WebhookEventStatus.IGNORED, ""
-    payment = await _find_payment(uow, event.provider, report)
+    payment = await _REPORTED(uow, event.provider, report.payment_id, report.provider_payment_id)
     if payment is None:
         return WebhookEventStatus.IGNORED, ""
     about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
@@ -263,20 +250,6 @@ async def _apply(
     if (payment.state, payment.provider_payment_id) != before:
         await uow.payments.save(payment, expected)
     return WebhookEventStatus.APPLIED, payment.id
-
-
-async def _find_payment(uow: UnitOfWork, provider: str, report: PaymentReport) -> Payment | None:
-    """Ours by the payment id the provider echoes, else by (provider, its id)."""
-    intent_id = report.provider_payment_id
-    if report.payment_id:
-        payment = await uow.payments.get(report.payment_id, for_update=True)
-        if (
-            payment is not None
-            and payment.provider == provider
-            and payment.provider_payment_id in ("", intent_id)
-        ):
-            return payment
-    return await uow.payments.find_by_provider_payment_id(provider, intent_id, for_update=True)
 
 
 async def _confirmed_elsewhere(deps: Dependencies, payment: Payment, intent_id: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -329,3 +330,21 @@ def test_events_carry_no_reason_unless_one_is_given() -> None:
     events = payment.take_events()
     assert types(events)[2:] == ["payment.succeeded", "payment.succeeded", "refund.issued"]
     assert [event.reason for event in events] == [""] * 5
+
+
+def test_a_deep_copy_shares_nothing_that_changes() -> None:
+    original = confirmed()
+    original.metadata["cart"] = "c-1"
+    events = list(original.pending_events)
+    twin = copy.deepcopy(original)
+    assert twin == original
+    assert twin.pending_events == events
+
+    twin.metadata["cart"] = "c-2"
+    twin.take_events()
+    twin.apply(PaymentOp.PROVIDER_SUCCEEDED, T0 + timedelta(seconds=1))
+
+    assert original.metadata == {"k": "v", "cart": "c-1"}
+    assert original.pending_events == events
+    assert original.state is PaymentState.PROCESSING
+    assert twin.state is PaymentState.SUCCEEDED

@@ -116,16 +116,19 @@ async def test_a_payment_the_provider_never_heard_of_fails(
             .where(payments.c.id == lost.id)
             .values(provider_payment_id="mock_pi_unknown")
         )
-    # The one without an id is looked up by our payment id once it is stranded;
-    # a provider that has forgotten everything never heard of either.
+    # The one without an id is looked up by our payment id once it is stranded; a
+    # provider that has forgotten everything never heard of either. The one without an
+    # id is then registered, uncharged, under its charge's key, and canceled.
     clock.advance(timedelta(minutes=2))
     deps = replace(deps, provider=MockProvider())
     report = await reconcile_payments(deps, include_not_due=True)
     assert set(report.changed) == {pending.id, lost.id}
+    failures = {}
     for payment_id in report.changed:
         payment = await get_payment(deps.uow, payment_id)
         assert payment.state is PaymentState.FAILED
-        assert payment.failure_code == "provider_unknown"
+        failures[payment_id] = payment.failure_code
+    assert failures == {pending.id: "provider_not_confirmed", lost.id: "provider_unknown"}
 
 
 async def test_concurrent_passes_check_each_payment_once(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,18 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.adapters.clock import ManualClock
 from server.adapters.db.tables import payments
 from server.adapters.providers.mock import MockProvider
-from server.domain.errors import FailedPrecondition
+from server.domain.errors import FailedPrecondition, ProviderUnavailable
 from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState
 from server.domain.reconciliation import WaitingPolicy, policy, use_policy
 from server.jobs.waiting_gauges import measure_waiting_payments
 from server.observability.metrics import gauges
 from server.service.dependencies import Dependencies
+from server.service.payments.at_provider import charge_key
 from server.service.payments.commands import capture_payment, create_payment
-from server.service.payments.queries import get_payment
+from server.service.payments.pages import PaymentQuery
+from server.service.payments.queries import get_payment, list_payments
 from server.service.payments.reconcile import reconcile_payments
 from server.service.payments.requests import AmountInput, CapturePayment, CreatePayment
-from server.service.provider import ProviderStatus
+from server.service.provider import CreateAtProvider, ProviderPayment, ProviderStatus
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -97,6 +100,87 @@ async def test_a_stranded_unconfirmed_payment_is_failed_and_frees_its_order(
         "payment.created",
         "payment.failed",
     ]
+
+
+class LosesTheAnswer(MockProvider):
+    """Charges, then the answer never reaches us (the process died, the link broke)."""
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        await super().create_payment(request, idempotency_key)
+        raise ProviderUnavailable("the provider's answer was lost")
+
+
+class NeverReached(MockProvider):
+    """The charge never arrives at the provider."""
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        if request.confirm:
+            raise ProviderUnavailable("the provider did not answer in time")
+        return await super().create_payment(request, idempotency_key)
+
+
+async def test_a_charge_whose_answer_was_lost_is_found_at_the_next_check(
+    clocked: tuple[Dependencies, ManualClock], tmp_path: Path
+) -> None:
+    deps, clock = clocked
+    ledger = tmp_path / "lost-answer.jsonl"
+    deps = replace(deps, provider=LosesTheAnswer(ledger=ledger))
+    with pytest.raises(ProviderUnavailable):
+        await create_payment(deps, "svc", request(1, "pm_card_visa"))
+    [waiting] = (await list_payments(deps.uow, PaymentQuery()))[0]
+    assert waiting.state is PaymentState.PROCESSING
+    assert not waiting.provider_payment_id
+
+    clock.advance(timedelta(seconds=30))  # the first check, long before it counts as stranded
+    assert (await reconcile_payments(deps)).changed == (waiting.id,)
+    found = await get_payment(deps.uow, waiting.id)
+    assert found.state is PaymentState.SUCCEEDED
+    assert found.provider_payment_id
+    assert len(ledger.read_text().splitlines()) == 1  # charged once
+
+
+async def test_a_charge_that_never_reached_the_provider_fails_and_its_key_cannot_charge(
+    clocked: tuple[Dependencies, ManualClock], tmp_path: Path
+) -> None:
+    deps, clock = clocked
+    ledger = tmp_path / "never-reached.jsonl"
+    provider = NeverReached(ledger=ledger)
+    deps = replace(deps, provider=provider)
+    with pytest.raises(ProviderUnavailable):
+        await create_payment(deps, "svc", request(1, "pm_card_visa"))
+    [waiting] = (await list_payments(deps.uow, PaymentQuery()))[0]
+
+    clock.advance(timedelta(seconds=30))  # not found, but a call may still be in flight
+    assert (await reconcile_payments(deps)).changed == ()
+    assert (await get_payment(deps.uow, waiting.id)).state is PaymentState.PROCESSING
+    clock.advance(timedelta(minutes=3))
+    assert (await reconcile_payments(deps)).changed == (waiting.id,)
+    failed = await get_payment(deps.uow, waiting.id)
+    assert failed.state is PaymentState.FAILED
+    assert failed.failure_code == "provider_not_confirmed"
+    # The charge arriving late, with its key, finds the payment registered uncharged.
+    late = await MockProvider.create_payment(
+        provider,
+        CreateAtProvider(
+            payment_id=waiting.id,
+            order_id=waiting.order_id,
+            amount=waiting.amount,
+            capture_method=waiting.capture_method,
+            payment_method_id="pm_card_visa",
+            confirm=True,
+        ),
+        idempotency_key=charge_key(waiting),
+    )
+    assert late.status is not ProviderStatus.SUCCEEDED
+    assert not ledger.exists() or not ledger.read_text().strip()  # no money moved
+    again = await create_payment(
+        replace(deps, provider=MockProvider()), "svc", request(2, "pm_card_visa")
+    )
+    assert again.resource.state is PaymentState.SUCCEEDED  # the order is free again
 
 
 async def test_a_stranded_payment_the_provider_charged_follows_the_provider(

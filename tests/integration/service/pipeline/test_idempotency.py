@@ -140,10 +140,11 @@ async def test_a_dead_first_attempt_is_resumed_after_its_lease(
             timing_out, "svc", replace(REQUEST, payment_method_id="pm_mock_timeout")
         )
     clock.advance(timedelta(seconds=31))
-    with pytest.raises(ProviderUnavailable):
-        await create_payment(
-            timing_out, "svc", replace(REQUEST, payment_method_id="pm_mock_timeout")
-        )
+    # Resumed: the charge is found at the provider, not sent again.
+    resumed = await create_payment(
+        timing_out, "svc", replace(REQUEST, payment_method_id="pm_mock_timeout")
+    )
+    assert resumed.resource.state is PaymentState.SUCCEEDED
     assert await count(engine, payments) == 1
     assert len(ledger.read_text().splitlines()) == 1
 

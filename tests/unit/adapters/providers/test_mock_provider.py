@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from server.adapters.providers.mock import OUTCOMES, MockProvider
+from server.config import Settings
 from server.domain.errors import ProviderUnavailable
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Failure
@@ -434,7 +435,7 @@ async def test_no_latency_by_default() -> None:
 async def test_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PAYMENTS_MOCK_LATENCY_MS", "20")
     monkeypatch.setenv("PAYMENTS_MOCK_LEDGER", str(tmp_path / "env-ledger.jsonl"))
-    provider = MockProvider.from_env()
+    provider = MockProvider.configured(Settings.from_env().mock)
     assert not finishes_without_waiting(provider.create_payment(request(), "key-0"))
     created = await provider.create_payment(request(), "key-1")
     assert ledger_lines(tmp_path / "env-ledger.jsonl") == []

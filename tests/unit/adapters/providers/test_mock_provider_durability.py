@@ -42,7 +42,7 @@ async def test_a_charge_survives_sigkill_and_a_replay_charges_nothing(tmp_path: 
         from pathlib import Path
         from server.adapters.providers.mock import MockProvider
         from server.adapters.providers.mock_store import MockStore
-        from tests.unit.adapters.test_mock_provider_durability import CREATE
+        from tests.unit.adapters.providers.test_mock_provider_durability import CREATE
 
         async def main():
             mock = MockProvider(store=MockStore(Path({str(store)!r})))

@@ -24,9 +24,9 @@ from server.adapters.providers.stripe_provider import StripeProvider
 from server.adapters.sealing import KeyRing, KeyRingError
 from server.config import ResiliencePolicy
 from server.domain.errors import FailedPrecondition
+from server.service.audit.provider_exchanges import list_provider_exchanges
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import create_payment
-from server.service.provider_exchanges import list_provider_exchanges
 from server.service.refunds.commands import create_refund
 from tests.integration.service.payments.test_stripe_payments import API_KEY, create
 from tests.integration.service.refunds.test_commands import CALLER, refund

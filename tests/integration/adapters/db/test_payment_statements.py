@@ -1,0 +1,170 @@
+"""The payment pipeline's one-statement writes write what the unit of work would, or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.adapters.db.engine import create_engine
+from server.adapters.db.payment_statements import PgPaymentStatements
+from server.adapters.db.tables import audit_events, idempotency_keys, outbox, payments
+from server.domain.errors import DatabaseUnavailable
+from server.domain.money import Money
+from server.domain.payment import CaptureMethod, Failure, Payment, new_payment
+from server.domain.payment_states import PaymentOp
+from server.service.audit.context import AuditCall, begin_call, end_call
+from server.service.unit_of_work import Completion, KeyRecord, LiveOrderConflict, ValueRefused
+from tests.support.databases import TABLES
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_url)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)}"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def statements(postgres_url: str, engine: AsyncEngine) -> AsyncIterator[PgPaymentStatements]:
+    del engine  # emptied first
+    written = PgPaymentStatements(postgres_url)
+    yield written
+    await written.close()
+
+
+def payment(n: int, *, order: str = "") -> Payment:
+    made = new_payment(
+        payment_id=f"pay_01JSTMT{n:015d}",
+        order_id=order or f"order-{n}",
+        user_id="user-1",
+        amount=Money("EUR", 1250),
+        provider="mock",
+        capture_method=CaptureMethod.AUTOMATIC,
+        payment_method_id="pm_card_visa",
+        description="two tickets",
+        metadata={"cart": "c-1", "nested": "ü"},
+        now=NOW,
+    )
+    made.apply(PaymentOp.CONFIRM, NOW)
+    return made
+
+
+def key(n: int, resource_id: str) -> KeyRecord:
+    return KeyRecord(
+        caller="svc",
+        request_id=f"req-{n}",
+        method="CreatePayment",
+        fingerprint="f" * 64,
+        resource_id=resource_id,
+        response=None,
+        locked_until=NOW + timedelta(seconds=30),
+    )
+
+
+async def rows(engine: AsyncEngine, table: sa.Table) -> list[sa.Row[object]]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(table.select())).all())
+
+
+async def start(statements: PgPaymentStatements, n: int, made: Payment) -> bool:
+    return await statements.start(key(n, made.id), NOW, NOW + timedelta(hours=24), made)
+
+
+async def test_start_claims_the_key_and_writes_the_payment_with_its_events(
+    statements: PgPaymentStatements, engine: AsyncEngine
+) -> None:
+    made = payment(1)
+    expected = [(event.type, event.sequence) for event in made.pending_events]
+    token = begin_call(AuditCall(channel="grpc", action="CreatePayment", request_id="req-1"))
+    try:
+        assert await start(statements, 1, made)
+    finally:
+        end_call(token)
+
+    assert made.pending_events == []  # taken: they are in the outbox now
+    assert await statements.get(made.id) == made
+    [claimed] = await rows(engine, idempotency_keys)
+    assert (claimed.caller, claimed.request_id, claimed.resource_id) == ("svc", "req-1", made.id)
+    assert claimed.response is None
+    events = sorted((row.event_type, row.sequence) for row in await rows(engine, outbox))
+    assert events == sorted(expected)
+    [audited] = await rows(engine, audit_events)
+    assert (audited.resource_id, audited.reason, audited.outcome) == (made.id, "PROCESSING", "OK")
+
+
+async def test_a_taken_key_writes_nothing(
+    statements: PgPaymentStatements, engine: AsyncEngine
+) -> None:
+    assert await start(statements, 1, payment(1))
+    assert not await start(statements, 1, payment(2))
+    assert [row.id for row in await rows(engine, payments)] == [payment(1).id]
+    assert len(await rows(engine, outbox)) == len(payment(1).pending_events)
+
+
+async def test_a_live_order_refuses_the_whole_statement(
+    statements: PgPaymentStatements, engine: AsyncEngine
+) -> None:
+    assert await start(statements, 1, payment(1, order="order-x"))
+    with pytest.raises(LiveOrderConflict):
+        await start(statements, 2, payment(2, order="order-x"))
+    assert len(await rows(engine, idempotency_keys)) == 1  # the second key was not kept
+
+
+async def test_save_moves_the_payment_only_from_the_expected_sequence(
+    statements: PgPaymentStatements, engine: AsyncEngine
+) -> None:
+    made = payment(1)
+    assert await start(statements, 1, made)
+    stale = await statements.get(made.id)
+    assert stale is not None
+    made.succeed(NOW + timedelta(seconds=1), 1250)
+    expected = made.event_sequence - len(made.pending_events)
+    response = b"the reply, as first serialized"
+    assert await statements.save(made, expected, Completion("svc", "req-1", response))
+
+    assert await statements.get(made.id) == made
+    [claimed] = await rows(engine, idempotency_keys)
+    assert (bytes(claimed.response), claimed.locked_until) == (response, None)
+    stale.fail(NOW + timedelta(seconds=2), Failure("card_declined", "declined"))
+    before = len(await rows(engine, outbox))
+    assert not await statements.save(stale, stale.event_sequence - len(stale.pending_events))
+    assert len(await rows(engine, outbox)) == before
+    assert await statements.get(made.id) == made
+
+
+async def test_a_missing_payment_reads_as_none(statements: PgPaymentStatements) -> None:
+    assert await statements.get("pay_01JNOSUCHPAYMENT00000000000") is None
+
+
+async def test_a_refused_value_is_a_bug_not_an_outage(statements: PgPaymentStatements) -> None:
+    made = payment(1)
+    made.amount_captured = made.amount.minor_units + 1  # the table's check refuses it
+    with pytest.raises(asyncpg.CheckViolationError):
+        await start(statements, 1, made)
+
+
+async def test_a_database_that_is_away_is_unavailable() -> None:
+    away = PgPaymentStatements("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await away.get("pay_01JNOSUCHPAYMENT00000000000")
+    finally:
+        await away.close()
+
+
+async def test_a_value_too_long_is_refused_as_in_a_unit_of_work(
+    statements: PgPaymentStatements,
+) -> None:
+    made = payment(1)
+    made.failure_code = "x" * 65  # the column holds 64
+    with pytest.raises(ValueRefused):
+        await start(statements, 1, made)
