@@ -336,11 +336,14 @@ def report(chosen: list[Group], floor: float) -> int:
             unchecked = tally.get("not checked", 0)
             judged = len(counted) - unchecked
             score = 100.0 * detected / judged if judged else 0.0
-            partial |= unchecked > 0 or not mine
+            # No meta file yet: mutmut has not reached the module. A file with no
+            # mutants (no function to mutate) is complete.
+            generated = (group.root / "mutants" / (module + ".meta")).exists()
+            partial |= unchecked > 0 or not generated
             for name, s in sorted(counted.items()):
                 if s not in DETECTED and s != "not checked":
                     print(f"  {s:>10}  {name}")
-            note = f", PARTIAL: {unchecked} not checked" if unchecked or not mine else ""
+            note = f", PARTIAL: {unchecked} not checked" if unchecked or not generated else ""
             print(
                 f"{module}: {score:.1f}% ({detected} of {judged} detected, "
                 f"{len(left_out)} equivalent{note})"
@@ -386,7 +389,7 @@ def main() -> int:
         return subprocess.run(
             [sys.executable, "-m", "mutmut", "show", options.show], cwd=group.root
         ).returncode
-    if options.ci:
+    if options.ci and not options.report_only:
         prepare(chosen[0], fresh=True)
         mutmut_in(chosen[0], [])
     elif options.retest_survivors:
