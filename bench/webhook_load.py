@@ -16,8 +16,10 @@
    store the event, move the payment, write its outbox event: one transaction each).
    Each gets a warm-up, then a measured window; a call belongs to the window in which it
    completes.
-4. Prints RPS, p50, p99 for both and the ratio, and checks that every acknowledged
-   webhook left an applied event row and a SUCCEEDED payment. Exit code 0 unless the
+4. Prints RPS, p50, p99 for both and the ratio, the CPU per call of the server and of
+   PostgreSQL (its backends on this database; apart, its server-wide processes), and
+   checks that every acknowledged webhook left an applied event row and a SUCCEEDED
+   payment. Exit code 0 unless the
    benchmark itself failed (server did not start, > 1 % errors, counts disagree).
 5. Stops the server (SIGTERM) and drops the database.
 """
@@ -47,6 +49,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import postgres_cpu  # noqa: E402
+from bench.grpc_load import cpu_sample, cpu_use  # noqa: E402
 from gateway.signature import sign  # noqa: E402
 from server.adapters.db.engine import create_engine  # noqa: E402
 from server.adapters.db.tables import payments, webhook_events  # noqa: E402
@@ -179,6 +183,10 @@ async def seed(url: str, count: int) -> None:
         async with engine.begin() as connection:
             for start in range(0, count, 5000):
                 await connection.execute(payments.insert(), rows[start : start + 5000])
+        # Now, not as autovacuum would, in the middle of a measured window.
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(sa.text("VACUUM ANALYZE payments"))
     finally:
         await engine.dispose()
 
@@ -223,23 +231,6 @@ def event_payload(n: int, created: int) -> bytes:
 
 # --- CPU (Linux /proc) ----------------------------------------------------------------
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU seconds used so far by `pid`, or by the whole machine (not idle, not steal)."""
-    try:
-        if pid is None:
-            with open("/proc/stat") as stat:
-                ticks = [int(f) for f in stat.readline().split()[1:8]]
-            user, nice, system, _idle, _iowait, irq, softirq = ticks
-            return (user + nice + system + irq + softirq) / _TICKS
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
-    except (OSError, ValueError, IndexError):
-        return math.nan
-
 
 @dataclass(frozen=True, slots=True)
 class CpuWindow:
@@ -247,17 +238,24 @@ class CpuWindow:
 
     server: float
     client: float
+    postgres: float  # the backends on the benchmark's database
+    postgres_shared: float  # WAL writer, checkpointer and the other server-wide processes
     machine: float
 
 
-async def measure_cpu(server_pid: int, warmup: float, seconds: float) -> CpuWindow:
+async def measure_cpu(server_pid: int, database: str, warmup: float, seconds: float) -> CpuWindow:
     await asyncio.sleep(warmup)
-    begin = (cpu_seconds(server_pid), cpu_seconds(os.getpid()), cpu_seconds(), time.monotonic())
+    begin = cpu_sample()
     await asyncio.sleep(seconds)
-    end = (cpu_seconds(server_pid), cpu_seconds(os.getpid()), cpu_seconds(), time.monotonic())
-    elapsed = end[3] - begin[3]
-    server, client, machine = ((end[i] - begin[i]) / elapsed * 100 for i in range(3))
-    return CpuWindow(server, client, machine)
+    end = cpu_sample()
+    if begin is None or end is None:
+        return CpuWindow(math.nan, math.nan, math.nan, math.nan, math.nan)
+    use = cpu_use(begin, end, server_pid, [os.getpid()])
+    assert use is not None
+    scale = 100 / (end.at - begin.at)
+    ours, shared = postgres_cpu.used(begin, end, database)
+    machine = (end.busy - begin.busy) * scale
+    return CpuWindow(use.server, use.clients, ours * scale, shared * scale, machine)
 
 
 # --- load ---------------------------------------------------------------------------------
@@ -366,6 +364,7 @@ async def wait_healthy(base: str, process: subprocess.Popen[bytes], limit_s: flo
 
 async def run(args: argparse.Namespace) -> int:
     url = args.database_url
+    database = make_url(url).database or ""
     await recreate(url)
     server: subprocess.Popen[bytes] | None = None
     try:
@@ -413,16 +412,28 @@ async def run(args: argparse.Namespace) -> int:
             measured.append(
                 await asyncio.gather(
                     drive(port, label, next_request, args.concurrency, args.warmup, args.seconds),
-                    measure_cpu(server.pid, args.warmup, args.seconds),
+                    measure_cpu(server.pid, database, args.warmup, args.seconds),
                 )
             )
         (bare, bare_cpu), (webhook, webhook_cpu) = measured
         sent = next(counter)
-        for label, cpu in (("bare 200", bare_cpu), ("webhook", webhook_cpu)):
+        for (label, cpu), result in zip(
+            (("bare 200", bare_cpu), ("webhook", webhook_cpu)), (bare, webhook), strict=True
+        ):
             print(
                 f"CPU during {label}: server {cpu.server:.0f} %, client {cpu.client:.0f} %, "
-                f"whole machine {cpu.machine:.0f} % (of {100 * (os.cpu_count() or 1)} %)"
+                f"postgres {cpu.postgres:.0f} % (+ {cpu.postgres_shared:.0f} % shared), "
+                f"whole machine {cpu.machine:.0f} % "
+                f"(of {100 * (os.cpu_count() or 1)} %)"
             )
+            ok_per_second = result.rps(args.seconds)
+            if ok_per_second:
+                print(
+                    f"  per call: server {cpu.server * 10 / ok_per_second:.2f} ms CPU, "
+                    f"postgres {cpu.postgres * 10 / ok_per_second:.2f} ms CPU "
+                    f"(+ {cpu.postgres_shared * 10 / ok_per_second:.2f} ms shared)"
+                )
+        print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         return await report(url, args.seconds, bare, webhook, sent)
     finally:
         if server is not None and server.poll() is None:

@@ -46,6 +46,8 @@ async def serve(app: ASGIApp, sock: socket.socket) -> None:
     config = uvicorn.Config(
         app,
         loop="uvloop",
+        # Named, not "auto": the parser does not depend on what else is installed.
+        http="httptools",
         lifespan="off",
         # Our own log lines say what happened to each event; no per-request line.
         access_log=False,

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import faults
 from server.adapters.broker.rabbitmq import RabbitPublisher
+from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine, is_sqlite
 from server.adapters.db.outbox_store import SqlOutboxStore
 from server.adapters.db.payment_statements import PgPaymentStatements
+from server.adapters.db.payment_webhooks import PgPaymentWebhooks
 from server.adapters.db.provider_exchange_log import SqlExchangeLog
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.adapters.providers.mock import MockProvider
@@ -69,6 +71,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
     keys = KeyRing.parse(settings.provider_log_keys)
     exchange_log = SqlExchangeLog(engine, keys) if keys is not None else None
     provider, mock = build_provider(settings, exchange_log)
+    direct = None if is_sqlite(settings.database_url) else DirectPool(engine)
     billing = None
     if settings.provider == "stripe":
         billing = StripeBilling(
@@ -91,9 +94,9 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, AsyncEngine]:
         merchant_name=settings.merchant_name,
         exchange_log=exchange_log,
         replica=build_replica(settings),
-        payment_statements=None
-        if is_sqlite(settings.database_url)
-        else PgPaymentStatements(settings.database_url),
+        # PostgreSQL's hot paths skip SQLAlchemy: one small asyncpg pool serves both.
+        payment_statements=PgPaymentStatements(direct) if direct else None,
+        payment_webhooks=PgPaymentWebhooks(direct) if direct else None,
     )
     return deps, engine
 
@@ -111,13 +114,23 @@ def build_replica(settings: Settings) -> UnitOfWorkFactory | None:
     return partial(SqlUnitOfWork, engine, read_only=True)
 
 
+# One batch is claimed and sent while the one before waits for its confirms: the relay
+# then uses more than one core (bench/relay_load.py; docs/benchmarks.md).
+RELAY_BATCHES_IN_FLIGHT = 2
+
+
 def build_outbox_relay(
     settings: Settings, deps: Dependencies, engine: AsyncEngine
 ) -> OutboxRelay | None:
     """The relay to the broker when PAYMENTS_BROKER_URL is set; None otherwise."""
     if settings.broker_url is None:
         return None
-    return OutboxRelay(SqlOutboxStore(engine), RabbitPublisher(settings.broker_url), deps.clock)
+    return OutboxRelay(
+        SqlOutboxStore(engine),
+        RabbitPublisher(settings.broker_url),
+        deps.clock,
+        concurrency=RELAY_BATCHES_IN_FLIGHT,
+    )
 
 
 SIMULATE_PAYMENT = "/payments.v1.PaymentService/SimulatePayment"

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine
 from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.unit_of_work import SqlUnitOfWork
@@ -79,17 +80,15 @@ def provider(tmp_path: Path) -> MockProvider:
 
 
 @pytest.fixture
-async def deps(engine: AsyncEngine, provider: MockProvider) -> AsyncIterator[Dependencies]:
+def deps(engine: AsyncEngine, provider: MockProvider) -> Dependencies:
     """As `payments serve` builds them: on PostgreSQL the payment pipeline's statements too."""
     statements = None
     if engine.dialect.name == "postgresql":
-        statements = PgPaymentStatements(engine.url.render_as_string(hide_password=False))
-    yield Dependencies(
+        statements = PgPaymentStatements(DirectPool(engine))  # closed with the engine
+    return Dependencies(
         uow=partial(SqlUnitOfWork, engine),
         provider=provider,
         simulation_enabled=True,
         simulator=provider,
         payment_statements=statements,
     )
-    if statements is not None:
-        await statements.close()

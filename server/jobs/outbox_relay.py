@@ -33,6 +33,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        concurrency: int = 1,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -40,6 +41,9 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_s = poll_s
         self._max_backoff_s = max_backoff_s
+        # Batches in flight at once, where the store's claims never share a row: while
+        # one waits for the broker's confirms, the next is claimed and sent.
+        self._concurrency = concurrency if store.parallel_claims else 1
         self._on_health: Callable[[bool], None] | None = None
         self._healthy: bool | None = None
 
@@ -49,43 +53,51 @@ class OutboxRelay:
 
     async def relay_batch(self) -> int:
         """Publish one batch; how many rows were sent. BrokerError leaves them unsent."""
+        sent, _full = await self._relay_batch()
+        return sent
+
+    async def _relay_batch(self) -> tuple[int, bool]:
+        """How many rows were sent, and whether more may be waiting."""
         # Connect before claiming: no rows stay locked while a dead broker times out.
         await self._publisher.connect()
         async with self._store.claim(self._batch_size) as batch:
             if not batch.records:
-                return 0
+                return 0, batch.full
             await self._publisher.publish(batch.records)
             await batch.mark_published([r.id for r in batch.records], self._clock.now())
             events_published.add(len(batch.records))
-            return len(batch.records)
+            return len(batch.records), batch.full
 
     async def run(self) -> None:
         """Relay until cancelled."""
-        failures = 0
         try:
-            while True:
-                try:
-                    sent = await self.relay_batch()
-                except BrokerError as error:
-                    failures += 1
-                    delay = min(self._max_backoff_s, self._poll_s * 2**failures)
-                    delay *= random.uniform(0.5, 1.0)
-                    _log.warning("broker unavailable (%s); retrying in %.1f s", error, delay)
-                    self._set_health(False)
-                    await asyncio.sleep(delay)
-                    continue
-                except Exception:
-                    _log.exception("outbox relay pass failed")
-                    await asyncio.sleep(self._poll_s)
-                    continue
-                if failures:
-                    _log.info("broker reachable again")
-                failures = 0
-                self._set_health(True)
-                if sent < self._batch_size:
-                    await asyncio.sleep(self._poll_s)
+            await asyncio.gather(*(self._relay_on() for _ in range(self._concurrency)))
         finally:
             await self._publisher.close()
+
+    async def _relay_on(self) -> None:
+        failures = 0
+        while True:
+            try:
+                _sent, full = await self._relay_batch()
+            except BrokerError as error:
+                failures += 1
+                delay = min(self._max_backoff_s, self._poll_s * 2**failures)
+                delay *= random.uniform(0.5, 1.0)
+                _log.warning("broker unavailable (%s); retrying in %.1f s", error, delay)
+                self._set_health(False)
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                _log.exception("outbox relay pass failed")
+                await asyncio.sleep(self._poll_s)
+                continue
+            if failures:
+                _log.info("broker reachable again")
+            failures = 0
+            self._set_health(True)
+            if not full:
+                await asyncio.sleep(self._poll_s)
 
     def _set_health(self, healthy: bool) -> None:
         if healthy != self._healthy:

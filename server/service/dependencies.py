@@ -13,7 +13,11 @@ from server.service.audit.exchange_log import ExchangeLog
 from server.service.pipeline.idempotency import IdempotencyPolicy
 from server.service.pipeline.recorder import Recorder
 from server.service.provider import PaymentProvider, SubscriptionBilling
-from server.service.unit_of_work import PaymentStatements, UnitOfWorkFactory
+from server.service.unit_of_work import (
+    PaymentStatements,
+    PaymentWebhookWrites,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,8 @@ class Dependencies:
     refund_window: timedelta = DEFAULT_REFUND_WINDOW
     # The seller named on receipts.
     merchant_name: str = "Payments"
+    # Payment webhooks in one transaction of two statements, where the database offers it.
+    payment_webhooks: PaymentWebhookWrites | None = None
     # Keeps the provider's requests and answers, sealed; None: not kept.
     exchange_log: ExchangeLog | None = None
     # Units of work on a read replica, when one is configured (PAYMENTS_DATABASE_REPLICA_URL).

@@ -29,6 +29,9 @@ class OutboxRecord:
 
 class ClaimedBatch(Protocol):
     records: Sequence[OutboxRecord]
+    # The claim took as many rows as it was allowed: more may be waiting. (Rows it took
+    # may still be left out of `records`, to keep a payment's events in order.)
+    full: bool
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         """Set published_at on `ids` and commit; the claim ends with it."""
@@ -44,6 +47,12 @@ class OutboxStore(Protocol):
 
     async def prune_published(self, before: datetime, limit: int) -> int:
         """Delete at most `limit` records published before `before`; how many went."""
+        ...
+
+    @property
+    def parallel_claims(self) -> bool:
+        """Whether claims open at the same time never share a record, so that several
+        batches may be in flight at once."""
         ...
 
 

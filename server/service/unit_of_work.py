@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -231,6 +232,38 @@ class WebhookEventRepository(Protocol):
 
     async def failed(self, limit: int) -> list[WebhookEvent]:
         """Stored events whose application failed, oldest first."""
+
+
+class PaymentWebhookTransaction(Protocol):
+    """One payment event's transaction: one statement to read, one to write and commit."""
+
+    async def load(
+        self, event_id: str, provider: str, payment_id: str, provider_payment_id: str
+    ) -> tuple[WebhookEvent | None, Payment | None]:
+        """The stored event and the payment named, each locked until the transaction ends.
+
+        The payment is `payment_id` if it is the provider's and carries `provider_payment_id`
+        (or none yet); else the newest of the provider's with `provider_payment_id`.
+        """
+
+    async def finish(
+        self, event: WebhookEvent, *, stored: bool, payment: Payment | None, expected_sequence: int
+    ) -> None:
+        """Write `event` (the stored row's update when `stored`) and `payment`'s changes with
+        its events, outbox rows and receipts, as the repositories would; then commit.
+
+        DuplicateWebhookEvent when another delivery stored the event first, StaleWrite when
+        the payment is no longer at `expected_sequence`: nothing is written either way.
+        """
+
+
+class PaymentWebhookWrites(Protocol):
+    """Payment events applied in few round trips; a unit of work without the repositories.
+
+    Writes no audit records: a webhook is no audited call.
+    """
+
+    def transaction(self) -> AbstractAsyncContextManager[PaymentWebhookTransaction]: ...
 
 
 class AnalyticsRepository(Protocol):

@@ -1,12 +1,15 @@
 """The outbox as the relay sees it: claim unpublished rows, mark them sent, prune them.
 
-PostgreSQL (several relays): one short transaction per batch. The batch is
-claimed with `SELECT ... ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`, so relays
+PostgreSQL (several relays): one short transaction per batch, of two statements.
+The claim takes `... ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED`, so relays
 never claim the same row. Per-payment order: a claimed row is published only if
 no older unpublished row of its aggregate lies outside the batch (another relay
-holds it, or it was skipped); such rows are left for a later pass. An
-aggregate's rows get ids in sequence order (its writes are serialised on the
-payment row), so "older" is "smaller id".
+holds it, or it was skipped); such rows are left for a later pass. Both are one
+statement (a CTE), and the mark is one `UPDATE ... WHERE id = ANY(array)`: one
+plan for every batch, where a list of ids as separate parameters made a new
+statement text (and plan) for each length, and cost PostgreSQL three times the
+CPU per row (docs/benchmarks.md). An aggregate's rows get ids in sequence order
+(its writes are serialised on the payment row), so "older" is "smaller id".
 
 SQLite (one process, one relay): a plain select, then a separate short write to
 mark, so the single connection is never held while the broker confirms.
@@ -21,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.adapters.db.tables import outbox
@@ -32,21 +36,53 @@ _UNPUBLISHED = (
     .order_by(outbox.c.id)
     .limit(sa.bindparam("b_limit"))
 )
-_CLAIM = _UNPUBLISHED.with_for_update(skip_locked=True)
+_claimed = _UNPUBLISHED.with_for_update(skip_locked=True).cte("claimed")
+_aggregates = sa.select(_claimed.c.aggregate_type, _claimed.c.aggregate_id).distinct().subquery()
+_older = outbox.alias("older")
+# Per aggregate of the claim (ix on aggregate_type, aggregate_id, sequence finds its rows),
+# its oldest unpublished row outside the claim: the claim's rows from there on must wait.
+_blockers = (
+    sa.select(
+        _older.c.aggregate_type, _older.c.aggregate_id, sa.func.min(_older.c.id).label("first")
+    )
+    .join(
+        _aggregates,
+        sa.and_(
+            _older.c.aggregate_type == _aggregates.c.aggregate_type,
+            _older.c.aggregate_id == _aggregates.c.aggregate_id,
+        ),
+    )
+    .where(_older.c.published_at.is_(None), _older.c.id.not_in(sa.select(_claimed.c.id)))
+    .group_by(_older.c.aggregate_type, _older.c.aggregate_id)
+    .cte("blockers")
+)
+_CLAIM_IN_ORDER = (
+    sa.select(
+        _claimed,
+        sa.select(sa.func.count()).select_from(_claimed).scalar_subquery().label("claimed"),
+    )
+    .select_from(
+        _claimed.outerjoin(
+            _blockers,
+            sa.and_(
+                _blockers.c.aggregate_type == _claimed.c.aggregate_type,
+                _blockers.c.aggregate_id == _claimed.c.aggregate_id,
+            ),
+        )
+    )
+    .where(sa.or_(_blockers.c.first.is_(None), _claimed.c.id < _blockers.c.first))
+    .order_by(_claimed.c.id)
+)
+_NOW = sa.bindparam("b_now", type_=outbox.c.published_at.type)
 _MARK = (
     outbox.update()
     .where(outbox.c.id.in_(sa.bindparam("b_ids", expanding=True)))
-    .values(published_at=sa.bindparam("b_now", type_=outbox.c.published_at.type))
+    .values(published_at=_NOW)
 )
-# Oldest unpublished row of each aggregate that is not in the batch.
-_BLOCKERS = (
-    sa.select(outbox.c.aggregate_type, outbox.c.aggregate_id, sa.func.min(outbox.c.id))
-    .where(
-        outbox.c.published_at.is_(None),
-        outbox.c.aggregate_id.in_(sa.bindparam("b_aggregates", expanding=True)),
-        outbox.c.id.not_in(sa.bindparam("b_ids", expanding=True)),
-    )
-    .group_by(outbox.c.aggregate_type, outbox.c.aggregate_id)
+_MARK_ARRAY = (
+    outbox.update()
+    .where(outbox.c.id == sa.any_(sa.bindparam("b_ids", type_=postgresql.ARRAY(sa.BigInteger))))
+    .values(published_at=_NOW)
 )
 _PRUNE = outbox.delete().where(
     outbox.c.id.in_(
@@ -78,32 +114,18 @@ def _record(row: sa.Row[Any]) -> OutboxRecord:
     )
 
 
-async def _in_order(connection: AsyncConnection, records: list[OutboxRecord]) -> list[OutboxRecord]:
-    """The records no older unpublished row outside the batch must precede."""
-    if not records:
-        return records
-    parameters = {
-        "b_aggregates": sorted({r.aggregate_id for r in records}),
-        "b_ids": [r.id for r in records],
-    }
-    blockers = {
-        (kind, aggregate): first
-        for kind, aggregate, first in (await connection.execute(_BLOCKERS, parameters)).all()
-    }
-    return [r for r in records if r.id < blockers.get((r.aggregate_type, r.aggregate_id), r.id + 1)]
-
-
 @dataclass(slots=True)
 class _Batch:
     engine: AsyncEngine
     connection: AsyncConnection | None
     records: Sequence[OutboxRecord] = field(default_factory=list)
+    full: bool = False
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         parameters = {"b_ids": list(ids), "b_now": now}
         if self.connection is not None:
             if ids:
-                await self.connection.execute(_MARK, parameters)
+                await self.connection.execute(_MARK_ARRAY, parameters)
             await self.connection.commit()
         elif ids:
             async with self.engine.begin() as connection:
@@ -120,13 +142,18 @@ class SqlOutboxStore:
         if not self._locking:
             async with self._engine.connect() as connection:
                 rows = (await connection.execute(_UNPUBLISHED, {"b_limit": limit})).all()
-            yield _Batch(self._engine, None, [_record(row) for row in rows])
+            yield _Batch(self._engine, None, [_record(row) for row in rows], len(rows) >= limit)
             return
         async with self._engine.connect() as connection:
             # Closing the connection rolls back an unmarked claim, releasing its rows.
-            rows = (await connection.execute(_CLAIM, {"b_limit": limit})).all()
-            records = await _in_order(connection, [_record(row) for row in rows])
-            yield _Batch(self._engine, connection, records)
+            rows = (await connection.execute(_CLAIM_IN_ORDER, {"b_limit": limit})).all()
+            full = bool(rows) and rows[0].claimed >= limit
+            yield _Batch(self._engine, connection, [_record(row) for row in rows], full)
+
+    @property
+    def parallel_claims(self) -> bool:
+        """On PostgreSQL (FOR UPDATE SKIP LOCKED); SQLite's claim is a plain read."""
+        return self._locking
 
     async def prune_published(self, before: datetime, limit: int) -> int:
         async with self._engine.begin() as connection:

@@ -11,28 +11,23 @@ the repositories would write; the unit-of-work path stays for every other case.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
-from server.adapters.db.outages import refused_value, translate
+from server.adapters.db.direct_pool import DirectPool, driver_error
 from server.adapters.db.payment_repository import outbox_rows, payment_from, row_values
 from server.adapters.db.receipt_repository import receipt_rows
 from server.adapters.db.tables import payments
 from server.domain.audit import AuditRecord
-from server.domain.errors import DatabaseUnavailable
 from server.domain.payment import Payment
 from server.service.audit.context import Effect, current_call
 from server.service.audit.records import effect_records
 from server.service.unit_of_work import Completion, KeyRecord, LiveOrderConflict
 
-_AWAY = "the database is not reachable right now; retry"
 _LIVE_ORDER_INDEX = "uq_payments_live_user_id_order_id"
 # The table's columns by name, in a fixed order: a statement's parameters follow it.
 _COLUMNS = [column.name for column in payments.c]
@@ -114,14 +109,10 @@ SELECT count(*) FROM written"""  # noqa: S608 - column names, never input
 
 
 class PgPaymentStatements:
-    """One-statement writes for the payment pipeline; its own small asyncpg pool."""
+    """One-statement writes for the payment pipeline, and GetPayment's read."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
-        parsed = make_url(url).set(drivername="postgresql")
-        self._dsn = parsed.render_as_string(hide_password=False)
-        self._pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
+    def __init__(self, pool: DirectPool) -> None:
+        self._pool = pool
 
     async def start(
         self, key: KeyRecord, now: datetime, expire_time: datetime, payment: Payment
@@ -142,80 +133,25 @@ class PgPaymentStatements:
 
     async def get(self, payment_id: str) -> Payment | None:
         """The payment, read on its own (no transaction): GetPayment's one round trip."""
-        async with self._connection() as connection:
-            row = await connection.fetchrow(_GET, payment_id)
+        async with self._pool.connection() as connection:
+            try:
+                row = await connection.fetchrow(_GET, payment_id)
+            except Exception as error:
+                raise driver_error(error) from error
         return payment_from(row) if row is not None else None
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
     async def _write(self, statement: str, payment: Payment, extra: Sequence[Any]) -> bool:
         arguments = _arguments(payment, extra)
-        async with self._connection() as connection:
+        async with self._pool.connection() as connection:
             try:
                 written = await connection.fetchval(statement, *arguments)
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name == _LIVE_ORDER_INDEX:
                     raise LiveOrderConflict(payment.order_id) from None
-                raise
+                raise driver_error(error) from error
+            except Exception as error:
+                raise driver_error(error) from error
         return bool(written)
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; the database being away is DatabaseUnavailable, as in a
-        unit of work."""
-        pool = await self._opened()
-        try:
-            connection = await pool.acquire()
-        except Exception as error:
-            # Refused, shutting down, not accepting connections, pool closed: all "away".
-            raise DatabaseUnavailable(_AWAY) from error
-        try:
-            yield connection
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-            translated: Exception | None = translate(error) or refused_value(error)
-            if translated is None and not isinstance(error, asyncpg.PostgresError):
-                translated = DatabaseUnavailable(_AWAY)  # the connection broke mid-call
-            if translated is not None:
-                raise translated from error
-            raise
-        finally:
-            with contextlib.suppress(Exception):  # a broken connection is closed, not kept
-                await pool.release(connection)
-
-    async def _opened(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    try:
-                        self._pool = await asyncpg.create_pool(
-                            self._dsn,
-                            min_size=1,
-                            max_size=self._pool_size,
-                            init=_json_as_python,
-                            reset=_left_clean,
-                        )
-                    except Exception as error:
-                        raise DatabaseUnavailable(_AWAY) from error
-        return self._pool
-
-
-async def _json_as_python(connection: asyncpg.Connection) -> None:
-    """json columns in and out as Python values, as SQLAlchemy has them."""
-    await connection.set_type_codec(
-        "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-    )
-
-
-async def _left_clean(connection: asyncpg.Connection) -> None:
-    """The pool's reset on release, a round trip each time, has nothing to undo here.
-
-    Every statement commits on its own: no transaction, lock, cursor or setting outlives
-    it. A connection that failed mid-statement is closed by asyncpg, not reused.
-    """
-    del connection
 
 
 def _arguments(payment: Payment, extra: Sequence[Any]) -> list[Any]:

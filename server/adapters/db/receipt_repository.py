@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.adapters.db.tables import outbox, receipt_counters, receipts
+from server.adapters.db.outbox_rows import append_rows
+from server.adapters.db.tables import payments, receipt_counters, receipts
 from server.adapters.receipt_codec import receipt_issued_envelope
 from server.domain.events import PAYMENT_SUCCEEDED, REFUND_ISSUED, PaymentEvent
 from server.domain.money import Money
@@ -138,38 +139,52 @@ class SqlReceiptRepository:
         last: int = result.scalar_one()
         return last
 
-    async def number(self, receipt: Receipt, year: int, sequence: int, now: datetime) -> None:
-        """Store the number and what the receipt shows, and announce it (receipt.issued)."""
-        card = receipt.card or Card("", "")
-        result = await self._connection.execute(
-            _NUMBER,
-            {
-                "b_id": receipt.id,
-                "number": receipt.number,
-                "year": year,
-                "sequence": sequence,
-                "merchant": receipt.merchant,
-                "card_brand": card.brand,
-                "card_last4": card.last4,
-                "customer_email": receipt.customer_email,
-                "number_time": now,
-            },
-        )
-        if result.rowcount != 1:
-            raise RuntimeError(f"receipt {receipt.id} was numbered meanwhile")
-        envelope = receipt_issued_envelope(receipt, now)
+    async def number(self, numbered: Sequence[tuple[Receipt, int, int]], now: datetime) -> None:
+        """Store the numbers and what the receipts show, and announce them (receipt.issued)."""
+        envelopes = []
+        for receipt, year, sequence in numbered:
+            card = receipt.card or Card("", "")
+            result = await self._connection.execute(
+                _NUMBER,
+                {
+                    "b_id": receipt.id,
+                    "number": receipt.number,
+                    "year": year,
+                    "sequence": sequence,
+                    "merchant": receipt.merchant,
+                    "card_brand": card.brand,
+                    "card_last4": card.last4,
+                    "customer_email": receipt.customer_email,
+                    "number_time": now,
+                },
+            )
+            if result.rowcount != 1:
+                raise RuntimeError(f"receipt {receipt.id} was numbered meanwhile")
+            envelopes.append(receipt_issued_envelope(receipt, now))
         trace = current_trace_headers()
-        await self._connection.execute(
-            outbox.insert(),
-            {
-                "event_id": envelope.event_id,
-                "event_type": envelope.type,
-                "aggregate_type": envelope.aggregate_type,
-                "aggregate_id": envelope.aggregate_id,
-                "sequence": envelope.sequence,
-                "payload": envelope.SerializeToString(deterministic=True),
-                "occurred_at": now,
-                "traceparent": trace.get("traceparent"),
-                "tracestate": trace.get("tracestate"),
-            },
+        context = {"traceparent": trace.get("traceparent"), "tracestate": trace.get("tracestate")}
+        await append_rows(
+            self._connection,
+            [
+                {
+                    "event_id": envelope.event_id,
+                    "event_type": envelope.type,
+                    "aggregate_type": envelope.aggregate_type,
+                    "aggregate_id": envelope.aggregate_id,
+                    "sequence": envelope.sequence,
+                    "payload": envelope.SerializeToString(deterministic=True),
+                    "occurred_at": now,
+                    **context,
+                }
+                for envelope in envelopes
+            ],
         )
+
+    async def payment_methods(self, payment_ids: Collection[str]) -> dict[str, str]:
+        if not payment_ids:
+            return {}
+        statement = sa.select(payments.c.id, payments.c.payment_method_id).where(
+            payments.c.id.in_(sorted(payment_ids))
+        )
+        rows = await self._connection.execute(statement)
+        return {str(payment_id): str(method_id) for payment_id, method_id in rows}

@@ -34,7 +34,7 @@ _FAILED = (
 )
 
 
-def _row_values(event: WebhookEvent) -> dict[str, Any]:
+def row_values(event: WebhookEvent) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
         "type": event.type,
@@ -48,7 +48,8 @@ def _row_values(event: WebhookEvent) -> dict[str, Any]:
     }
 
 
-def _from_row(row: sa.Row[Any]) -> WebhookEvent:
+def from_row(row: Any) -> WebhookEvent:
+    """`row` has the table's columns as attributes: a SQLAlchemy row, or a namespace."""
     return WebhookEvent(
         event_id=row.event_id,
         type=row.type,
@@ -69,19 +70,19 @@ class SqlWebhookEventRepository:
     async def get(self, event_id: str, *, for_update: bool = False) -> WebhookEvent | None:
         statement = _SELECT_FOR_UPDATE if for_update else _SELECT
         row = (await self._connection.execute(statement, {"b_event_id": event_id})).first()
-        return _from_row(row) if row else None
+        return from_row(row) if row else None
 
     async def add(self, event: WebhookEvent) -> None:
         # No savepoint: a duplicate gives up the whole transaction, its effect included.
         try:
-            await self._connection.execute(_INSERT, _row_values(event))
+            await self._connection.execute(_INSERT, row_values(event))
         except IntegrityError as error:
             if "event_id" in str(error.orig):
                 raise DuplicateWebhookEvent(event.event_id) from None
             raise
 
     async def save(self, event: WebhookEvent) -> None:
-        values = _row_values(event)
+        values = row_values(event)
         await self._connection.execute(
             _SAVE,
             {
@@ -96,4 +97,4 @@ class SqlWebhookEventRepository:
 
     async def failed(self, limit: int) -> list[WebhookEvent]:
         rows = (await self._connection.execute(_FAILED, {"b_limit": limit})).all()
-        return [_from_row(row) for row in rows]
+        return [from_row(row) for row in rows]

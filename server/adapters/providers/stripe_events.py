@@ -97,7 +97,7 @@ class StripeEvents:
             event_type,
             text,
             partial(report, event_type, obj),
-            content_problem(event_id, event_type, data),
+            content_problem(event_id, event_type, data, text),
         )
 
 

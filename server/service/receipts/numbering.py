@@ -27,14 +27,22 @@ async def number_receipts(deps: Dependencies, batch: int = BATCH) -> int:
     async with deps.uow() as uow:
         waiting = await uow.receipts.unnumbered(batch)
         now = deps.clock.now()
+        methods = await uow.receipts.payment_methods({r.payment_id for r in waiting})
+        numbered = []
         for year, group in groupby(waiting, key=lambda receipt: receipt.year):
             receipts = list(group)
             last = await uow.receipts.take_sequences(year, len(receipts))
             for sequence, receipt in enumerate(receipts, start=last - len(receipts) + 1):
-                numbered = await _completed(
-                    uow, receipt, receipt_number(year, sequence), deps.merchant_name
+                completed = await _completed(
+                    uow,
+                    receipt,
+                    receipt_number(year, sequence),
+                    deps.merchant_name,
+                    methods.get(receipt.payment_id, ""),
                 )
-                await uow.receipts.number(numbered, year, sequence, now)
+                numbered.append((completed, year, sequence))
+        if numbered:
+            await uow.receipts.number(numbered, now)
         await uow.commit()
     if waiting:
         _log.info("numbered %d receipts", len(waiting))
@@ -49,11 +57,11 @@ async def number_all_receipts(deps: Dependencies) -> int:
     return total + numbered
 
 
-async def _completed(uow: UnitOfWork, receipt: Receipt, number: str, merchant: str) -> Receipt:
+async def _completed(
+    uow: UnitOfWork, receipt: Receipt, number: str, merchant: str, method_id: str
+) -> Receipt:
     """The receipt with its number and what it shows of the card and the customer."""
     card, email = None, ""
-    payment = await uow.payments.get(receipt.payment_id)
-    method_id = payment.payment_method_id if payment else ""
     if PAYMENT_METHOD_ID.matches(method_id):
         method = await uow.payment_methods.get(method_id)
         if method is not None:

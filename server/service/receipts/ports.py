@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -17,5 +18,9 @@ class ReceiptRepository(Protocol):
     async def take_sequences(self, year: int, count: int) -> int:
         """Advance the year's counter by `count` and return the last sequence taken."""
 
-    async def number(self, receipt: Receipt, year: int, sequence: int, now: datetime) -> None:
-        """Store the numbered receipt and write its receipt.issued event."""
+    async def number(self, numbered: Sequence[tuple[Receipt, int, int]], now: datetime) -> None:
+        """Store each numbered receipt (with its year and sequence) and write the
+        receipt.issued events, the events in one statement."""
+
+    async def payment_methods(self, payment_ids: Collection[str]) -> dict[str, str]:
+        """The payment method id of each of these payments."""

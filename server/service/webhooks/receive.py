@@ -30,6 +30,7 @@ from server.domain.payment import Payment
 from server.domain.payment_states import PaymentOp
 from server.domain.webhook_events import WebhookEvent, WebhookEventStatus
 from server.observability.context import about_payment
+from server.service.audit.context import current_call
 from server.service.dependencies import Dependencies
 from server.service.payments.provider_outcomes import (
     BEFORE_CONFIRMATION,
@@ -39,6 +40,7 @@ from server.service.payments.provider_outcomes import (
 from server.service.provider import (
     DisputeReport,
     MalformedWebhookEvent,
+    PaymentReport,
     ProviderEvent,
     ProviderEvents,
     ProviderRejected,
@@ -49,7 +51,12 @@ from server.service.refunds.events import apply_refund_event
 from server.service.refunds.made_at_provider import apply_dispute_event
 from server.service.reported import ReportedLookup
 from server.service.subscriptions.events import apply_subscription_event
-from server.service.unit_of_work import DuplicateWebhookEvent, UnitOfWork, ValueRefused
+from server.service.unit_of_work import (
+    DuplicateWebhookEvent,
+    PaymentWebhookWrites,
+    UnitOfWork,
+    ValueRefused,
+)
 from server.service.webhooks.rejections import (
     INVALID_TYPE,
     TooDeep,
@@ -167,31 +174,102 @@ async def replay_failed_webhook_events(
 async def _apply_once(
     deps: Dependencies, event: ProviderEvent, received: datetime
 ) -> WebhookOutcome:
+    writes = deps.payment_webhooks
+    report = _payment_report(event) if writes is not None and current_call() is None else None
     try:
-        async with deps.uow() as uow:
-            stored = await uow.webhook_events.get(event.id, for_update=True)
-            if stored is not None and stored.status is not WebhookEventStatus.FAILED:
-                return WebhookOutcome.DUPLICATE
-            status, payment_id = await _apply(deps, uow, event)
-            now = deps.clock.now()
-            if stored is None:
-                first = WebhookEvent(event.id, event.type, event.payload, received, status)
-                await uow.webhook_events.add(
-                    replace(first, applied_time=now, payment_id=payment_id)
-                )
-            else:
-                stored.status = status
-                stored.error = ""
-                stored.attempts += 1
-                stored.applied_time = now
-                stored.payment_id = payment_id
-                await uow.webhook_events.save(stored)
-            await uow.commit()
+        if writes is not None and report is not None:
+            status = await _apply_payment_event(deps, writes, event, report, received)
+        else:
+            status = await _apply_in_unit_of_work(deps, event, received)
     except DuplicateWebhookEvent:
         # Another delivery of the same event committed first; its effect stands, ours is undone.
         return WebhookOutcome.DUPLICATE
+    if status is None:
+        return WebhookOutcome.DUPLICATE
     _log.info("webhook event %s (%s): %s", event.id, event.type, status.value)
     return WebhookOutcome(status.value)
+
+
+def _payment_report(event: ProviderEvent) -> PaymentReport | None:
+    """The event's report if it is about a payment; None sends it the general way, which
+    also reads it again and handles what reading it raises."""
+    try:
+        report = event.read_report()
+    except Exception:
+        return None
+    return report if isinstance(report, PaymentReport) else None
+
+
+async def _apply_payment_event(
+    deps: Dependencies,
+    writes: PaymentWebhookWrites,
+    event: ProviderEvent,
+    report: PaymentReport,
+    received: datetime,
+) -> WebhookEventStatus | None:
+    """A payment's event in one transaction of two statements; None: stored before."""
+    async with writes.transaction() as transaction:
+        stored, payment = await transaction.load(
+            event.id, event.provider, report.payment_id, report.provider_payment_id
+        )
+        if stored is not None and stored.status is not WebhookEventStatus.FAILED:
+            return None
+        expected = payment.event_sequence if payment is not None else 0
+        status, changed = await _move_payment(deps, payment, report)
+        row = _settled(event, stored, status, payment.id if payment else "", received, deps)
+        await transaction.finish(
+            row,
+            stored=stored is not None,
+            payment=payment if changed else None,
+            expected_sequence=expected,
+        )
+    return status
+
+
+async def _apply_in_unit_of_work(
+    deps: Dependencies, event: ProviderEvent, received: datetime
+) -> WebhookEventStatus | None:
+    """Any event, through the repositories; None: stored before."""
+    async with deps.uow() as uow:
+        stored = await uow.webhook_events.get(event.id, for_update=True)
+        if stored is not None and stored.status is not WebhookEventStatus.FAILED:
+            return None
+        status, payment_id = await _apply(deps, uow, event)
+        row = _settled(event, stored, status, payment_id, received, deps)
+        if stored is None:
+            await uow.webhook_events.add(row)
+        else:
+            await uow.webhook_events.save(row)
+        await uow.commit()
+    return status
+
+
+def _settled(
+    event: ProviderEvent,
+    stored: WebhookEvent | None,
+    status: WebhookEventStatus,
+    payment_id: str,
+    received: datetime,
+    deps: Dependencies,
+) -> WebhookEvent:
+    """The event's row once applied: a new one, or the stored (failed) one updated."""
+    now = deps.clock.now()
+    if stored is None:
+        return WebhookEvent(
+            event_id=event.id,
+            type=event.type,
+            payload=event.payload,
+            received_time=received,
+            status=status,
+            applied_time=now,
+            payment_id=payment_id,
+        )
+    stored.status = status
+    stored.error = ""
+    stored.attempts += 1
+    stored.applied_time = now
+    stored.payment_id = payment_id
+    return stored
 
 
 async def _record(
@@ -236,8 +314,21 @@ async def _apply(
     payment = await _REPORTED(uow, event.provider, report.payment_id, report.provider_payment_id)
     if payment is None:
         return WebhookEventStatus.IGNORED, ""
-    about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
     expected = payment.event_sequence
+    status, changed = await _move_payment(deps, payment, report)
+    if changed:
+        await uow.payments.save(payment, expected)
+    return status, payment.id
+
+
+async def _move_payment(
+    deps: Dependencies, payment: Payment | None, report: PaymentReport
+) -> tuple[WebhookEventStatus, bool]:
+    """Apply the report to `payment` through its state table: the status, and whether the
+    payment changed (and must be written)."""
+    if payment is None:
+        return WebhookEventStatus.IGNORED, False
+    about_payment(payment.id, order_id=payment.order_id, provider=payment.provider)
     before = (payment.state, payment.provider_payment_id)
     now = deps.clock.now()
     try:
@@ -246,10 +337,8 @@ async def _apply(
         if payment.state not in BEFORE_CONFIRMATION or not await _confirmed_elsewhere(
             deps, payment, report.provider_payment_id
         ):
-            return WebhookEventStatus.STALE, payment.id
-    if (payment.state, payment.provider_payment_id) != before:
-        await uow.payments.save(payment, expected)
-    return WebhookEventStatus.APPLIED, payment.id
+            return WebhookEventStatus.STALE, False
+    return WebhookEventStatus.APPLIED, (payment.state, payment.provider_payment_id) != before
 
 
 async def _confirmed_elsewhere(deps: Dependencies, payment: Payment, intent_id: str) -> bool:

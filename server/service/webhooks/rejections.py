@@ -9,6 +9,7 @@ and addresses), and answered 200. Only our own outages answer 5xx.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,24 +26,24 @@ class TooDeep(Exception):
     """A JSON body nested deeper than MAX_DEPTH."""
 
 
+# A JSON string, or an unterminated one up to the end (where a lone backslash may be last).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
 def check_depth(text: str) -> None:
     """TooDeep when `text`'s brackets nest deeper than MAX_DEPTH (strings skipped)."""
-    depth, in_string, escaped = 0, False, False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # not even every bracket, in strings or not, could nest that deep
+    # Only the brackets outside strings are walked; the regular expressions drop the rest.
+    brackets = _NOT_A_BRACKET.sub("", _STRING.sub("", text))
+    depth = 0
+    for char in brackets:
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise TooDeep
-        elif char in "]}":
+        else:
             depth -= 1
 
 
@@ -72,13 +73,21 @@ def _strings(data: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def content_problem(event_id: str, event_type: str, data: Mapping[str, Any]) -> str | None:
-    """Why the event's content can never be applied, in words safe to store; None if it can."""
+def content_problem(
+    event_id: str, event_type: str, data: Mapping[str, Any], text: str | None = None
+) -> str | None:
+    """Why the event's content can never be applied, in words safe to store; None if it can.
+
+    `text` is the JSON `data` was read from, if at hand: JSON can hold a NUL only as the
+    escape \\u0000, so without one in `text` no string needs looking at.
+    """
     if not is_safe_text(event_id) or not event_id.isascii():
         return "the event id holds characters that are not printable ASCII"
     if not is_safe_text(event_type) or not event_type.isascii():
         return "the event type holds characters that are not printable ASCII"
-    if any("\x00" in text for text in _strings(data)):
+    if text is not None and "\\u0000" not in text:
+        return None
+    if any("\x00" in value for value in _strings(data)):
         return "a string in the event holds a NUL character"
     return None
 

@@ -314,3 +314,66 @@ async def test_readme_consumer_decodes_relayed_events(
         async with connection:
             channel = await connection.channel()
             await channel.queue_delete(queue)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_claim_leaves_rows_whose_older_sibling_another_relay_holds(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    await scripted_run(deps, 0, 5)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(sa.select(outbox).order_by(outbox.c.id))).all()
+    held = rows[0]
+    siblings = {r.id for r in rows if r.aggregate_id == held.aggregate_id} - {held.id}
+    assert siblings
+    store = SqlOutboxStore(engine)
+    async with engine.connect() as other_relay:
+        # Another relay's claim of the aggregate's first row, still in flight.
+        await other_relay.execute(
+            sa.select(outbox.c.id).where(outbox.c.id == held.id).with_for_update()
+        )
+        async with store.claim(len(rows)) as batch:
+            claimed = [r.id for r in batch.records]
+        await other_relay.rollback()
+    assert claimed == sorted({r.id for r in rows} - {held.id} - siblings)
+
+
+class _OverlapPublisher(RabbitPublisher):
+    """Counts the batches in flight at once; holds each until another one arrives."""
+
+    def __init__(self, exchange: str) -> None:
+        super().__init__(BROKER_URL, exchange, timeout_s=5)
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.overlapped = asyncio.Event()
+
+    async def publish(self, records: Sequence[OutboxRecord]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self.in_flight > 1:
+            self.overlapped.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.overlapped.wait(), 1)
+            await super().publish(records)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_batches_in_flight_at_once_keep_each_payments_order(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    await scripted_run(deps, 0, 40)
+    expected = await stored_event_ids(engine)
+    exchange = unique_exchange()
+    publisher = _OverlapPublisher(exchange)
+    store = SqlOutboxStore(engine)
+    two = OutboxRelay(store, publisher, SystemClock(), batch_size=9, poll_s=0.02, concurrency=2)
+    async with consume(exchange) as received, running(two):
+        await received.wait_for_ids(expected)
+        await drained(store)
+        await received.caught_up()
+    assert_in_order(received, expected, exactly_once=True)
+    # SQLite's claim is a plain read: one batch at a time there, or rows would go twice.
+    assert publisher.most_in_flight == (2 if engine.dialect.name == "postgresql" else 1)

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 from payments.v1 import payments_pb2
@@ -16,6 +17,7 @@ from server.adapters.codec import (
     payment_event_envelope,
     payment_from_proto,
     payment_to_proto,
+    timestamp,
 )
 from server.domain.currencies import MINOR_UNIT_EXPONENTS
 from server.domain.events import PaymentEvent, event_types_for
@@ -232,3 +234,10 @@ def test_each_envelope_gets_its_own_event_id() -> None:
         for n in range(1, 51)
     }
     assert len(ids) == 50
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_timestamp_is_what_protobuf_makes_of_the_moment(moment: datetime) -> None:
+    expected = Timestamp()
+    expected.FromDatetime(moment.astimezone(UTC))
+    assert timestamp(moment) == expected

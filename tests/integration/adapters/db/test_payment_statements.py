@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine
 from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.tables import audit_events, idempotency_keys, outbox, payments
@@ -34,11 +35,8 @@ async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def statements(postgres_url: str, engine: AsyncEngine) -> AsyncIterator[PgPaymentStatements]:
-    del engine  # emptied first
-    written = PgPaymentStatements(postgres_url)
-    yield written
-    await written.close()
+def statements(engine: AsyncEngine) -> PgPaymentStatements:
+    return PgPaymentStatements(DirectPool(engine))  # closed with the engine
 
 
 def payment(n: int, *, order: str = "") -> Payment:
@@ -153,12 +151,12 @@ async def test_a_refused_value_is_a_bug_not_an_outage(statements: PgPaymentState
 
 
 async def test_a_database_that_is_away_is_unavailable() -> None:
-    away = PgPaymentStatements("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    nowhere = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
     try:
         with pytest.raises(DatabaseUnavailable):
-            await away.get("pay_01JNOSUCHPAYMENT00000000000")
+            await PgPaymentStatements(DirectPool(nowhere)).get("pay_01JNOSUCHPAYMENT00000000000")
     finally:
-        await away.close()
+        await nowhere.dispose()
 
 
 async def test_a_value_too_long_is_refused_as_in_a_unit_of_work(

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine
 from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.unit_of_work import SqlUnitOfWork
@@ -111,16 +112,13 @@ class CutsTheDatabase(MockProvider):
 
 
 @pytest.fixture(params=["unit-of-work", "statements"])
-async def statements(
-    request: pytest.FixtureRequest, outage_url: str
-) -> AsyncIterator[PgPaymentStatements | None]:
+def statements(
+    request: pytest.FixtureRequest, outage_engine: AsyncEngine
+) -> PgPaymentStatements | None:
     """Each test twice: the payment pipeline on units of work, and on its statements."""
     if request.param == "unit-of-work":
-        yield None
-        return
-    written = PgPaymentStatements(outage_url)
-    yield written
-    await written.close()
+        return None
+    return PgPaymentStatements(DirectPool(outage_engine))  # closed with the engine
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -136,18 +137,14 @@ async def test_a_rolled_back_numbering_pass_leaves_no_gap(
     for _ in range(3):
         await paid(shop)
     original = SqlReceiptRepository.number
-    calls = 0
 
-    async def dies_on_the_second(
-        self: SqlReceiptRepository, receipt: Receipt, year: int, sequence: int, now: datetime
+    async def dies_after_the_first(
+        self: SqlReceiptRepository, numbered: Sequence[tuple[Receipt, int, int]], now: datetime
     ) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise ConnectionError("the database went away mid-pass")
-        await original(self, receipt, year, sequence, now)
+        await original(self, numbered[:1], now)
+        raise ConnectionError("the database went away mid-pass")
 
-    monkeypatch.setattr(SqlReceiptRepository, "number", dies_on_the_second)
+    monkeypatch.setattr(SqlReceiptRepository, "number", dies_after_the_first)
     # The unit of work reports a lost connection as the outage it is.
     with pytest.raises(DatabaseUnavailable):
         await number_receipts(shop)

@@ -82,3 +82,48 @@ def test_ids_that_cannot_be_stored_are_replaced_by_the_bodys_digest() -> None:
         assert replaced != storable_id(bad, '{"a": 2}')
     assert storable_type("invoice.paid") == "invoice.paid"
     assert storable_type("invoice\x00") == "invalid"
+
+
+def _depth_char_by_char(text: str) -> int:
+    """The deepest nesting of `text`'s brackets outside strings, one character at a time."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@given(st.text(alphabet='[]{}"\\ a\n', max_size=200), st.integers(0, MAX_DEPTH + 2))
+def test_depth_is_that_of_a_walk_char_by_char_whatever_the_text(tail: str, nesting: int) -> None:
+    """Unbalanced brackets, unterminated strings, stray backslashes: the same verdict."""
+    text = "[" * nesting + tail
+    if _depth_char_by_char(text) > MAX_DEPTH:
+        with pytest.raises(TooDeep):
+            check_depth(text)
+    else:
+        check_depth(text)
+
+
+@pytest.mark.parametrize(
+    "data", [{"a": "x\x00"}, {"k\x00": 1}, [["\x00"]], {"a": ["b", {"c": "\x00d"}]}]
+)
+def test_a_nul_is_found_from_the_json_text_too(data: Any) -> None:
+    text = json.dumps(data)
+    assert "\\u0000" in text
+    found = content_problem("evt_1", "x", {"data": data}, text)
+    assert found is not None
+    assert "NUL" in found
+    assert content_problem("evt_1", "x", {"data": "clean"}, json.dumps("clean")) is None
