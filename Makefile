@@ -91,7 +91,7 @@ test-measured: $(VENV)/.installed-dev
 	$(VENV)/bin/coverage report
 	$(PY) scripts/coverage_floors.py
 
-## mutation: mutmut on every money-path module; prints the score (takes about an hour)
+## mutation: mutmut on every money-path module, per module; goes on where an interrupted run stopped
 mutation: $(VENV)/.installed-dev
 	scripts/services.sh postgres redis rabbitmq
 	$(PY) scripts/mutation.py

@@ -19,12 +19,13 @@ from server.adapters.providers.mock import MockProvider
 from server.service.dependencies import Dependencies
 from tests.support.databases import (
     TABLES,
-    create_postgres_database,
-    drop_postgres_database,
+    chosen_databases,
+    postgres_database,
     sqlite_copy,
     sqlite_template,
 )
-from tests.support.localstripe import LocalStripe
+from tests.support.localstripe import localstripe
+from tests.support.shared_services import release_slot
 
 # Hypothesis's 200 ms deadline per example and its "too slow" check are clocks in an
 # assertion: on a loaded machine (or under coverage and mutmut) they fail right tests.
@@ -32,19 +33,21 @@ settings.register_profile("payments", deadline=None, suppress_health_check=[Heal
 settings.load_profile("payments")
 
 
+def pytest_sessionfinish() -> None:
+    release_slot()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One localstripe process for the run; if it cannot start, the tests using it fail."""
-    server = LocalStripe(tmp_path_factory.mktemp("localstripe")).start()
-    yield server.url
-    server.stop()
+    with localstripe(tmp_path_factory.mktemp("localstripe")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +55,7 @@ def sqlite_template_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return sqlite_template(tmp_path_factory.mktemp("sqlite"))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=chosen_databases())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each integration test runs on both databases, the PostgreSQL one emptied first."""
     if request.param == "sqlite":

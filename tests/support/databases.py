@@ -6,8 +6,9 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,11 +16,16 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from server.adapters.db.migrations import upgrade
+from tests.support.shared_services import current_slot
 
 T = TypeVar("T")
 POSTGRES_URL = os.environ.get(
     "PAYMENTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+# Which databases `database_url` runs each integration test on. The mutation run
+# judges the domain's mutants on SQLite only: pure code, the same on either database.
+DATABASES_ENV = "PAYMENTS_TEST_DATABASES"
+DATABASES = ("sqlite", "postgres")
 TABLES = (
     "subscriptions",
     "plans",
@@ -37,6 +43,14 @@ TABLES = (
     "audit_events",
     "provider_exchanges",
 )
+
+
+def chosen_databases() -> list[str]:
+    chosen = os.environ.get(DATABASES_ENV, ",".join(DATABASES)).split(",")
+    unknown = set(chosen) - set(DATABASES)
+    if unknown:
+        raise ValueError(f"{DATABASES_ENV}: unknown databases {sorted(unknown)}")
+    return chosen
 
 
 def run_in_thread(make: Callable[[], Awaitable[T]]) -> T:
@@ -62,8 +76,13 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
-def create_postgres_database(prefix: str = "payments_test", *, migrate: bool = True) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+def create_postgres_database(
+    prefix: str = "payments_test", *, migrate: bool = True, name: str | None = None
+) -> str:
+    if name is None:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    else:  # a fixed name: a process killed while making it may have left it half-made
+        run_in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     if migrate:
@@ -74,6 +93,37 @@ def create_postgres_database(prefix: str = "payments_test", *, migrate: bool = T
 def drop_postgres_database(url: str) -> None:
     name = make_url(url).database
     run_in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def postgres_database(prefix: str = "payments_test") -> Iterator[str]:
+    """A migrated database for this pytest process: its own, or its shared slot's."""
+    slot = current_slot()
+    if slot is not None:
+        yield slot.database(prefix, lambda name: create_postgres_database(prefix, name=name))
+        return
+    url = create_postgres_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def drop_postgres_databases_ending(suffix: str) -> None:
+    """Drop every database whose name ends in `suffix` (a pool of shared slots' mark)."""
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(_plain(POSTGRES_URL), timeout=10)
+        try:
+            names = await connection.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE '%' || $1", f"_{suffix}"
+            )
+            for row in names:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    run_in_thread(drop)
 
 
 def sqlite_template(folder: Path) -> Path:

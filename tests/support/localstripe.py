@@ -10,12 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import stripe
 
 from tests.support.server_process import free_port
+from tests.support.shared_services import current_slot
 
 LOCALSTRIPE = str(Path(sys.executable).parent / "localstripe")
 # Any key that starts with sk_ will do for localstripe.
@@ -89,3 +92,17 @@ class LocalStripe:
             }
         )
         return str(method.id)
+
+
+@contextmanager
+def localstripe(folder: Path) -> Iterator[str]:
+    """A localstripe for this pytest process: its own, or its shared slot's."""
+    slot = current_slot()
+    if slot is not None:
+        yield slot.localstripe_url()
+        return
+    server = LocalStripe(folder).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

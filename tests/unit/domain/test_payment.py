@@ -322,6 +322,16 @@ def test_pending_events_are_not_part_of_equality() -> None:
     assert first == second
 
 
+def test_events_carry_no_reason_unless_one_is_given() -> None:
+    payment = confirmed()
+    payment.succeed(T1, None)  # a move of its own, without a reason
+    payment.record(T1)  # the current state announced again
+    payment.refund(Money("USD", 500), T2)  # an event without a move
+    events = payment.take_events()
+    assert types(events)[2:] == ["payment.succeeded", "payment.succeeded", "refund.issued"]
+    assert [event.reason for event in events] == [""] * 5
+
+
 def test_a_deep_copy_shares_nothing_that_changes() -> None:
     original = confirmed()
     original.metadata["cart"] = "c-1"

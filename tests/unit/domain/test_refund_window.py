@@ -35,3 +35,18 @@ def test_open_exactly_while_less_than_the_window_has_passed(
 
 def test_a_payment_that_took_no_money_has_no_window() -> None:
     check_refund_window(None, CAPTURED, timedelta(0), overridden=False)
+
+
+def test_a_closed_window_says_when_it_closed_in_words() -> None:
+    with pytest.raises(FailedPrecondition) as closed:
+        check_refund_window(
+            CAPTURED, CAPTURED + timedelta(days=91), timedelta(days=90), overridden=False
+        )
+    assert str(closed.value) == (
+        "the refund window closed at 2026-05-01T23:30:00+00:00, 90 days after the capture"
+    )
+    assert dict(closed.value.metadata) == {
+        "capture_time": "2026-01-31T23:30:00+00:00",
+        "window_closed_at": "2026-05-01T23:30:00+00:00",
+        "window_days": "90",
+    }

@@ -66,6 +66,8 @@ async def test_same_key_other_parameters_is_refused(deps: Dependencies) -> None:
     with pytest.raises(IdempotencyKeyReused) as error:
         await create_payment(deps, "svc", replace(REQUEST, amount=AmountInput("EUR", 2501)))
     assert error.value.reason == "IDEMPOTENCY_KEY_REUSED"
+    assert str(error.value) == "request_id was already used with different parameters"
+    assert dict(error.value.metadata) == {"request_id": "key-1", "method": "CreatePayment"}
 
 
 async def test_keys_are_scoped_to_the_caller(deps: Dependencies) -> None:
@@ -85,6 +87,8 @@ async def test_in_flight_key_is_in_use(
     with pytest.raises(IdempotencyKeyInUse) as error:
         await create_payment(slow, "svc", REQUEST)
     assert error.value.reason == "IDEMPOTENCY_KEY_IN_USE"
+    assert str(error.value) == "a request with this request_id is still in progress; retry later"
+    assert dict(error.value.metadata) == {"request_id": "key-1"}
     held.release.set()
     done = await asyncio.wait_for(first, WITHIN_S)
     assert (await create_payment(slow, "svc", REQUEST)).resource == done.resource

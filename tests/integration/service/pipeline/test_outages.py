@@ -37,8 +37,7 @@ from server.service.payments.requests import AmountInput, CapturePayment, Create
 from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
 from tests.support.databases import (
     TABLES,
-    create_postgres_database,
-    drop_postgres_database,
+    postgres_database,
     set_postgres_database_reachable,
 )
 
@@ -62,9 +61,8 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def outage_url() -> Iterator[str]:
-    url = create_postgres_database("payments_pipeline_outage")
-    yield url
-    drop_postgres_database(url)
+    with postgres_database("payments_pipeline_outage") as url:
+        yield url
 
 
 @pytest.fixture
@@ -186,6 +184,13 @@ async def test_a_refused_capture_whose_lookup_fails_answers_and_frees_the_key(
     with pytest.raises(FailedPrecondition) as refused:
         await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))
     assert refused.value.reason == "PROVIDER_REJECTED"
+    assert str(refused.value) == "the provider refused: this PaymentIntent could not be captured"
+    # Released, not forgotten: the key stays, unlocked, so a retry resumes the same capture.
+    async with deps.uow() as uow:
+        key = await uow.idempotency_keys.get(CALLER, "capture-1")
+    assert key is not None
+    assert key.locked_until is None
+    assert key.resource_id == held.id
     try:  # the key is free at once: a retry runs again instead of waiting out the lease
         await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))
     except IdempotencyKeyInUse:
@@ -198,3 +203,13 @@ async def test_a_refused_capture_whose_lookup_fails_answers_and_frees_the_key(
     assert stored is not None
     assert stored.state is PaymentState.PROCESSING  # where the reconciler looks
     assert stored.next_reconcile_time is not None
+
+
+async def test_a_refusal_whose_handling_fails_raises_that_and_frees_the_key(
+    deps: Dependencies,
+) -> None:
+    held = (await create_payment(deps, CALLER, pay("held", manual=True))).resource
+    refusing = replace(deps, provider=RefusesCaptureAndLookup(ValueError("a bug")))
+    for _ in range(2):  # the retry runs again: the key was not left locked
+        with pytest.raises(ValueError, match=r"^a bug$"):
+            await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))

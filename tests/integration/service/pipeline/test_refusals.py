@@ -31,10 +31,16 @@ from server.domain.payment import CaptureMethod
 from server.domain.payment_states import PaymentState
 from server.domain.refund import RefundState
 from server.service.dependencies import Dependencies
-from server.service.payments.commands import capture_payment, confirm_payment, create_payment
+from server.service.payments.commands import (
+    cancel_payment,
+    capture_payment,
+    confirm_payment,
+    create_payment,
+)
 from server.service.payments.queries import get_payment
 from server.service.payments.requests import (
     AmountInput,
+    CancelPayment,
     CapturePayment,
     ConfirmPayment,
     CreatePayment,
@@ -118,10 +124,17 @@ async def test_refund_refused_by_the_provider_is_recorded_failed_and_frees_its_k
         with pytest.raises(FailedPrecondition) as refused:
             await create_refund(deps, CALLER, refund(payment_id, "r-refused", 300))
         assert refused.value.reason == "PROVIDER_REJECTED"
+        assert str(refused.value) == (
+            "the provider refused the refund: amount exceeds what the payment can still refund"
+        )
     assert await key_rows(engine, "r-refused") == 0
 
     stored, _ = await list_refunds(deps.uow, refund_query(payment_id, 10))
     assert [r.state for r in stored] == [RefundState.FAILED, RefundState.FAILED]
+    # The provider's refusal, as it gave it: no failure of the refund's own.
+    assert {(r.failure_code, r.failure_message) for r in stored} == {
+        ("provider_rejected", "amount exceeds what the payment can still refund")
+    }
     payment = await get_payment(deps.uow, payment_id)
     assert payment.state is PaymentState.SUCCEEDED
     assert payment.amount_refunded == 0
@@ -148,6 +161,10 @@ async def test_refund_while_a_pending_one_holds_the_amount_never_reaches_the_pro
             await create_refund(deps, CALLER, refund(payment_id, "r-more", 500))
         assert refused.value.reason == "REFUND_EXCEEDS_REFUNDABLE"
         assert refused.value.metadata["refundable"] == "0"
+        assert str(refused.value) == "only 0 of the payment can still be refunded"
+        with pytest.raises(FailedPrecondition) as the_rest:  # "the rest" is nothing
+            await create_refund(deps, CALLER, refund(payment_id, "r-rest", None))
+        assert the_rest.value.reason == "REFUND_EXCEEDS_REFUNDABLE"
         assert await at.ledger.refunds(at_provider) == 0
     finally:
         held.release.set()
@@ -177,6 +194,24 @@ async def test_capture_refused_by_the_provider_takes_its_word_and_frees_the_key(
     assert payment.amount_captured == 1000
     assert await key_rows(engine, "cap-1") == 0
     assert await at.ledger.captures(held.provider_payment_id) == 1
+
+
+async def test_cancel_refused_by_the_provider_takes_its_word(
+    deps: Dependencies, provider: MockProvider, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # Captured in the dashboard meanwhile: the provider will not cancel a succeeded payment.
+    ledger = MockLedger(provider, tmp_path / MOCK_LEDGER)
+    payment_id = await not_yet_confirmed(deps, CaptureMethod.MANUAL)
+    held = await get_payment(deps.uow, payment_id)
+    await ledger.capture_behind_our_back(held.provider_payment_id, 1000)
+
+    with pytest.raises(FailedPrecondition) as refused:
+        await cancel_payment(deps, CALLER, CancelPayment(payment_id, "cancel-1"))
+    assert refused.value.reason == "PROVIDER_REJECTED"
+    payment = await get_payment(deps.uow, payment_id)
+    assert payment.state is PaymentState.SUCCEEDED
+    assert payment.amount_captured == 1000
+    assert await key_rows(engine, "cancel-1") == 0
 
 
 async def test_capture_of_a_payment_canceled_at_the_provider_is_refused(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from dataclasses import replace
 
@@ -22,6 +23,7 @@ from server.config import ResiliencePolicy
 from server.domain.errors import (
     DomainError,
     FailedPrecondition,
+    FieldViolation,
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
@@ -181,6 +183,7 @@ async def test_same_request_id_replays_byte_identical(deps: Dependencies) -> Non
     assert again.replayed
     assert not first.replayed
     assert encode_refund(again.resource) == encode_refund(first.resource)
+    assert first.client_secret == again.client_secret == ""  # only a payment has one
     payment = await get_payment(deps.uow, payment_id)
     assert payment.amount_refunded == 250
     with pytest.raises(IdempotencyKeyReused):
@@ -259,3 +262,75 @@ async def test_stripe_refund_through_localstripe(deps: Dependencies, localstripe
     looked_up = await provider.retrieve_refund(part.provider_refund_id)
     assert looked_up.status is ProviderRefundStatus.SUCCEEDED
     assert looked_up.provider_refund_id == part.provider_refund_id
+
+
+async def test_refusals_say_what_is_wrong_and_what_is_left(deps: Dependencies) -> None:
+    missing = "pay_01JD0000000000000000000000"
+    with pytest.raises(NotFound) as not_found:
+        await create_refund(deps, CALLER, refund(missing, "r-missing", 1))
+    assert not_found.value.reason == "PAYMENT_NOT_FOUND"
+    assert str(not_found.value) == f"payment {missing} not found"
+
+    payment_id = await paid(deps, amount=1000)
+    with pytest.raises(InvalidArgument) as currency:
+        await create_refund(deps, CALLER, refund(payment_id, "r-eur", 1, "EUR"))
+    assert currency.value.violations == (
+        FieldViolation("amount.currency_code", "must be the payment's currency, USD"),
+    )
+    with pytest.raises(InvalidArgument) as too_much:
+        await create_refund(deps, CALLER, refund(payment_id, "r-big", 1001))
+    assert too_much.value.reason == "REFUND_EXCEEDS_CAPTURED"
+    assert too_much.value.violations == (
+        FieldViolation("amount.minor_units", "must be at most the captured 1000"),
+    )
+    await create_refund(deps, CALLER, refund(payment_id, "r-most", 600))
+    with pytest.raises(FailedPrecondition) as left:
+        await create_refund(deps, CALLER, refund(payment_id, "r-rest", 401))
+    assert left.value.reason == "REFUND_EXCEEDS_REFUNDABLE"
+    assert str(left.value) == "only 400 of the payment can still be refunded"
+    assert dict(left.value.metadata) == {"refundable": "400", "payment_id": payment_id}
+
+
+async def test_a_refund_is_recorded_as_asked_and_keyed_by_its_parameters(
+    deps: Dependencies, engine: AsyncEngine
+) -> None:
+    payment_id = await paid(deps, amount=1000)
+    made = (await create_refund(deps, CALLER, refund(payment_id, "r-key", 300))).resource
+    stored = await get_refund(deps.uow, made.id)
+    assert (stored.payment_id, stored.amount.minor_units, stored.reason) == (
+        payment_id,
+        300,
+        "damaged",
+    )
+    assert (stored.provider, stored.window_override_reason) == ("mock", "")
+    # The key's fingerprint is the canonical JSON of the method and its parameters, as
+    # stored by every earlier version: a retry across a deploy must still match it.
+    canonical = (
+        '["CreateRefund",{"amount":["USD",300],'
+        f'"payment_id":"{payment_id}","reason":"damaged","window_override_reason":null}}]'
+    )
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(
+                    idempotency_keys.c.caller,
+                    idempotency_keys.c.method,
+                    idempotency_keys.c.fingerprint,
+                ).where(idempotency_keys.c.request_id == "r-key")
+            )
+        ).one()
+    assert tuple(row) == (CALLER, "CreateRefund", hashlib.sha256(canonical.encode()).hexdigest())
+
+
+async def test_the_last_unit_refunds(deps: Dependencies) -> None:
+    payment_id = await paid(deps, amount=1000)
+    await create_refund(deps, CALLER, refund(payment_id, "r-most", 999))
+    last = (await create_refund(deps, CALLER, refund(payment_id, "r-last", None))).resource
+    assert last.amount.minor_units == 1
+
+
+async def test_a_refund_reason_is_checked_by_its_name(deps: Dependencies) -> None:
+    too_long = replace(refund("pay_01JD0000000000000000000000", "r-1", 1), reason="x" * 10_000)
+    with pytest.raises(InvalidArgument) as invalid:
+        await create_refund(deps, CALLER, too_long)
+    assert [v.field for v in invalid.value.violations] == ["reason"]

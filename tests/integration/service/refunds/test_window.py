@@ -94,7 +94,16 @@ async def test_an_override_needs_a_reason(windowed: Dependencies) -> None:
         await create_refund(
             windowed, CALLER, replace(refund(payment_id, "r-1", 1), window_override_reason=" ")
         )
-    assert [v.field for v in invalid.value.violations] == ["window_override.reason"]
+    assert [(v.field, v.description) for v in invalid.value.violations] == [
+        ("window_override.reason", "must say why the refund window is overridden")
+    ]
+    with pytest.raises(InvalidArgument) as too_long:
+        await create_refund(
+            windowed,
+            CALLER,
+            replace(refund(payment_id, "r-2", 1), window_override_reason="x" * 10_000),
+        )
+    assert [v.field for v in too_long.value.violations] == ["window_override.reason"]
 
 
 def test_only_an_admin_may_override() -> None:
@@ -105,3 +114,4 @@ def test_only_an_admin_may_override() -> None:
     with pytest.raises(PermissionDenied) as denied:
         window_override_of(service, True, "why")
     assert denied.value.reason == "REFUND_WINDOW_OVERRIDE_DENIED"
+    assert str(denied.value) == "only an admin may refund past the refund window"
