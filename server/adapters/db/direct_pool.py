@@ -53,8 +53,10 @@ class DirectPool:
             raise  # the server answered: the connection is as good as before
         except BaseException:
             # Cut off mid-operation (the database went away, the call was cancelled): its
-            # protocol state is unknown, and the pool keeps no reset to find out.
-            raw.terminate()
+            # protocol state is unknown, and the pool keeps no reset to find out. One the
+            # pool already took back (its socket died) needs nothing more.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                raw.terminate()
             raise
         finally:
             # A broken connection is closed (and may be detached already), not kept; one
