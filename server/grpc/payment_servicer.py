@@ -70,8 +70,10 @@ def _list(
     deps: Dependencies, request: payments_pb2.ListPaymentsRequest, principal: Principal
 ) -> Awaitable[rpc.Page[Payment]]:
     query = query_from_request(request)
+    # The statements read the primary: with a replica, lists stay on it.
+    statements = deps.payment_statements if deps.replica is None else None
     return payment_queries.list_payments(
-        deps.lagging_reads, query, request.page_token, principal.owner
+        deps.lagging_reads, query, request.page_token, principal.owner, statements
     )
 
 

@@ -199,6 +199,10 @@ class PaymentStatements(Protocol):
     async def get(self, payment_id: str) -> Payment | None:
         """The payment as committed, read outside any transaction."""
 
+    async def page(self, query: PaymentQuery) -> PaymentPage | None:
+        """One user's payments newest first, outside any transaction; None for any other
+        query."""
+
 
 class IdempotencyKeyRepository(Protocol):
     async def insert_if_absent(

@@ -23,13 +23,7 @@ from server.domain.reconciliation import UNSETTLED_STATES
 from server.observability.correlation import current_correlation_id
 from server.observability.tracing import current_trace_headers
 from server.service.audit.context import note_effect
-from server.service.payments.pages import (
-    Cursor,
-    PaymentPage,
-    PaymentQuery,
-    SortKey,
-    sort_value,
-)
+from server.service.payments.pages import PaymentPage, PaymentQuery, SortKey, page_of
 from server.service.unit_of_work import LiveOrderConflict, StaleWrite
 
 _TIME_OPS = {
@@ -235,10 +229,7 @@ class SqlPaymentRepository:
         )
         statement = statement.order_by(*order).limit(query.page_size + 1)
         rows = (await self._connection.execute(statement)).all()
-        found = [_from_row(row) for row in rows[: query.page_size]]
-        more = len(rows) > query.page_size
-        cursor = Cursor(sort_value(found[-1], query.sort), found[-1].id) if more else None
-        return PaymentPage(found, cursor)
+        return page_of([_from_row(row) for row in rows], query)
 
     async def _write_events(self, payment: Payment) -> None:
         events = payment.take_events()

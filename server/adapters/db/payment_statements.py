@@ -26,6 +26,12 @@ from server.domain.audit import AuditRecord
 from server.domain.payment import Payment
 from server.service.audit.context import Effect, current_call
 from server.service.audit.records import effect_records
+from server.service.payments.pages import (
+    PaymentPage,
+    PaymentQuery,
+    is_users_newest_first,
+    page_of,
+)
 from server.service.unit_of_work import Completion, KeyRecord, LiveOrderConflict
 
 _LIVE_ORDER_INDEX = "uq_payments_live_user_id_order_id"
@@ -73,6 +79,12 @@ audit AS (
 )"""
 
 _GET = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE id = $1"  # noqa: S608 - names
+
+# One user's payments, newest first: the first page, and a page after a cursor.
+_USERS_NEWEST = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE user_id = $1"  # noqa: S608
+_ORDER = " ORDER BY create_time DESC, id DESC LIMIT $2"
+_USERS_FIRST_PAGE = _USERS_NEWEST + _ORDER
+_USERS_NEXT_PAGE = _USERS_NEWEST + " AND (create_time, id) < ($3, $4)" + _ORDER
 
 # Claims the key and writes the attempt; nothing is written when the key is taken.
 _START = f"""
@@ -139,6 +151,22 @@ class PgPaymentStatements:
             except Exception as error:
                 raise driver_error(error) from error
         return payment_from(row) if row is not None else None
+
+    async def page(self, query: PaymentQuery) -> PaymentPage | None:
+        """One user's page, newest first; None for any other query (the unit of work's)."""
+        if not is_users_newest_first(query):
+            return None
+        arguments: list[Any] = [query.user_id, query.page_size + 1]
+        statement = _USERS_FIRST_PAGE
+        if query.after is not None:
+            statement = _USERS_NEXT_PAGE
+            arguments += [datetime.fromisoformat(str(query.after.value)), query.after.id]
+        async with self._pool.connection() as connection:
+            try:
+                rows = await connection.fetch(statement, *arguments)
+            except Exception as error:
+                raise driver_error(error) from error
+        return page_of([payment_from(row) for row in rows], query)
 
     async def _write(self, statement: str, payment: Payment, extra: Sequence[Any]) -> bool:
         arguments = _arguments(payment, extra)

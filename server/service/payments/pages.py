@@ -64,6 +64,27 @@ class PaymentPage:
     next_cursor: Cursor | None
 
 
+def page_of(found: list[Payment], query: PaymentQuery) -> PaymentPage:
+    """The page in `found`, read with a limit one past the page size to tell if more follow."""
+    shown = found[: query.page_size]
+    more = len(found) > query.page_size
+    cursor = Cursor(sort_value(shown[-1], query.sort), shown[-1].id) if more else None
+    return PaymentPage(shown, cursor)
+
+
+def is_users_newest_first(query: PaymentQuery) -> bool:
+    """One user's payments, newest first, and no other filter: the customer's own list."""
+    return (
+        query.user_id is not None
+        and query.order_id is None
+        and query.states is None
+        and not query.excluded_states
+        and not query.create_time
+        and query.sort is SortKey.CREATE_TIME
+        and query.descending
+    )
+
+
 def sort_value(payment: Payment, sort: SortKey) -> str | int:
     if sort is SortKey.AMOUNT:
         return payment.amount.minor_units

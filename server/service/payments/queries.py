@@ -10,7 +10,7 @@ from server.domain.payment import Payment
 from server.service import page_tokens
 from server.service.payments.pages import Cursor, PaymentQuery, SortKey
 from server.service.reads import OwnedRead
-from server.service.unit_of_work import UnitOfWorkFactory
+from server.service.unit_of_work import PaymentStatements, UnitOfWorkFactory
 
 
 def encode_page_token(query: PaymentQuery, cursor: Cursor) -> str:
@@ -39,10 +39,13 @@ async def list_payments(
     query: PaymentQuery,
     page_token: str = "",
     owner: str | None = None,
+    statements: PaymentStatements | None = None,
 ) -> tuple[list[Payment], str]:
     """One page of payments and the token of the next ("" on the last page).
 
     With `owner`, only that user's payments: a filter on another user_id finds none.
+    `statements` read the common page (one user's, newest first) with one prepared
+    statement instead of a unit of work.
     """
     if owner is not None:
         if query.user_id not in (None, owner):
@@ -50,7 +53,9 @@ async def list_payments(
         query = replace(query, user_id=owner)
     if page_token:
         query = replace(query, after=decode_page_token(query, page_token))
-    async with uow_factory(read_only=True) as uow:
-        page = await uow.payments.list(query)
+    page = await statements.page(query) if statements is not None else None
+    if page is None:
+        async with uow_factory(read_only=True) as uow:
+            page = await uow.payments.list(query)
     token = encode_page_token(query, page.next_cursor) if page.next_cursor else ""
     return page.payments, token

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncpg
 import pytest
@@ -15,11 +16,14 @@ from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine
 from server.adapters.db.payment_statements import PgPaymentStatements
 from server.adapters.db.tables import audit_events, idempotency_keys, outbox, payments
+from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.domain.errors import DatabaseUnavailable
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Failure, Payment, new_payment
 from server.domain.payment_states import PaymentOp
 from server.service.audit.context import AuditCall, begin_call, end_call
+from server.service.payments.pages import PaymentQuery
+from server.service.payments.queries import list_payments
 from server.service.unit_of_work import Completion, KeyRecord, LiveOrderConflict, ValueRefused
 from tests.support.databases import TABLES
 
@@ -42,7 +46,7 @@ def statements(engine: AsyncEngine) -> PgPaymentStatements:
 
 def payment(n: int, *, order: str = "") -> Payment:
     made = new_payment(
-        payment_id=f"pay_01JSTMT{n:015d}",
+        payment_id=f"pay_01JSTMT{n:019d}",
         order_id=order or f"order-{n}",
         user_id="user-1",
         amount=Money("EUR", 1250),
@@ -202,3 +206,42 @@ async def until_running(engine: AsyncEngine, query: str, seconds: float = 10) ->
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{query!r} never ran")
+
+
+async def test_a_users_pages_read_as_the_unit_of_work_reads_them(
+    statements: PgPaymentStatements, engine: AsyncEngine
+) -> None:
+    for n in range(7):
+        made = payment(n)
+        made.create_time = made.update_time = NOW - timedelta(minutes=n % 3)  # ties too
+        if n == 3:
+            made.user_id = "user-2"
+        assert await start(statements, n, made)
+    units = partial(SqlUnitOfWork, engine)
+    for owner in ("user-1", "user-2", "user-3"):
+        direct, by_unit, token_a, token_b = [], [], "", ""
+        while True:
+            page, token_a = await list_payments(
+                units, PaymentQuery(user_id=owner, page_size=2), token_a, None, statements
+            )
+            direct += page
+            if not token_a:
+                break
+        while True:
+            page, token_b = await list_payments(
+                units, PaymentQuery(user_id=owner, page_size=2), token_b
+            )
+            by_unit += page
+            if not token_b:
+                break
+        assert [p.id for p in direct] == [p.id for p in by_unit]
+        assert direct == by_unit
+    assert direct == []  # user-3 has none
+
+
+async def test_other_queries_are_left_to_the_unit_of_work(
+    statements: PgPaymentStatements,
+) -> None:
+    assert await statements.page(PaymentQuery(user_id="user-1", descending=False)) is None
+    assert await statements.page(PaymentQuery(user_id="user-1", order_id="o")) is None
+    assert await statements.page(PaymentQuery()) is None
