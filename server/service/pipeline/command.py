@@ -191,11 +191,13 @@ async def _replay(command: Command[P, A, R], resource: R) -> Outcome[R]:
 
 
 async def _complete(uow: UnitOfWork, command: Command[P, A, R], resource: R) -> None:
-    scope = command.scope
-    if scope is not None:
-        encoded = command.kind.encode(resource)
+    completion = _completion(command, resource)
+    if completion is not None:
         await uow.idempotency_keys.complete(
-            scope.caller, scope.request_id, command.kind.id_of(resource), encoded
+            completion.caller,
+            completion.request_id,
+            command.kind.id_of(resource),
+            completion.response,
         )
 
 
@@ -269,6 +271,7 @@ async def _record(deps: Dependencies, command: Command[P, A, R], prepared: P, an
 
 
 def _completion(command: Command[P, A, R], resource: R) -> Completion | None:
+    """The request_id's stored response once `resource` is recorded; None without one."""
     scope = command.scope
     if scope is None:
         return None
