@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
+from functools import partial
 from typing import Any, TypeVar
 
 import stripe
@@ -302,10 +303,21 @@ class StripeProvider:
             )
             intents = list(found.data)
         except ProviderRejected:
-            # No search API (localstripe): the latest intents, by their metadata.
-            listed = await translated(lambda: self._intents.list_async({"limit": 100}))
-            intents = [i for i in listed.data if _our_payment_id(i) == payment_id]
+            intents = await self._listed(payment_id)
         return view(intents[0]) if intents else None
+
+    async def _listed(self, payment_id: str) -> list[stripe.PaymentIntent]:
+        """No search API (localstripe): every intent, a page at a time, by its metadata.
+
+        Every page, not the first only: localstripe lists the oldest first.
+        """
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = await translated(partial(self._intents.list_async, params))  # type: ignore[arg-type]
+            found = [i for i in page.data if _our_payment_id(i) == payment_id]
+            if found or not page.has_more or not page.data:
+                return found
+            params = {"limit": 100, "starting_after": page.data[-1].id}
 
     async def _retrieve(self, provider_payment_id: str) -> stripe.PaymentIntent:
         return await translated(lambda: self._intents.retrieve_async(provider_payment_id))

@@ -74,6 +74,23 @@ async def test_card_decline_is_a_failed_payment(stripe_deps: Dependencies) -> No
     assert payment.provider_payment_id.startswith("pi_")
 
 
+async def test_a_decline_names_its_intent_behind_a_hundred_older_ones(
+    stripe_deps: Dependencies, stripe_client: stripe.StripeClient
+) -> None:
+    # localstripe has no search and lists the oldest intents first: the one a decline
+    # happened on is found on a later page, never taken for missing.
+    for n in range(101):
+        await stripe_client.v1.payment_intents.create_async(
+            {"amount": 100, "currency": "usd", "metadata": {"payment_id": f"pay_older{n}"}}
+        )
+    payment = (
+        await create_payment(stripe_deps, "svc", create(9, "pm_card_chargeCustomerFail"))
+    ).resource
+    assert payment.state is PaymentState.FAILED
+    intent = await stripe_client.v1.payment_intents.retrieve_async(payment.provider_payment_id)
+    assert intent.metadata["payment_id"] == payment.id
+
+
 async def test_three_d_secure_then_confirm(
     stripe_deps: Dependencies, stripe_client: stripe.StripeClient, localstripe_url: str
 ) -> None:
