@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import jwt
 
@@ -24,13 +25,85 @@ LEEWAY_SECONDS = 30
 # Keys cached this long; an unknown `kid` refetches at most this often (key rotation).
 JWKS_LIFESPAN_SECONDS = 300
 JWKS_COOLDOWN_SECONDS = 30
+# Verified tokens kept, the oldest dropped first. A token is at most a few KiB (gRPC's
+# metadata limit), so the bound is also one on memory.
+VERIFIED_TOKENS = 4096
+# A verified token is checked afresh this often, however long it lives: a key the JWKS no
+# longer lists is not honoured much longer than the key cache would keep it.
+VERIFIED_LIFESPAN_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    not_before: int
+    expires: int
+    verified_at: float
+
+
+class VerifiedTokens:
+    """Tokens that verified, by their exact text, with the caller each names.
+
+    The signature, issuer and audience of a token never change, so they are checked once;
+    its time window is checked against the clock on every use, with PyJWT's leeway and
+    bounds. Only tokens that verified are put here.
+    """
+
+    def __init__(
+        self,
+        size: int = VERIFIED_TOKENS,
+        lifespan: float = VERIFIED_LIFESPAN_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._size = size
+        self._lifespan = lifespan
+        self._clock = clock
+        self._entries: dict[str, _Verified] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> Principal | None:
+        """The caller `token` verified as; None when it must be verified (again);
+        Unauthenticated when it is out of its time window now."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        now = self._clock()
+        if entry.expires <= now - LEEWAY_SECONDS:
+            del self._entries[token]
+            raise Unauthenticated("token expired")
+        if entry.not_before > now + LEEWAY_SECONDS:
+            del self._entries[token]
+            raise Unauthenticated("token not valid yet")
+        if not 0 <= now - entry.verified_at < self._lifespan:
+            del self._entries[token]
+            return None
+        return entry.principal
+
+    def put(self, token: str, claims: dict[str, object], principal: Principal) -> None:
+        """Keep `token`, whose `claims` just verified."""
+        not_before = max(_seconds(claims.get("nbf")), _seconds(claims.get("iat")))
+        expires = _seconds(claims["exp"])
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = _Verified(principal, not_before, expires, self._clock())
+
+
+def _seconds(value: object) -> int:
+    """A time claim as PyJWT compares it; it refused the token if int() fails."""
+    return int(value) if isinstance(value, int | float | str) else 0
 
 
 class TokenVerifier:
     def __init__(
-        self, settings: AuthSettings, jwks_cooldown: float = JWKS_COOLDOWN_SECONDS
+        self,
+        settings: AuthSettings,
+        jwks_cooldown: float = JWKS_COOLDOWN_SECONDS,
+        verified: VerifiedTokens | None = None,
     ) -> None:
         self._settings = settings
+        self._verified = verified if verified is not None else VerifiedTokens()
         self._jwks = (
             jwt.PyJWKClient(
                 settings.jwks_url,
@@ -48,12 +121,17 @@ class TokenVerifier:
         """The verified caller of a request with these `authorization` values, or
         Unauthenticated."""
         token = bearer_token(authorization)
+        known = self._verified.get(token)
+        if known is not None:
+            return known
         claims = await self._claims(token)
-        return principal_from_claims(
+        principal = principal_from_claims(
             claims,
             admin_role=self._settings.admin_role,
             service_role=self._settings.service_role,
         )
+        self._verified.put(token, claims, principal)
+        return principal
 
     async def _claims(self, token: str) -> dict[str, object]:
         try:

@@ -10,9 +10,9 @@ import pytest
 
 from server.config import AuthSettings
 from server.domain.errors import AuthKeysUnavailable, Unauthenticated
-from server.domain.principal import Role
+from server.domain.principal import Principal, Role
 from server.grpc.auth import tokens
-from server.grpc.auth.tokens import TokenVerifier, bearer_token, mint_token
+from server.grpc.auth.tokens import TokenVerifier, VerifiedTokens, bearer_token, mint_token
 from tests.support.auth import AUDIENCE, ISSUER, JWT_SECRET, JwksServer, SigningKey, hs256_token
 from tests.support.server_process import free_port
 
@@ -211,3 +211,83 @@ async def test_hs256_rotation_accepts_the_old_secret_until_it_is_removed() -> No
         AuthSettings(jwt_secrets=(new, JWT_SECRET), issuer=ISSUER), "ops", ("admin",), 60
     )
     assert (await rolled.principal(header(minted))).subject == "ops"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def caching(
+    clock: Clock, size: int = tokens.VERIFIED_TOKENS
+) -> tuple[TokenVerifier, VerifiedTokens]:
+    verified = VerifiedTokens(size, clock=clock)
+    return TokenVerifier(HS, verified=verified), verified
+
+
+async def test_a_cached_token_still_expires() -> None:
+    clock = Clock()
+    verifier, verified = caching(clock)
+    token = hs256_token("user-a", ttl=600)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert (await verifier.principal(header(token))).owner == "user-a"
+    assert len(verified) == 1
+    clock.now = expires + tokens.LEEWAY_SECONDS - 1
+    assert (await verifier.principal(header(token))).owner == "user-a"
+    clock.now = expires + tokens.LEEWAY_SECONDS
+    with refused("expired"):
+        await verifier.principal(header(token))
+    assert len(verified) == 0
+
+
+async def test_a_cached_token_is_refused_before_its_time_window() -> None:
+    """Should the clock step back below the token's nbf, it is not valid yet, cached or not."""
+    clock = Clock()
+    verifier, _ = caching(clock)
+    token = hs256_token("user-a", nbf=int(clock.now))
+    await verifier.principal(header(token))
+    clock.now -= tokens.LEEWAY_SECONDS + 2
+    with refused("not valid yet"):
+        await verifier.principal(header(token))
+
+
+async def test_only_tokens_that_verify_are_cached() -> None:
+    verifier, verified = caching(Clock())
+    good = hs256_token("user-a")
+    await verifier.principal(header(good))
+    bad = [
+        hs256_token("user-a", secret="another-secret-0123456789abcdef0123"),
+        hs256_token("user-a", ttl=-120),
+        hs256_token("user-a", issuer="https://evil.example/realms/shop"),
+        hs256_token(""),
+    ]
+    for token in bad:
+        for _ in range(2):
+            with pytest.raises(Unauthenticated):
+                await verifier.principal(header(token))
+    assert len(verified) == 1
+
+
+async def test_the_cache_keeps_at_most_its_size_and_drops_the_oldest() -> None:
+    verifier, verified = caching(Clock(), size=2)
+    minted = [hs256_token(f"user-{n}") for n in range(3)]
+    for token in minted:
+        await verifier.principal(header(token))
+    assert len(verified) == 2
+    assert verified.get(minted[0]) is None
+    assert [verified.get(token) is not None for token in minted[1:]] == [True, True]
+
+
+def test_a_cached_token_is_verified_afresh_after_the_lifespan() -> None:
+    clock = Clock()
+    verified = VerifiedTokens(lifespan=60, clock=clock)
+    caller = Principal("user-a", ISSUER, frozenset({Role.CUSTOMER}))
+    verified.put("t", {"sub": "user-a", "exp": clock.now + 3600}, caller)
+    clock.now += 59
+    assert verified.get("t") is caller
+    clock.now += 1
+    assert verified.get("t") is None
+    assert len(verified) == 0
