@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -165,6 +166,7 @@ async def serve(
     if member is not None:
         waits.append(asyncio.ensure_future(member.follow(partial(server.report, EVENTS_HEALTH))))
         member.report_serving(metrics_port)
+    _settle_heap()
     _log.info(
         "serving gRPC on %s (env=%s, provider=%s, jobs=%s)",
         server.address,
@@ -191,6 +193,16 @@ async def serve(
         await redis.aclose()
     await auth.close()
     _log.info("stopped")
+
+
+def _settle_heap() -> None:
+    """Start-up is over: what it built (modules, the server) lives as long as the process.
+
+    Frozen, the collector no longer walks it: a full collection then took 85-140 ms, a
+    pause every call in flight waited out, a few times a minute under load.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def serve_group(settings: Settings, *, jobs: bool, metrics_port: int | None) -> int:

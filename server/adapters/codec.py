@@ -49,12 +49,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def timestamp(moment: datetime) -> Timestamp:
+    return Timestamp(**_timestamp_fields(moment))
+
+
+def _timestamp_fields(moment: datetime) -> dict[str, int]:
+    """A Timestamp's fields, as keyword arguments. A message built with a dict in a field
+    makes that field in place, where a Timestamp would be made and then copied."""
     # Arithmetic on the timedelta: Timestamp.FromDatetime costs several times as much,
     # and a payment's reply and events carry six of these.
     if moment.tzinfo is None:
         moment = moment.astimezone(UTC)
     since = moment - _EPOCH
-    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+    return {"seconds": since.days * 86_400 + since.seconds, "nanos": since.microseconds * 1000}
 
 
 def encoder(to_proto: Callable[[R], Message]) -> Callable[[R], bytes]:
@@ -97,27 +103,36 @@ def money_to_proto(money: Money) -> money_pb2.Money:
     return money_pb2.Money(currency_code=money.currency_code, minor_units=money.minor_units)
 
 
+def payment_fields(payment: Payment) -> dict[str, Any]:
+    """The Payment message's fields, as keyword arguments: the one mapping of a payment to
+    its proto. A list's reply takes these straight, and builds each message in place."""
+    currency = payment.amount.currency_code
+    capture_time = payment.capture_time
+    return {
+        "id": payment.id,
+        "order_id": payment.order_id,
+        "user_id": payment.user_id,
+        "amount": {"currency_code": currency, "minor_units": payment.amount.minor_units},
+        "state": _STATE_TO_PROTO[payment.state],
+        "provider": payment.provider,
+        "provider_payment_id": payment.provider_payment_id,
+        "capture_method": _CAPTURE_TO_PROTO[payment.capture_method],
+        "amount_captured": {"currency_code": currency, "minor_units": payment.amount_captured},
+        "amount_refunded": {"currency_code": currency, "minor_units": payment.amount_refunded},
+        "failure_code": payment.failure_code,
+        "failure_message": payment.failure_message,
+        "description": payment.description,
+        # None, not {}: an empty map costs a pass through Python's MutableMapping.update.
+        "metadata": payment.metadata or None,
+        "create_time": _timestamp_fields(payment.create_time),
+        "update_time": _timestamp_fields(payment.update_time),
+        "payment_method_id": payment.payment_method_id,
+        "capture_time": _timestamp_fields(capture_time) if capture_time else None,
+    }
+
+
 def payment_to_proto(payment: Payment) -> payments_pb2.Payment:
-    return payments_pb2.Payment(
-        id=payment.id,
-        order_id=payment.order_id,
-        user_id=payment.user_id,
-        amount=money_to_proto(payment.amount),
-        state=_STATE_TO_PROTO[payment.state],
-        provider=payment.provider,
-        provider_payment_id=payment.provider_payment_id,
-        capture_method=_CAPTURE_TO_PROTO[payment.capture_method],
-        amount_captured=money_to_proto(payment.captured),
-        amount_refunded=money_to_proto(payment.refunded),
-        failure_code=payment.failure_code,
-        failure_message=payment.failure_message,
-        description=payment.description,
-        metadata=payment.metadata,
-        create_time=timestamp(payment.create_time),
-        update_time=timestamp(payment.update_time),
-        payment_method_id=payment.payment_method_id,
-        capture_time=timestamp(payment.capture_time) if payment.capture_time else None,
-    )
+    return payments_pb2.Payment(**payment_fields(payment))
 
 
 def payment_from_proto(message: payments_pb2.Payment) -> Payment:

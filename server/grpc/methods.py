@@ -9,7 +9,7 @@ theirs is NOT_FOUND before anything is claimed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
@@ -123,9 +123,13 @@ def users_page(
 
 
 def page(
-    response: Callable[..., M], field: str, to_proto: Callable[[R], Message]
+    response: Callable[..., M], field: str, to_proto: Callable[[R], Message | Mapping[str, Any]]
 ) -> Callable[[Page[R]], M]:
-    """A List answer: the page's items in `field`, and the next page's token."""
+    """A List answer: the page's items in `field`, and the next page's token.
+
+    `to_proto` may give each item's fields instead of its message: the answer then builds
+    the item in place, where a message would be built and then copied into it.
+    """
     return lambda found: response(
         **{field: [to_proto(item) for item in found[0]]}, next_page_token=found[1]
     )

@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
-from server.adapters.codec import capture_method_from_proto, payment_to_proto
+from server.adapters.codec import capture_method_from_proto, payment_fields, payment_to_proto
 from server.domain.errors import FieldViolation, InvalidArgument
 from server.domain.payment import Payment
 from server.domain.principal import Principal
@@ -117,7 +117,7 @@ class PaymentServicer(rpc.Servicer, payments_pb2_grpc.PaymentServiceServicer):
     CreatePayment = rpc.command(_create, payment_commands.create_payment, _answer)
     GetPayment = rpc.answered(_get)
     ListPayments = rpc.read(
-        _list, rpc.page(payments_pb2.ListPaymentsResponse, "payments", payment_to_proto)
+        _list, rpc.page(payments_pb2.ListPaymentsResponse, "payments", payment_fields)
     )
     ConfirmPayment = rpc.command(_confirm, payment_commands.confirm_payment, _answer, _OWN)
     CapturePayment = rpc.command(_capture, payment_commands.capture_payment, _answer, _OWN)

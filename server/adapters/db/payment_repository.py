@@ -90,6 +90,11 @@ def row_values(payment: Payment) -> dict[str, Any]:
     }
 
 
+# A dict lookup, not the enum's call: a page of payments makes two per row.
+_STATES = {state.value: state for state in PaymentState}
+_CAPTURE_METHODS = {method.value: method for method in CaptureMethod}
+
+
 def payment_from(row: Mapping[Any, Any]) -> Payment:
     """The payment in a row, from SQLAlchemy (its `_mapping`) or asyncpg."""
     return Payment(
@@ -97,9 +102,9 @@ def payment_from(row: Mapping[Any, Any]) -> Payment:
         order_id=row["order_id"],
         user_id=row["user_id"],
         amount=Money(row["currency_code"], row["amount"]),
-        state=PaymentState(row["state"]),
+        state=_STATES[row["state"]],
         provider=row["provider"],
-        capture_method=CaptureMethod(row["capture_method"]),
+        capture_method=_CAPTURE_METHODS[row["capture_method"]],
         create_time=row["create_time"],
         update_time=row["update_time"],
         provider_payment_id=row["provider_payment_id"],

@@ -15,6 +15,7 @@ from server.adapters.codec import (
     decode_payment,
     encode_payment,
     payment_event_envelope,
+    payment_fields,
     payment_from_proto,
     payment_to_proto,
     timestamp,
@@ -24,6 +25,7 @@ from server.domain.events import PaymentEvent, event_types_for
 from server.domain.money import MAX_MINOR_UNITS, Money
 from server.domain.payment import CaptureMethod, Payment
 from server.domain.payment_states import PaymentState
+from server.grpc.methods import page
 
 T0 = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
@@ -65,6 +67,7 @@ def payments(draw: st.DrawFn) -> Payment:
         failure_message=draw(proto_text),
         description=draw(proto_text),
         metadata=draw(st.dictionaries(proto_text, proto_text, max_size=8)),
+        capture_time=draw(st.none() | moments),
     )
 
 
@@ -105,6 +108,19 @@ def test_payment_round_trips_through_bytes(payment: Payment) -> None:
     assert decoded == payment
     assert decoded.create_time.tzinfo is UTC
     assert decoded.update_time.tzinfo is UTC
+
+
+@given(st.lists(payments(), max_size=5))
+def test_a_list_built_from_the_fields_is_the_list_of_the_messages(found: list[Payment]) -> None:
+    """ListPayments builds each message in place from its fields; nothing may differ."""
+    in_place = page(payments_pb2.ListPaymentsResponse, "payments", payment_fields)((found, ""))
+    copied = page(payments_pb2.ListPaymentsResponse, "payments", payment_to_proto)((found, ""))
+    assert in_place == copied
+    assert in_place.SerializeToString(deterministic=True) == copied.SerializeToString(
+        deterministic=True
+    )
+    for message, payment in zip(in_place.payments, found, strict=True):
+        assert message.HasField("capture_time") == (payment.capture_time is not None)
 
 
 def test_payment_to_proto_fields() -> None:

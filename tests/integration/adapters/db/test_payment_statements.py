@@ -144,6 +144,22 @@ async def test_save_moves_the_payment_only_from_the_expected_sequence(
     assert await statements.get(made.id) == made
 
 
+async def test_metadata_reads_back_as_its_own_dict_empty_or_not(
+    statements: PgPaymentStatements,
+) -> None:
+    bare, full = payment(1), payment(2)
+    bare.metadata = {}
+    for n, made in ((1, bare), (2, full)):
+        assert await start(statements, n, made)
+    first, second = await statements.get(bare.id), await statements.get(bare.id)
+    assert first is not None
+    assert second is not None
+    assert first.metadata == {}
+    first.metadata["changed"] = "yes"  # no read shares its dict with another
+    assert second.metadata == {}
+    assert (await statements.get(full.id)) == full
+
+
 async def test_a_missing_payment_reads_as_none(statements: PgPaymentStatements) -> None:
     assert await statements.get("pay_01JNOSUCHPAYMENT00000000000") is None
 
