@@ -23,11 +23,36 @@ _PREFIX = "/payments.v1."
 
 def resource_id_of(request: Any) -> str:
     """The resource a request names, where it names one."""
-    for name in ("id", "payment_id"):
+    for name in _naming(type(request))[1]:
         value = getattr(request, name, "")
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def request_id_of(request: Any) -> str:
+    return str(getattr(request, "request_id", "")) if _naming(type(request))[0] else ""
+
+
+_REQUEST_ID, _RESOURCE_IDS = ("request_id",), ("id", "payment_id")
+_NAMING: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _naming(kind: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Of request_id and the fields that name a resource, those a request of this type
+    may have, found once per type: asking a message for a field it lacks raises inside."""
+    found = _NAMING.get(kind)
+    if found is None:
+        fields = getattr(getattr(kind, "DESCRIPTOR", None), "fields_by_name", None)
+        if fields is None:  # not a message: ask it
+            found = (_REQUEST_ID, _RESOURCE_IDS)
+        else:
+            found = (
+                tuple(name for name in _REQUEST_ID if name in fields),
+                tuple(name for name in _RESOURCE_IDS if name in fields),
+            )
+        _NAMING[kind] = found
+    return found
 
 
 class AuditInterceptor(UnaryInterceptor):
@@ -42,12 +67,13 @@ class AuditInterceptor(UnaryInterceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         rule = RULES.get(method)
         mutating = rule is not None and rule.mutating
+        action = method.removeprefix(_PREFIX)
 
         async def audited(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             call = AuditCall(
                 channel="grpc",
-                action=method.removeprefix(_PREFIX),
-                request_id=str(getattr(request, "request_id", "")),
+                action=action,
+                request_id=request_id_of(request),
                 resource_id=resource_id_of(request),
             )
             token = begin_call(call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from payments.v1 import payments_pb2
@@ -57,15 +58,23 @@ def _moment(value: str) -> datetime:
 
 
 def query_from_request(request: payments_pb2.ListPaymentsRequest) -> PaymentQuery:
-    if request.page_size < 0:
+    return _query(request.filter, request.order_by, request.page_size)
+
+
+# Callers send the same request page after page: each distinct one is parsed once. Only
+# queries are kept (a refused request raises, and is parsed again); 1024 of at most
+# MAX_FILTER_LENGTH characters each.
+@functools.lru_cache(maxsize=1024)
+def _query(filter_text: str, order_by: str, page_size: int) -> PaymentQuery:
+    if page_size < 0:
         raise _invalid("page_size", "must not be negative")
-    ordering = ORDERINGS.get(" ".join(request.order_by.split()))
+    ordering = ORDERINGS.get(" ".join(order_by.split()))
     if ordering is None:
         raise _invalid(
             "order_by", f"must be one of: {', '.join(sorted(o for o in ORDERINGS if o))}"
         )
     try:
-        comparisons = parse_filter(request.filter, FILTERABLE)
+        comparisons = parse_filter(filter_text, FILTERABLE)
     except FilterSyntaxError as error:
         raise _invalid("filter", str(error)) from None
     equal: dict[str, str] = {}
@@ -94,5 +103,5 @@ def query_from_request(request: payments_pb2.ListPaymentsRequest) -> PaymentQuer
         create_time=tuple(bounds),
         sort=sort,
         descending=descending,
-        page_size=min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        page_size=min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
     )

@@ -59,16 +59,21 @@ class _Ended:
 
 def observe(method: str, handler: Handler, traced: bool) -> Handler:
     service, _, name = method.lstrip("/").rpartition("/")
+    # The method's labels for each status, made once: the recorder only reads them.
+    labels = {
+        code: {"rpc.method": method, "rpc.grpc.status": code.name} for code in grpc.StatusCode
+    }
 
     async def measured(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
-
-        def record(code: grpc.StatusCode) -> None:
-            labels = {"rpc.method": method, "rpc.grpc.status": code.name}
-            metrics.rpc_duration.record(time.perf_counter() - started, labels)
-
-        with _Ended(context, record):
-            return await handler(request, context)
+        failed = True
+        try:
+            answer = await handler(request, context)
+            failed = False
+            return answer
+        finally:
+            code = _code(context, failed)
+            metrics.rpc_duration.record(time.perf_counter() - started, labels[code])
 
     async def traced_call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         parent = context_from(dict(context.invocation_metadata() or ()))

@@ -10,7 +10,7 @@ from grpc import aio
 from server.adapters.rate_limit import RateLimiter
 from server.domain.errors import DomainError, PermissionDenied, RateLimited
 from server.domain.principal import ANONYMOUS, Principal
-from server.grpc.auth.policy import RULES, is_open
+from server.grpc.auth.policy import RULES, Rule, is_open
 from server.grpc.auth.tokens import TokenVerifier
 from server.grpc.caller import CURRENT
 from server.grpc.unary import Handler, UnaryInterceptor
@@ -51,9 +51,11 @@ class AuthInterceptor(UnaryInterceptor):
             await self._limiter.close()
 
     def _guard(self, method: str, handler: Handler) -> Handler:
+        rule = RULES.get(method)
+
         async def guarded(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             try:
-                principal = await self._authorize(method, context)
+                principal = await self._authorize(method, rule, context)
             except DomainError as error:
                 # Says why, never with the token: messages never quote it.
                 _log.info("refused %s: %s", method, error.message)
@@ -70,12 +72,13 @@ class AuthInterceptor(UnaryInterceptor):
 
         return guarded
 
-    async def _authorize(self, method: str, context: aio.ServicerContext[Any, Any]) -> Principal:
+    async def _authorize(
+        self, method: str, rule: Rule | None, context: aio.ServicerContext[Any, Any]
+    ) -> Principal:
         principal = ANONYMOUS
         if self._verifier is not None:
             principal = await self._verifier.principal(_authorization(context))
         note_caller(principal)
-        rule = RULES.get(method)
         if rule is None or not rule.roles & principal.roles:
             raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not allowed for this caller")
         if rule.mutating and self._limiter is not None:

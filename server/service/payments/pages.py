@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -46,16 +47,24 @@ class PaymentQuery:
 
     def fingerprint(self) -> str:
         """Identifies the filter and order, so a token is only used with the query it came from."""
-        shape = {
-            "u": self.user_id,
-            "o": self.order_id,
-            "s": sorted(self.states) if self.states is not None else None,
-            "x": sorted(self.excluded_states),
-            "t": [(b.op, b.moment.isoformat()) for b in self.create_time],
-            "k": self.sort.value,
-            "d": self.descending,
-        }
-        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+        return _fingerprint(
+            (
+                ("u", self.user_id),
+                ("o", self.order_id),
+                ("s", tuple(sorted(self.states)) if self.states is not None else None),
+                ("x", tuple(sorted(self.excluded_states))),
+                ("t", tuple((b.op, b.moment.isoformat()) for b in self.create_time)),
+                ("k", self.sort.value),
+                ("d", self.descending),
+            )
+        )
+
+
+# Every page of a list asks for it again (twice from the second page on): the hash of
+# each shape is made once.
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(shape: tuple[tuple[str, object], ...]) -> str:
+    return hashlib.sha256(json.dumps(dict(shape), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
