@@ -28,6 +28,7 @@ from server.domain.errors import (
 )
 from server.domain.payment import CaptureMethod, Failure
 from server.domain.payment_states import PaymentState
+from server.observability.context import payment_id
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import (
     cancel_payment,
@@ -688,3 +689,13 @@ async def test_confirming_a_payment_whose_provider_id_was_lost_confirms_the_same
     assert confirmed.resource.state is PaymentState.SUCCEEDED
     assert confirmed.resource.provider_payment_id == intent  # looked up, not created again
     assert provider.store.movements() == [("charge", intent, 1050)]
+
+
+async def test_a_replay_tags_what_follows_with_its_payment(deps: Dependencies) -> None:
+    first = (await create_payment(deps, CALLER, create())).resource
+    payment_id.set("")
+
+    again = await create_payment(deps, CALLER, create())
+
+    assert again.replayed
+    assert payment_id.get() == first.id  # the log lines that follow name the payment
