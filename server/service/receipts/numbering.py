@@ -10,13 +10,11 @@ inserted the receipt row.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import replace
-from itertools import groupby
 
-from server.domain.ids import PAYMENT_METHOD_ID
-from server.domain.receipt import Card, Receipt, receipt_number
+from server.domain.receipt import Receipt, receipt_number
 from server.service.dependencies import Dependencies
-from server.service.unit_of_work import UnitOfWork
 
 _log = logging.getLogger(__name__)
 BATCH = 200
@@ -25,22 +23,19 @@ BATCH = 200
 async def number_receipts(deps: Dependencies, batch: int = BATCH) -> int:
     """Number up to `batch` waiting receipts, oldest first; how many were numbered."""
     async with deps.uow() as uow:
-        waiting = await uow.receipts.unnumbered(batch)
+        waiting, last = await uow.receipts.take(batch)
         now = deps.clock.now()
-        methods = await uow.receipts.payment_methods({r.payment_id for r in waiting})
-        numbered = []
-        for year, group in groupby(waiting, key=lambda receipt: receipt.year):
-            receipts = list(group)
-            last = await uow.receipts.take_sequences(year, len(receipts))
-            for sequence, receipt in enumerate(receipts, start=last - len(receipts) + 1):
-                completed = await _completed(
-                    uow,
-                    receipt,
-                    receipt_number(year, sequence),
-                    deps.merchant_name,
-                    methods.get(receipt.payment_id, ""),
-                )
-                numbered.append((completed, year, sequence))
+        counts = Counter(receipt.year for receipt in waiting)
+        # Each year's sequences taken by this pass, handed out in the receipts' order.
+        following = {year: last[year] - count + 1 for year, count in counts.items()}
+        numbered: list[tuple[Receipt, int, int]] = []
+        for receipt in waiting:
+            year = receipt.year
+            sequence = following[year]
+            following[year] += 1
+            number = receipt_number(year, sequence)
+            completed = replace(receipt, number=number, merchant=deps.merchant_name)
+            numbered.append((completed, year, sequence))
         if numbered:
             await uow.receipts.number(numbered, now)
         await uow.commit()
@@ -55,16 +50,3 @@ async def number_all_receipts(deps: Dependencies) -> int:
     while (numbered := await number_receipts(deps)) == BATCH:
         total += numbered
     return total + numbered
-
-
-async def _completed(
-    uow: UnitOfWork, receipt: Receipt, number: str, merchant: str, method_id: str
-) -> Receipt:
-    """The receipt with its number and what it shows of the card and the customer."""
-    card, email = None, ""
-    if PAYMENT_METHOD_ID.matches(method_id):
-        method = await uow.payment_methods.get(method_id)
-        if method is not None:
-            card = Card(method.card.brand, method.card.last4)
-            email = method.billing_details.email
-    return replace(receipt, number=number, merchant=merchant, card=card, customer_email=email)

@@ -28,6 +28,7 @@ from server.domain.errors import (
 )
 from server.domain.payment import CaptureMethod, Failure
 from server.domain.payment_states import PaymentState
+from server.observability.context import payment_id
 from server.service.dependencies import Dependencies
 from server.service.payments.commands import (
     cancel_payment,
@@ -603,3 +604,98 @@ async def test_a_key_names_its_payment_while_the_provider_works(
     finally:
         held.release.set()
     await asyncio.wait_for(running, WITHIN_S)
+
+
+class DownForTheFirstCreate(MockProvider):
+    """Down for the first create: the payment's row is written, the provider never hears of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        if self.down:
+            self.down = False
+            raise ProviderUnavailable("the provider did not answer")
+        return await super().create_payment(request, idempotency_key)
+
+
+async def never_registered(deps: Dependencies, provider: MockProvider) -> str:
+    """A payment whose creation never reached the provider: its row has no provider id."""
+    with pytest.raises(ProviderUnavailable):
+        await create_payment(replace(deps, provider=provider), CALLER, create(confirm=False))
+    async with deps.uow() as uow:
+        found = await uow.payments.find_live_by_order("user-1", "order-1")
+    assert found is not None
+    assert found.provider_payment_id == ""
+    return found.id
+
+
+async def test_confirming_a_payment_the_provider_never_saw_creates_and_charges_it(
+    deps: Dependencies,
+) -> None:
+    provider = DownForTheFirstCreate()
+    payment_id = await never_registered(deps, provider)
+
+    confirmed = await confirm_payment(
+        replace(deps, provider=provider), CALLER, ConfirmPayment(payment_id, "confirm-1")
+    )
+
+    assert confirmed.resource.state is PaymentState.SUCCEEDED
+    intent = confirmed.resource.provider_payment_id
+    assert provider.store.movements() == [("charge", intent, 1050)]
+
+
+async def test_canceling_a_payment_the_provider_never_saw_asks_the_provider_nothing(
+    deps: Dependencies,
+) -> None:
+    provider = DownForTheFirstCreate()
+    payment_id = await never_registered(deps, provider)
+
+    canceled = await cancel_payment(
+        replace(deps, provider=provider), CALLER, CancelPayment(payment_id, "c-1")
+    )
+
+    assert canceled.resource.state is PaymentState.CANCELED
+    assert provider.store.intent_for_payment(payment_id) is None
+
+
+async def test_a_cancel_reaches_the_provider_under_the_payments_own_key(
+    deps: Dependencies, provider: MockProvider
+) -> None:
+    held = (await create_payment(deps, CALLER, create(capture=CaptureMethod.MANUAL))).resource
+
+    await cancel_payment(deps, CALLER, CancelPayment(held.id, "c-1"))
+
+    # Keyed by the payment, so a cancel retried after a crash is one cancel at the provider.
+    assert provider.store.reply(f"{held.id}:cancel") is not None
+
+
+async def test_confirming_a_payment_whose_provider_id_was_lost_confirms_the_same_intent(
+    deps: Dependencies, provider: MockProvider, engine: AsyncEngine
+) -> None:
+    created = (await create_payment(deps, CALLER, create(confirm=False))).resource
+    intent = created.provider_payment_id
+    # The provider registered it; the write of its id was lost (a crash right after).
+    async with engine.begin() as connection:
+        await connection.execute(
+            payments.update().where(payments.c.id == created.id).values(provider_payment_id="")
+        )
+
+    confirmed = await confirm_payment(deps, CALLER, ConfirmPayment(created.id, "confirm-1"))
+
+    assert confirmed.resource.state is PaymentState.SUCCEEDED
+    assert confirmed.resource.provider_payment_id == intent  # looked up, not created again
+    assert provider.store.movements() == [("charge", intent, 1050)]
+
+
+async def test_a_replay_tags_what_follows_with_its_payment(deps: Dependencies) -> None:
+    first = (await create_payment(deps, CALLER, create())).resource
+    payment_id.set("")
+
+    again = await create_payment(deps, CALLER, create())
+
+    assert again.replayed
+    assert payment_id.get() == first.id  # the log lines that follow name the payment

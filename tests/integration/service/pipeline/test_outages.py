@@ -213,3 +213,37 @@ async def test_a_refusal_whose_handling_fails_raises_that_and_frees_the_key(
     for _ in range(2):  # the retry runs again: the key was not left locked
         with pytest.raises(ValueError, match=r"^a bug$"):
             await capture_payment(refusing, CALLER, CapturePayment(held.id, "capture-1"))
+
+
+class RefusesWhileTheDatabaseIsCut(MockProvider):
+    """Refuses the charge, and the database goes down as it answers."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        set_postgres_database_reachable(self._url, False)
+        raise ProviderRejected("this card cannot be used", field="payment_method_id")
+
+
+async def test_a_refusal_the_database_could_not_record_is_recorded_when_it_is_back(
+    outage_url: str,
+    outage_engine: AsyncEngine,
+    outage_deps: Callable[[MockProvider], Dependencies],
+) -> None:
+    deps = outage_deps(RefusesWhileTheDatabaseIsCut(outage_url))
+
+    with pytest.raises(DatabaseUnavailable):
+        await create_payment(deps, CALLER, pay("refused-while-down"))
+    assert deps.recorder.kept == 1
+
+    set_postgres_database_reachable(outage_url, True)
+    await asyncio.wait_for(deps.recorder.drained(), timeout=30)
+    async with outage_engine.connect() as connection:
+        keys = await retried(lambda: connection.execute(sa.text("SELECT 1 FROM idempotency_keys")))
+        states = await connection.execute(sa.text("SELECT state FROM payments"))
+        assert keys.all() == []  # forgotten: a retry starts afresh
+        assert states.scalars().all() == [PaymentState.FAILED.value]
