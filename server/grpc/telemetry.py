@@ -8,7 +8,6 @@ clock read and a no-op record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -39,24 +38,6 @@ def _code(context: aio.ServicerContext[Any, Any], failed: bool) -> grpc.StatusCo
     return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
 
 
-class _Ended:
-    """Tells `report` the call's status when the call ends, however it ends."""
-
-    __slots__ = ("_context", "_report")
-
-    def __init__(
-        self, context: aio.ServicerContext[Any, Any], report: Callable[[grpc.StatusCode], None]
-    ) -> None:
-        self._context = context
-        self._report = report
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
-        self._report(_code(self._context, failure is not None))
-
-
 def observe(method: str, handler: Handler, traced: bool) -> Handler:
     service, _, name = method.lstrip("/").rpartition("/")
     # The method's labels for each status, made once: the recorder only reads them.
@@ -85,14 +66,16 @@ def observe(method: str, handler: Handler, traced: bool) -> Handler:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-
-            def record(code: grpc.StatusCode) -> None:
+            failed = True
+            try:
+                answer = await measured(request, context)
+                failed = False
+                return answer
+            finally:
+                code = _code(context, failed)
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 if code in _SERVER_FAULTS:
                     span.set_status(Status(StatusCode.ERROR, code.name))
-
-            with _Ended(context, record):
-                return await measured(request, context)
 
     return traced_call if traced else measured
 

@@ -300,6 +300,7 @@ class SqlReceiptRepository:
         now: datetime,
         issued: Sequence[Mapping[str, Any]],
     ) -> int:
+        cards = [receipt.card or Card("", "") for receipt, _, _ in numbered]
         result = await self._connection.execute(
             _NUMBER,
             [
@@ -309,12 +310,12 @@ class SqlReceiptRepository:
                     "year": year,
                     "sequence": sequence,
                     "merchant": receipt.merchant,
-                    "card_brand": (receipt.card or Card("", "")).brand,
-                    "card_last4": (receipt.card or Card("", "")).last4,
+                    "card_brand": card.brand,
+                    "card_last4": card.last4,
                     "customer_email": receipt.customer_email,
                     "number_time": now,
                 }
-                for receipt, year, sequence in numbered
+                for (receipt, year, sequence), card in zip(numbered, cards, strict=True)
             ],
         )
         if issued:
