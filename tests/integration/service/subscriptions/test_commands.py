@@ -15,20 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.adapters.clock import ManualClock
 from server.adapters.db.tables import outbox, payments, plans, subscriptions
+from server.adapters.providers.mock import MockProvider
 from server.domain.billing_period import Interval
 from server.domain.errors import (
     FailedPrecondition,
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
+    ProviderUnavailable,
 )
+from server.domain.payment import CaptureMethod
 from server.domain.subscription import SubscriptionState
 from server.jobs.renewals import renew_due_subscriptions
 from server.service.dependencies import Dependencies
 from server.service.payment_methods.commands import attach_payment_method, detach_payment_method
 from server.service.payment_methods.requests import AttachPaymentMethod, DetachPaymentMethod
-from server.service.payments.requests import AmountInput
-from server.service.subscriptions.billing import charge
+from server.service.payments.commands import create_payment
+from server.service.payments.requests import AmountInput, CreatePayment
+from server.service.provider import CreateAtProvider, ProviderPayment, ProviderRejected
+from server.service.subscriptions.billing import Billed, bill_subscription, charge
 from server.service.subscriptions.commands import (
     CancelSubscription,
     CreateSubscription,
@@ -510,3 +515,73 @@ async def test_a_card_paying_for_a_live_subscription_cannot_be_detached(
     # The refused request_id was not stored: the same one now detaches.
     detached = await detach_payment_method(billing, CALLER, DetachPaymentMethod(method, "detach-1"))
     assert not detached.resource.attached
+
+
+class RefusesCharges(MockProvider):
+    """Every charge fails before money moves: unreachable, or refused outright."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self._error = error
+
+    async def create_payment(
+        self, request: CreateAtProvider, idempotency_key: str
+    ) -> ProviderPayment:
+        raise self._error
+
+
+async def test_a_renewal_the_provider_cannot_take_now_is_skipped_not_failed(
+    billing: Dependencies, clock: ManualClock
+) -> None:
+    plan_id = await a_plan(billing)
+    sub_id = await subscribe(billing, plan_id)
+    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
+    down = replace(billing, provider=RefusesCharges(ProviderUnavailable("timed out")))
+
+    assert await bill_subscription(down, sub_id) is Billed.SKIPPED
+
+    waiting = await get_subscription(billing.uow, sub_id)
+    assert waiting.state is SubscriptionState.ACTIVE
+    assert waiting.failed_attempts == 0
+    # An unanswered charge may have gone through: the next pass waits for the reconciler
+    # to learn its outcome rather than charge the period again.
+    assert await bill_subscription(billing, sub_id) is Billed.PENDING
+
+
+async def test_a_charge_the_provider_refuses_makes_no_payment(
+    billing: Dependencies, clock: ManualClock
+) -> None:
+    plan_id = await a_plan(billing)
+    sub_id = await subscribe(billing, plan_id)
+    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
+    subscription = await get_subscription(billing.uow, sub_id)
+    plan = await get_plan(billing.uow, plan_id)
+    refusing = replace(billing, provider=RefusesCharges(ProviderRejected("no such card")))
+
+    assert await charge(refusing, subscription, plan) is None
+
+
+async def test_a_period_with_a_live_payment_already_is_charged_by_that_payment(
+    billing: Dependencies, clock: ManualClock
+) -> None:
+    plan_id = await a_plan(billing)
+    sub_id = await subscribe(billing, plan_id)
+    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
+    subscription = await get_subscription(billing.uow, sub_id)
+    plan = await get_plan(billing.uow, plan_id)
+    # Another attempt's payment for the same period, still live (not confirmed yet).
+    earlier = CreatePayment(
+        request_id="another-attempt",
+        order_id=subscription.charge_key(plan),
+        user_id=subscription.user_id,
+        amount=AmountInput("USD", 999),
+        payment_method_id=subscription.payment_method_id,
+        capture_method=CaptureMethod.AUTOMATIC,
+        confirm=False,
+    )
+    live = (await create_payment(billing, "billing", earlier)).resource
+
+    found = await charge(billing, subscription, plan)
+
+    assert found is not None
+    assert found.id == live.id
