@@ -11,7 +11,7 @@ the repositories would write; the unit-of-work path stays for every other case.
 
 from __future__ import annotations
 
-import json
+from base64 import b64encode
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -44,24 +44,26 @@ _CHANGING = [column for column in _COLUMNS if column != "id"]
 # $1..$22: the payment's columns, in _COLUMNS order.
 _PAYMENT_PARAMETERS = ", ".join(f"${n}" for n in range(1, len(_COLUMNS) + 1))
 
-# What follows the payment's own write, numbered from $23 on: its events, receipts and
-# audit records as parallel arrays (one element per row), then the idempotency key.
+# What follows the payment's own write, from $23 on: its events, receipts and audit
+# records, each set as one JSON array of rows, then the call's trace and correlation,
+# then the idempotency key. One JSON text costs the driver a few microseconds to send,
+# where a binary array costs it several per column: 22 arrays were a tenth of the call.
 _FOLLOWERS = """
 events AS (
     INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, sequence, payload,
                         occurred_at, traceparent, tracestate, correlation_id)
-    SELECT e.event_id, e.event_type, 'payment', written.id, e.sequence, e.payload,
-           e.occurred_at, $28, $29, $30
-    FROM written, unnest($23::text[], $24::text[], $25::bigint[], $26::bytea[],
-                         $27::timestamptz[]) AS e(event_id, event_type, sequence, payload,
-                                                  occurred_at)
+    SELECT e.event_id, e.event_type, 'payment', written.id, e.sequence,
+           decode(e.payload, 'base64'), e.occurred_at, $26, $27, $28
+    FROM written, json_to_recordset($23::json) AS e(event_id text, event_type text,
+                                                    sequence bigint, payload text,
+                                                    occurred_at timestamptz)
 ),
 receipts AS (
     INSERT INTO receipts (id, kind, payment_id, user_id, order_id, description, currency_code,
                           amount, issue_time)
     SELECT r.id, r.kind, written.id, $3, $2, $15, r.currency_code, r.amount, r.issue_time
-    FROM written, unnest($31::text[], $32::text[], $33::text[], $34::bigint[],
-                         $35::timestamptz[]) AS r(id, kind, currency_code, amount, issue_time)
+    FROM written, json_to_recordset($24::json) AS r(id text, kind text, currency_code text,
+                                                    amount bigint, issue_time timestamptz)
     ON CONFLICT DO NOTHING
 ),
 audit AS (
@@ -70,12 +72,12 @@ audit AS (
                               reason, trace_id, details)
     SELECT a.id, a.occur_time, a.channel, a.action, a.subject, a.issuer, a.roles,
            a.calling_service, 'payment', written.id, a.request_id, 'OK', a.reason, a.trace_id,
-           a.details::json
-    FROM written, unnest($36::text[], $37::timestamptz[], $38::text[], $39::text[],
-                         $40::text[], $41::text[], $42::text[], $43::text[], $44::text[],
-                         $45::text[], $46::text[], $47::text[]) AS a(id, occur_time, channel,
-                         action, subject, issuer, roles, calling_service, request_id, reason,
-                         trace_id, details)
+           a.details
+    FROM written, json_to_recordset($25::json) AS a(id text, occur_time timestamptz,
+                                                    channel text, action text, subject text,
+                                                    issuer text, roles text,
+                                                    calling_service text, request_id text,
+                                                    reason text, trace_id text, details json)
 )"""
 
 _GET = f"SELECT {', '.join(_COLUMNS)} FROM payments WHERE id = $1"  # noqa: S608 - names
@@ -91,7 +93,7 @@ _START = f"""
 WITH claim AS (
     INSERT INTO idempotency_keys (caller, request_id, method, fingerprint, resource_id,
                                   locked_until, create_time, expire_time)
-    VALUES ($48, $49, $50, $51, $1, $52, $53, $54)
+    VALUES ($29, $30, $31, $32, $1, $33, $34, $35)
     ON CONFLICT DO NOTHING
     RETURNING 1
 ),
@@ -103,19 +105,19 @@ written AS (
 {_FOLLOWERS}
 SELECT count(*) FROM written"""  # noqa: S608 - column names, never input
 
-# Moves the payment if it is still at the expected sequence ($51), and with it, when
-# $48 is not null, stores the response ($50) its request_id ($48, $49) replays.
+# Moves the payment if it is still at the expected sequence ($32), and with it, when
+# $29 is not null, stores the response ($31) its request_id ($29, $30) replays.
 _SAVE = f"""
 WITH written AS (
     UPDATE payments SET {", ".join(f"{c} = ${_COLUMNS.index(c) + 1}" for c in _CHANGING)}
-    WHERE id = $1 AND event_sequence = $51
+    WHERE id = $1 AND event_sequence = $32
     RETURNING id
 ),
 {_FOLLOWERS},
 completed AS (
-    UPDATE idempotency_keys SET resource_id = $1, response = $50, locked_until = NULL
+    UPDATE idempotency_keys SET resource_id = $1, response = $31, locked_until = NULL
     FROM written
-    WHERE $48::text IS NOT NULL AND caller = $48 AND request_id = $49
+    WHERE $29::text IS NOT NULL AND caller = $29 AND request_id = $30
 )
 SELECT count(*) FROM written"""  # noqa: S608 - column names, never input
 
@@ -189,25 +191,35 @@ def _arguments(payment: Payment, extra: Sequence[Any]) -> list[Any]:
     events = payment.take_events()
     rows = outbox_rows(payment, events)
     first = rows[0] if rows else {}
+    event_rows = [
+        {
+            "event_id": row["event_id"],
+            "event_type": row["event_type"],
+            "sequence": row["sequence"],
+            "payload": b64encode(row["payload"]).decode("ascii"),
+            "occurred_at": row["occurred_at"].isoformat(),
+        }
+        for row in rows
+    ]
+    receipts = [
+        {
+            "id": row["id"],
+            "kind": row["kind"],
+            "currency_code": row["currency_code"],
+            "amount": row["amount"],
+            "issue_time": row["issue_time"].isoformat(),
+        }
+        for row in receipt_rows(payment, events)
+    ]
+    audit = [_audit_row(record) for record in _audit_records(payment)]
     arguments += [
-        [row["event_id"] for row in rows],
-        [row["event_type"] for row in rows],
-        [row["sequence"] for row in rows],
-        [row["payload"] for row in rows],
-        [row["occurred_at"] for row in rows],
+        event_rows,  # the pool's json codec sends each as one JSON text
+        receipts,
+        audit,
         first.get("traceparent"),
         first.get("tracestate"),
         first.get("correlation_id"),
     ]
-    receipts = receipt_rows(payment, events)
-    arguments += [
-        [row["id"] for row in receipts],
-        [row["kind"] for row in receipts],
-        [row["currency_code"] for row in receipts],
-        [row["amount"] for row in receipts],
-        [row["issue_time"] for row in receipts],
-    ]
-    arguments += _audit_columns(_audit_records(payment))
     arguments += list(extra)
     return arguments
 
@@ -221,18 +233,18 @@ def _audit_records(payment: Payment) -> list[AuditRecord]:
     return effect_records(call, [effect], datetime.now(UTC))
 
 
-def _audit_columns(records: Sequence[AuditRecord]) -> list[list[Any]]:
-    return [
-        [record.id for record in records],
-        [record.occur_time for record in records],
-        [record.channel for record in records],
-        [record.action for record in records],
-        [record.subject for record in records],
-        [record.issuer for record in records],
-        [",".join(record.roles) for record in records],
-        [record.calling_service for record in records],
-        [record.request_id for record in records],
-        [record.reason[:64] for record in records],
-        [record.trace_id for record in records],
-        [json.dumps(record.details) for record in records],  # json[] has no codec: text
-    ]
+def _audit_row(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "occur_time": record.occur_time.isoformat(),
+        "channel": record.channel,
+        "action": record.action,
+        "subject": record.subject,
+        "issuer": record.issuer,
+        "roles": ",".join(record.roles),
+        "calling_service": record.calling_service,
+        "request_id": record.request_id,
+        "reason": record.reason[:64],
+        "trace_id": record.trace_id,
+        "details": record.details,
+    }

@@ -10,17 +10,20 @@ from functools import partial
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from payments.v1.events_pb2 import EventEnvelope
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.adapters.codec import payment_event_envelopes
 from server.adapters.db.direct_pool import DirectPool
 from server.adapters.db.engine import create_engine
 from server.adapters.db.payment_statements import PgPaymentStatements
-from server.adapters.db.tables import audit_events, idempotency_keys, outbox, payments
+from server.adapters.db.tables import audit_events, idempotency_keys, outbox, payments, receipts
 from server.adapters.db.unit_of_work import SqlUnitOfWork
 from server.domain.errors import DatabaseUnavailable
 from server.domain.money import Money
 from server.domain.payment import CaptureMethod, Failure, Payment, new_payment
 from server.domain.payment_states import PaymentOp
+from server.domain.principal import Principal
 from server.service.audit.context import AuditCall, begin_call, end_call
 from server.service.payments.pages import PaymentQuery
 from server.service.payments.queries import list_payments
@@ -102,6 +105,53 @@ async def test_start_claims_the_key_and_writes_the_payment_with_its_events(
     assert events == sorted(expected)
     [audited] = await rows(engine, audit_events)
     assert (audited.resource_id, audited.reason, audited.outcome) == (made.id, "PROCESSING", "OK")
+
+
+async def test_the_followers_arrive_exactly_as_built(
+    statements: PgPaymentStatements, engine: AsyncEngine
+) -> None:
+    made = payment(1)
+    assert await start(statements, 1, made)
+    odd = NOW + timedelta(seconds=1, microseconds=123457)  # microseconds survive the trip
+    made.succeed(odd, 1250)
+    envelopes = {
+        event.type: payment_event_envelopes([event], made)[0].SerializeToString(deterministic=True)
+        for event in made.pending_events
+    }
+    expected = made.event_sequence - len(made.pending_events)
+    principal = Principal(subject='zoë 🙂 "quoted"', issuer="https://iss", roles=frozenset())
+    call = AuditCall(
+        channel="grpc", action="CreatePayment", request_id="req-1", principal=principal
+    )
+    token = begin_call(call)
+    try:
+        assert await statements.save(made, expected)
+    finally:
+        end_call(token)
+
+    written = {row.event_type: row for row in await rows(engine, outbox)}
+    for event_type, payload in envelopes.items():
+        stored = EventEnvelope.FromString(bytes(written[event_type].payload))
+        built = EventEnvelope.FromString(payload)
+        assert stored.event_id == written[event_type].event_id
+        stored.ClearField("event_id")  # a fresh id each build
+        built.ClearField("event_id")
+        assert stored == built
+        assert written[event_type].occurred_at == odd
+    [receipt] = await rows(engine, receipts)
+    assert (receipt.id, receipt.kind, receipt.currency_code, receipt.amount) == (
+        made.id,
+        "PAYMENT",
+        "EUR",
+        1250,
+    )
+    assert (receipt.issue_time, receipt.description) == (odd, "two tickets")
+    [audited] = [row for row in await rows(engine, audit_events) if row.reason == "SUCCEEDED"]
+    assert (audited.subject, audited.issuer, audited.details) == (
+        principal.subject,
+        "https://iss",
+        {},
+    )
 
 
 async def test_a_taken_key_writes_nothing(
