@@ -84,9 +84,12 @@ clean:
 .PHONY: test-measured mutation mutation-ci
 
 ## test-measured: the suite under coverage (servers included), per-path floors enforced
+# Files go to the workers in collection order, tests/e2e and tests/faults first: xdist's
+# default order (most tests first) left the longest one-test files for the end, on one
+# worker while the other idled.
 test-measured: $(VENV)/.installed-dev
 	rm -f .coverage .coverage.*
-	$(VENV)/bin/coverage run -m pytest -n 2 --dist loadfile --durations=15
+	$(VENV)/bin/coverage run -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report
 	$(PY) scripts/coverage_floors.py

@@ -758,8 +758,13 @@ def start_server(
     )
 
 
-def wait_until_serving(server: subprocess.Popen[bytes], target: str, log: IO[str]) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
+def wait_until_serving(
+    server: subprocess.Popen[bytes],
+    target: str,
+    log: IO[str],
+    seconds: float = SERVER_START_SECONDS,
+) -> None:
+    deadline = time.monotonic() + seconds
     request = health_pb2.HealthCheckRequest(service="")
     with grpc.insecure_channel(target) as channel:
         check = channel.unary_unary(
@@ -778,9 +783,7 @@ def wait_until_serving(server: subprocess.Popen[bytes], target: str, log: IO[str
             except grpc.RpcError:
                 pass
             time.sleep(0.1)
-    raise BenchError(
-        f"the server was not SERVING after {SERVER_START_SECONDS:.0f} s:\n{_tail(log)}"
-    )
+    raise BenchError(f"the server was not SERVING after {seconds:.0f} s:\n{_tail(log)}")
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
