@@ -8,7 +8,7 @@ Field paths in violations are the request's own field names, for example
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from server.domain.errors import Validator
@@ -20,6 +20,7 @@ from server.service.payments.requests import (
     check_text,
     targeted,
 )
+from server.service.request_fields import request_fields
 
 MAX_NAME = 200
 MAX_LINE = 200
@@ -55,7 +56,7 @@ class AttachPaymentMethod:
     billing_details: BillingDetails = field(default_factory=BillingDetails)
 
     def parameters(self) -> dict[str, Any]:
-        return asdict(self)
+        return request_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class UpdatePaymentMethod:
     update_mask: tuple[str, ...] | None = None
 
     def parameters(self) -> dict[str, Any]:
-        return asdict(self)
+        return request_fields(self)
 
 
 @dataclass(frozen=True, slots=True)

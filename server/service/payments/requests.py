@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain.card_numbers import contains_card_number
@@ -12,6 +12,7 @@ from server.domain.ids import PAYMENT_ID, PAYMENT_METHOD_ID, IdKind, check_id
 from server.domain.money import Money, check_amount
 from server.domain.payment import CaptureMethod
 from server.domain.text import UNSAFE_TEXT, is_safe_text
+from server.service.request_fields import request_fields
 
 MAX_REQUEST_ID = 255
 MAX_REFERENCE = 255
@@ -47,7 +48,7 @@ class CreatePayment:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, Any]:
-        return asdict(self)
+        return request_fields(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from server.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from server.observability.metrics import idempotent_replays
+from server.service.request_fields import request_fields
 from server.service.unit_of_work import KeyRecord, UnitOfWork
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def optional_scope(
 
 def parameters_of(request: DataclassInstance) -> dict[str, Any]:
     """What a request_id is bound to: every field of the request but the request_id."""
-    parameters = asdict(request)
+    parameters = request_fields(request)
     del parameters["request_id"]
     return parameters
 
