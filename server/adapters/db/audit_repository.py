@@ -16,7 +16,8 @@ from server.service.audit.queries import AuditQuery
 _INSERT = audit_events.insert()
 
 
-def _row(record: AuditRecord) -> dict[str, Any]:
+def audit_row(record: AuditRecord) -> dict[str, Any]:
+    """The record as its row's columns."""
     return {
         "id": record.id,
         "occur_time": record.occur_time,
@@ -58,7 +59,7 @@ def _from_row(row: sa.Row[Any]) -> AuditRecord:
 
 async def append_audit_records(connection: AsyncConnection, records: Sequence[AuditRecord]) -> None:
     if records:
-        rows = [_row(record) for record in records]
+        rows = [audit_row(record) for record in records]
         await connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 

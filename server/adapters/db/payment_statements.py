@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from server.adapters.db.audit_repository import audit_row
 from server.adapters.db.direct_pool import DirectPool, driver_error
 from server.adapters.db.payment_repository import outbox_rows, payment_from, row_values
 from server.adapters.db.receipt_repository import receipt_rows
@@ -245,17 +246,5 @@ def _audit_records(payment: Payment) -> list[AuditRecord]:
 
 
 def _audit_row(record: AuditRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "occur_time": _microseconds(record.occur_time),
-        "channel": record.channel,
-        "action": record.action,
-        "subject": record.subject,
-        "issuer": record.issuer,
-        "roles": ",".join(record.roles),
-        "calling_service": record.calling_service,
-        "request_id": record.request_id,
-        "reason": record.reason[:64],
-        "trace_id": record.trace_id,
-        "details": record.details,
-    }
+    # The statement takes the columns it needs from the row and ignores the rest.
+    return {**audit_row(record), "occur_time": _microseconds(record.occur_time)}
