@@ -25,7 +25,8 @@ from server.domain.errors import (
     ProviderUnavailable,
 )
 from server.domain.payment import CaptureMethod
-from server.domain.subscription import SubscriptionState
+from server.domain.plan import Plan
+from server.domain.subscription import Subscription, SubscriptionState
 from server.jobs.renewals import renew_due_subscriptions
 from server.service.dependencies import Dependencies
 from server.service.payment_methods.commands import attach_payment_method, detach_payment_method
@@ -103,6 +104,14 @@ async def subscribe(
         f"sub-{uuid.uuid4().hex[:8]}", user_id, plan_id, method, trial_days
     )
     return (await create_subscription(deps, CALLER, command)).resource.id
+
+
+async def due_for_renewal(billing: Dependencies, clock: ManualClock) -> tuple[Subscription, Plan]:
+    """A new monthly subscription, its first period over, and its plan."""
+    plan_id = await a_plan(billing)
+    sub_id = await subscribe(billing, plan_id)
+    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
+    return await get_subscription(billing.uow, sub_id), await get_plan(billing.uow, plan_id)
 
 
 async def charges(engine: AsyncEngine, subscription_id: str) -> list[tuple[str, str, int]]:
@@ -484,19 +493,15 @@ async def test_a_charge_whose_outcome_was_never_recorded_is_not_made_again(
     billing: Dependencies, clock: ManualClock, engine: AsyncEngine
 ) -> None:
     """A worker that died between the charge and recording it: the next pass finds the payment."""
-    plan_id = await a_plan(billing)
-    sub_id = await subscribe(billing, plan_id)
-    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
-    subscription = await get_subscription(billing.uow, sub_id)
-    plan = await get_plan(billing.uow, plan_id)
+    subscription, plan = await due_for_renewal(billing, clock)
     paid = await charge(billing, subscription, plan)  # ... and then the worker died
     assert paid is not None
     report = await renew_due_subscriptions(billing)
     assert report.paid == 1
-    renewed = await get_subscription(billing.uow, sub_id)
+    renewed = await get_subscription(billing.uow, subscription.id)
     assert renewed.latest_payment_id == paid.id
     assert renewed.current_period_end == datetime(2027, 2, 1, tzinfo=UTC)
-    assert len(await charges(engine, sub_id)) == 2
+    assert len(await charges(engine, subscription.id)) == 2
 
 
 async def test_a_card_paying_for_a_live_subscription_cannot_be_detached(
@@ -551,11 +556,7 @@ async def test_a_renewal_the_provider_cannot_take_now_is_skipped_not_failed(
 async def test_a_charge_the_provider_refuses_makes_no_payment(
     billing: Dependencies, clock: ManualClock
 ) -> None:
-    plan_id = await a_plan(billing)
-    sub_id = await subscribe(billing, plan_id)
-    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
-    subscription = await get_subscription(billing.uow, sub_id)
-    plan = await get_plan(billing.uow, plan_id)
+    subscription, plan = await due_for_renewal(billing, clock)
     refusing = replace(billing, provider=RefusesCharges(ProviderRejected("no such card")))
 
     assert await charge(refusing, subscription, plan) is None
@@ -564,11 +565,7 @@ async def test_a_charge_the_provider_refuses_makes_no_payment(
 async def test_a_period_with_a_live_payment_already_is_charged_by_that_payment(
     billing: Dependencies, clock: ManualClock
 ) -> None:
-    plan_id = await a_plan(billing)
-    sub_id = await subscribe(billing, plan_id)
-    move_to(clock, datetime(2027, 1, 1, tzinfo=UTC))
-    subscription = await get_subscription(billing.uow, sub_id)
-    plan = await get_plan(billing.uow, plan_id)
+    subscription, plan = await due_for_renewal(billing, clock)
     # Another attempt's payment for the same period, still live (not confirmed yet).
     earlier = CreatePayment(
         request_id="another-attempt",
